@@ -1,0 +1,139 @@
+"""The project file's schema as numbered forward migrations.
+
+The schema version lives in ``PRAGMA user_version``; ``PRAGMA application_id`` marks the
+file as a coevo project so that other SQLite files are refused before anything is written.
+Each migration is a list of statements run in one transaction together with the bump of
+``user_version``. Never edit a released migration: add the next one.
+"""
+
+from __future__ import annotations
+
+# "CoEv" in ASCII: lets us recognise our files from the 100-byte SQLite header alone.
+APPLICATION_ID = 0x436F4576
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        f"PRAGMA application_id = {APPLICATION_ID}",
+        """
+        CREATE TABLE project (
+            id              INTEGER PRIMARY KEY CHECK (id = 1),
+            name            TEXT NOT NULL,
+            task            TEXT NOT NULL DEFAULT '',
+            model           TEXT,
+            params          TEXT NOT NULL DEFAULT '{}',
+            assistant_model TEXT,
+            created_at      TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE prompt_version (
+            id            INTEGER PRIMARY KEY,
+            number        INTEGER NOT NULL UNIQUE,
+            instructions  TEXT NOT NULL,
+            user_template TEXT,
+            parent_id     INTEGER REFERENCES prompt_version(id),
+            note          TEXT NOT NULL DEFAULT '',
+            created_at    TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE cases (
+            id             INTEGER PRIMARY KEY,
+            ext_id         TEXT NOT NULL UNIQUE,
+            input          TEXT NOT NULL CHECK (length(input) > 0),
+            tags           TEXT NOT NULL DEFAULT '[]',
+            note           TEXT NOT NULL DEFAULT '',
+            source         TEXT NOT NULL
+                           CHECK (source IN ('manual', 'imported', 'generated', 'similar')),
+            origin_case_id INTEGER REFERENCES cases(id),
+            state          TEXT NOT NULL CHECK (state IN ('candidate', 'active', 'archived')),
+            created_at     TEXT NOT NULL,
+            updated_at     TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX cases_state ON cases(state)",
+        """
+        CREATE TABLE output (
+            id         INTEGER PRIMARY KEY,
+            case_id    INTEGER NOT NULL REFERENCES cases(id),
+            version_id INTEGER NOT NULL REFERENCES prompt_version(id),
+            model      TEXT NOT NULL,
+            params     TEXT NOT NULL DEFAULT '{}',
+            text       TEXT NOT NULL DEFAULT '',
+            status     TEXT NOT NULL CHECK (status IN ('ok', 'error', 'cancelled')),
+            error      TEXT,
+            latency_ms REAL,
+            tokens_in  INTEGER,
+            tokens_out INTEGER,
+            cost       REAL,
+            created_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX output_case_version ON output(case_id, version_id, model)",
+        """
+        CREATE TABLE label (
+            id           INTEGER PRIMARY KEY,
+            output_id    INTEGER NOT NULL REFERENCES output(id),
+            verdict      TEXT NOT NULL CHECK (verdict IN ('good', 'bad', 'unsure')),
+            rationale    TEXT NOT NULL DEFAULT '',
+            source       TEXT NOT NULL CHECK (source IN ('human', 'carried', 'judge')),
+            carried_from INTEGER REFERENCES label(id),
+            created_at   TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX label_output ON label(output_id)",
+        """
+        CREATE TABLE event (
+            id        INTEGER PRIMARY KEY,
+            at        TEXT NOT NULL,
+            kind      TEXT NOT NULL,
+            entity    TEXT NOT NULL,
+            entity_id INTEGER,
+            payload   TEXT NOT NULL DEFAULT '{}'
+        )
+        """,
+    ],
+    # 2: runs (so a halted run can be resumed and reported), the call cache key, the
+    # judge's suggestions, and the cases that motivated a version.
+    2: [
+        """
+        CREATE TABLE run (
+            id          INTEGER PRIMARY KEY,
+            version_id  INTEGER NOT NULL REFERENCES prompt_version(id),
+            model       TEXT NOT NULL,
+            params      TEXT NOT NULL DEFAULT '{}',
+            total       INTEGER NOT NULL DEFAULT 0,
+            started_at  TEXT NOT NULL,
+            finished_at TEXT,
+            status      TEXT NOT NULL DEFAULT 'running'
+                        CHECK (status IN ('running', 'done', 'halted'))
+        )
+        """,
+        "ALTER TABLE output ADD COLUMN run_id INTEGER REFERENCES run(id)",
+        "ALTER TABLE output ADD COLUMN cache_key TEXT",
+        "ALTER TABLE output ADD COLUMN cached INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX output_cache_key ON output(cache_key) WHERE status = 'ok'",
+        """
+        CREATE TABLE judgement (
+            id         INTEGER PRIMARY KEY,
+            output_id  INTEGER NOT NULL REFERENCES output(id),
+            verdict    TEXT NOT NULL CHECK (verdict IN ('good', 'bad', 'unsure')),
+            rationale  TEXT NOT NULL DEFAULT '',
+            model      TEXT NOT NULL,
+            label_id   INTEGER REFERENCES label(id),
+            created_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX judgement_output ON judgement(output_id)",
+        """
+        CREATE TABLE version_motivation (
+            version_id INTEGER NOT NULL REFERENCES prompt_version(id),
+            case_id    INTEGER NOT NULL REFERENCES cases(id),
+            label_id   INTEGER REFERENCES label(id),
+            PRIMARY KEY (version_id, case_id)
+        )
+        """,
+    ],
+}
+
+SCHEMA_VERSION = max(MIGRATIONS)
