@@ -87,11 +87,14 @@ class Store:
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    async def open(cls, path: str | Path, *, name: str | None = None) -> Store:
+    async def open(cls, path: str | Path, *, name: str | None = None,
+                   instructions: str = "", note: str = "") -> Store:
         """Open the project at `path`, creating it if it does not exist.
 
         Raises ProjectFileError, leaving the file untouched, for a file that is not a coevo
         project or comes from a newer schema. Older schemas are migrated forward.
+        A new project's version 1 holds `instructions` (empty by default) with `note`;
+        both are ignored when the file already exists.
         """
         path = Path(path)
         create = check_project_file(path)
@@ -105,7 +108,7 @@ class Store:
             await store._configure(create)
             await store._migrate()
             if create:
-                await store._init_project(name or path.stem)
+                await store._init_project(name or path.stem, instructions, note)
         except BaseException:
             await db.close()
             if create:
@@ -144,7 +147,7 @@ class Store:
                 await db.execute(f"PRAGMA user_version = {number}")
                 await self._event(db, "migrate", "project", None, {"to": number})
 
-    async def _init_project(self, name: str) -> None:
+    async def _init_project(self, name: str, instructions: str = "", note: str = "") -> None:
         async with self._transaction() as db:
             if await self._scalar("SELECT count(*) FROM project"):
                 return
@@ -152,7 +155,8 @@ class Store:
                 "INSERT INTO project (id, name, created_at) VALUES (1, ?, ?)", (name, utc_now())
             )
             await self._event(db, "create", "project", 1, {"name": name})
-            await self._insert_version(db, "", None, "initial empty instructions")
+            default_note = "first version" if instructions else "initial empty instructions"
+            await self._insert_version(db, instructions, None, note or default_note)
 
     async def close(self) -> None:
         await self._db.close()
