@@ -1,0 +1,440 @@
+"""Test-set files: reading JSONL/CSV imports into `NewCase`s, writing JSONL/CSV/promptfoo exports.
+
+Formats are SPEC section 5. Reading is strict and all or nothing: the first bad row raises
+`ImportRejected` naming its line (1-based, counting blank lines too, so the number matches
+what an editor shows) and the reason. Decisions beyond the SPEC:
+
+- `id` may be a JSON string or integer (an integer becomes its decimal text); `null` or an
+  empty CSV cell means "give it a fresh id". Surrounding spaces are stripped.
+- `state` (candidate, active, archived), as written by our own export, is honoured so that
+  an export re-imported into a new project keeps archived cases archived. Other keys
+  (`source`, `outputs`, anything unknown) are ignored: imported cases always get source
+  `imported`, and outputs belong to prompt versions the new project does not have.
+- Tags are stripped and empty ones dropped, in both formats.
+
+Writing needs no YAML library: the promptfoo config is written by hand with every string
+double-quoted and escaped, which YAML 1.1 and 1.2 readers parse alike.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import AsyncIterable, Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from coevo_tui.domain.errors import ImportRejected, UserError
+from coevo_tui.domain.model import CaseSource, CaseState, Project, PromptVersion
+from coevo_tui.store.store import NewCase
+
+IMPORT_FORMATS = ("jsonl", "csv")
+EXPORT_FORMATS = ("jsonl", "csv", "promptfoo")
+CSV_COLUMNS = ("id", "input", "tags", "note", "source", "state")
+
+_EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".yaml": "promptfoo",
+    ".yml": "promptfoo",
+}
+_BOM = b"\xef\xbb\xbf"
+_STATES = {s.value: s for s in CaseState}
+# A JSON escape of a UTF-16 surrogate; only a line holding one can decode to a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+# ---------------------------------------------------------------------- format choice
+def import_format(file: str, explicit: str | None = None) -> str:
+    """The import format: `explicit` if given, else from FILE's extension."""
+    if explicit is not None:
+        return explicit
+    fmt = _EXTENSIONS.get(Path(file).suffix.lower())
+    if fmt not in IMPORT_FORMATS:
+        raise ImportRejected(file, None, _unknown_extension(file, IMPORT_FORMATS))
+    return fmt
+
+
+def export_format(file: str, explicit: str | None = None) -> str:
+    """The export format: `explicit` if given, JSONL for standard output, else by extension."""
+    if explicit is not None:
+        return explicit
+    if file == "-":
+        return "jsonl"
+    fmt = _EXTENSIONS.get(Path(file).suffix.lower())
+    if fmt is None:
+        raise UserError(f"{file}: {_unknown_extension(file, EXPORT_FORMATS)}; nothing exported")
+    return fmt
+
+
+def _unknown_extension(file: str, formats: tuple[str, ...]) -> str:
+    suffix = Path(file).suffix
+    what = f"unknown file extension {suffix!r}" if suffix else "no file extension"
+    choices = ", ".join(formats[:-1]) + " or " + formats[-1]
+    return f"{what} (use --format {choices})"
+
+
+# ---------------------------------------------------------------------- reading
+def read_cases(path: Path, fmt: str, source: str | None = None) -> list[NewCase]:
+    """Read and check a whole import file. `source` names the file in messages."""
+    source = source if source is not None else str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImportRejected(source, None, "no such file") from None
+    except IsADirectoryError:
+        raise ImportRejected(source, None, "is a folder, not a file") from None
+    except OSError as exc:
+        raise ImportRejected(source, None, f"cannot read ({exc.strerror})") from None
+    if fmt == "jsonl":
+        return parse_jsonl(data, source)
+    if fmt == "csv":
+        return parse_csv(data, source)
+    raise ValueError(f"not an import format: {fmt}")
+
+
+def _decode(data: bytes, source: str) -> str:
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ImportRejected(source, line, "not valid UTF-8 text") from None
+
+
+def _check_text(value: str, what: str, source: str, line: int) -> None:
+    # A JSON "\ud800" escape decodes to a lone surrogate, which SQLite cannot store.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ImportRejected(source, line, f"{what} contains an invalid \\u escape "
+                             "(a lone surrogate)") from None
+
+
+def _clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    return tuple(t.strip() for t in tags if t.strip())
+
+
+class _Rows:
+    """Builds `NewCase`s from decoded rows, checking ids for duplicates within the file."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.cases: list[NewCase] = []
+        self._seen: dict[str, int] = {}
+
+    def reject(self, line: int, reason: str) -> ImportRejected:
+        return ImportRejected(self.source, line, reason)
+
+    def add(self, line: int, *, input: Any, ext_id: Any = None, tags: Any = None,
+            note: Any = None, state: Any = None, csv_tags: bool = False,
+            check_text: bool = False) -> None:
+        """Check one row's values and keep it. `check_text` looks for lone surrogates."""
+        if input is None:
+            raise self.reject(line, "missing 'input'")
+        if not isinstance(input, str):
+            raise self.reject(line, f"'input' must be a string, not {_json_type(input)}")
+        if not input.strip():
+            raise self.reject(line, "empty 'input'")
+        if check_text:
+            _check_text(input, "'input'", self.source, line)
+
+        if isinstance(ext_id, bool) or not (ext_id is None or isinstance(ext_id, (str, int))):
+            raise self.reject(line, f"'id' must be a string or an integer, not "
+                              f"{_json_type(ext_id)}")
+        if ext_id is not None:
+            ext_id = str(ext_id).strip()
+            if not ext_id:
+                raise self.reject(line, "empty 'id' (leave it out to get a fresh one)")
+            if check_text:
+                _check_text(ext_id, "'id'", self.source, line)
+            if ext_id in self._seen:
+                raise self.reject(line, f"duplicate id {ext_id!r} (first on line "
+                                  f"{self._seen[ext_id]})")
+            self._seen[ext_id] = line
+
+        if csv_tags:
+            tag_tuple = _clean_tags((tags or "").split(";"))
+        elif tags is None:
+            tag_tuple = ()
+        elif not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise self.reject(line, "'tags' must be a list of strings")
+        else:
+            tag_tuple = _clean_tags(tags)
+        if check_text:
+            for tag in tag_tuple:
+                _check_text(tag, "a tag", self.source, line)
+
+        if note is None:
+            note = ""
+        if not isinstance(note, str):
+            raise self.reject(line, f"'note' must be a string, not {_json_type(note)}")
+        if check_text:
+            _check_text(note, "'note'", self.source, line)
+
+        case_state = CaseState.ACTIVE
+        if state is not None and state != "":
+            if not isinstance(state, str) or state.strip() not in _STATES:
+                raise self.reject(line, f"'state' must be one of {', '.join(_STATES)}, "
+                                  f"not {state!r}")
+            case_state = _STATES[state.strip()]
+
+        self.cases.append(NewCase(input=input, tags=tag_tuple, note=note, ext_id=ext_id,
+                                  source=CaseSource.IMPORTED, state=case_state, line=line))
+
+    def result(self) -> list[NewCase]:
+        if not self.cases:
+            raise ImportRejected(self.source, None, "the file holds no cases")
+        return self.cases
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def parse_jsonl(data: bytes, source: str) -> list[NewCase]:
+    """One JSON object a line; blank lines are skipped but still counted."""
+    text = _decode(data, source)
+    rows = _Rows(source)
+    # Split on "\n" only: str.splitlines() would also split on U+2028 and friends, which
+    # may legally appear raw inside a JSON string, and would make line numbers lie.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.rstrip("\r")
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise rows.reject(number, f"invalid JSON ({exc.msg} at column {exc.colno})") \
+                from None
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number, [[[[...]]]]
+            raise rows.reject(number, f"invalid JSON ({exc})") from None
+        if not isinstance(obj, dict):
+            raise rows.reject(number, f"expected a JSON object, found {_json_type(obj)}")
+        rows.add(number, input=obj.get("input"), ext_id=obj.get("id"), tags=obj.get("tags"),
+                 note=obj.get("note"), state=obj.get("state"),
+                 check_text=_SURROGATE_ESCAPE.search(line) is not None)
+    return rows.result()
+
+
+def parse_csv(data: bytes, source: str) -> list[NewCase]:
+    """A header row with an `input` column; optional id, tags (`;`-separated), note, state."""
+    text = _decode(data, source)
+    # The default limit (128 KiB a field) would reject long but legitimate inputs.
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows = _Rows(source)
+    header: list[str] | None = None
+    end_of_previous = 0
+    while True:
+        start = end_of_previous + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise rows.reject(start, f"malformed CSV ({exc})") from None
+        end_of_previous = reader.line_num
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # a blank line
+        if header is None:
+            header = [name.strip().lower() for name in fields]
+            for index, name in enumerate(header):
+                if name and name in header[:index]:
+                    raise rows.reject(start, f"column {name!r} appears twice in the header")
+            if "input" not in header:
+                raise rows.reject(start, "the header row has no 'input' column")
+            continue
+        if len(fields) != len(header):
+            raise rows.reject(start, f"expected {len(header)} fields, found {len(fields)}")
+        row = dict(zip(header, fields))
+        ext_id = (row.get("id") or "").strip() or None  # an empty cell: a fresh id
+        rows.add(start, input=row["input"], ext_id=ext_id, tags=row.get("tags"),
+                 note=row.get("note"), state=row.get("state"), csv_tags=True)
+    if header is None:
+        raise ImportRejected(source, None, "the file is empty (no header row)")
+    return rows.result()
+
+
+# ---------------------------------------------------------------------- writing
+async def write_jsonl(records: AsyncIterable[dict[str, Any]], out: TextIO) -> int:
+    """SPEC section 5's JSONL export, one case a line. Returns the number of cases."""
+    count = 0
+    async for record in records:
+        out.write(json.dumps(record, ensure_ascii=False))
+        out.write("\n")
+        count += 1
+    return count
+
+
+async def write_csv(records: AsyncIterable[dict[str, Any]], out: TextIO) -> int:
+    """CSV that `coevo import` reads back: id, input, tags (`;`-joined), note, source, state."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    async for r in records:
+        writer.writerow([r["id"], r["input"], ";".join(r["tags"]), r.get("note", ""),
+                         r["source"], r["state"]])
+        count += 1
+    return count
+
+
+# Sampling settings that mean the same in litellm and promptfoo's providers. Anything else in
+# the project's params stays out, so nothing secret could ever be copied into the config.
+_PORTABLE_PARAMS = ("temperature", "max_tokens", "top_p", "seed", "presence_penalty",
+                    "frequency_penalty", "stop")
+
+# litellm "provider/model" prefixes and the promptfoo provider id that speaks the same API.
+_PROMPTFOO_PROVIDERS = {
+    "openai": "openai:chat:",
+    "anthropic": "anthropic:messages:",
+    "ollama": "ollama:chat:",
+    "ollama_chat": "ollama:chat:",
+    "gemini": "google:",
+    "groq": "groq:",
+    "mistral": "mistral:",
+    "openrouter": "openrouter:",
+    "deepseek": "deepseek:",
+}
+PLACEHOLDER_PROVIDER = "openai:chat:gpt-4o-mini"
+
+
+def promptfoo_provider(model: str | None) -> tuple[str, str | None]:
+    """The promptfoo provider id for a litellm model string, and a comment when it is a guess."""
+    if not model:
+        return PLACEHOLDER_PROVIDER, "the project names no model: this is a placeholder"
+    prefix, slash, name = model.partition("/")
+    if slash and prefix in _PROMPTFOO_PROVIDERS:
+        return _PROMPTFOO_PROVIDERS[prefix] + name, None
+    if not slash and model.startswith(("gpt-", "o1", "o3", "o4", "chatgpt-")):
+        return "openai:chat:" + model, None
+    if not slash and model.startswith("claude-"):
+        return "anthropic:messages:" + model, None
+    return "litellm:" + model, "promptfoo's litellm provider needs a LiteLLM proxy; adjust"
+
+
+def _nunjucks_literal(text: str) -> str:
+    """`text` as promptfoo's Nunjucks renders it verbatim."""
+    if "{{" in text or "{%" in text or "{#" in text:
+        return "{% raw %}" + text + "{% endraw %}"
+    return text
+
+
+def promptfoo_messages(version: PromptVersion) -> list[dict[str, str]]:
+    """The chat messages of `version` with the case input as promptfoo's `{{input}}`."""
+    messages = []
+    if version.instructions.strip():
+        messages.append({"role": "system", "content": _nunjucks_literal(version.instructions)})
+    if version.user_template:
+        pieces = version.user_template.split("{input}")
+        user = "{{input}}".join(_nunjucks_literal(p) for p in pieces)
+    else:
+        user = "{{input}}"
+    messages.append({"role": "user", "content": user})
+    return messages
+
+
+def yaml_str(value: str) -> str:
+    """A YAML double-quoted scalar for any string (escapes are common to YAML 1.1 and 1.2)."""
+    out = ['"']
+    for ch in value:
+        code = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif (code < 0x20 or 0x7F <= code <= 0x9F or ch in "\u2028\u2029\ufeff"
+              or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF)):
+            # Non-printable in YAML, or a line break to YAML 1.1: always escaped.
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str):
+        return yaml_str(value)
+    return yaml_str(json.dumps(value, ensure_ascii=False))
+
+
+async def write_promptfoo(records: AsyncIterable[dict[str, Any]], out: TextIO, *,
+                          project: Project, version: PromptVersion) -> int:
+    """A promptfooconfig.yaml: the newest version as a chat prompt, the project's model as
+    provider, and one test per active case (label and rationale of its newest output as
+    test metadata). Returns the number of tests."""
+    provider, provider_note = promptfoo_provider(project.model)
+    w = out.write
+    w(f"# promptfoo config written by coevo from project {project.name!r}, prompt version "
+      f"{version.number}.\n")
+    w("# Run it with: npx promptfoo@latest eval -c THIS_FILE (API keys come from your "
+      "environment).\n")
+    w(f"description: {yaml_str(f'{project.name}: prompt version {version.number}')}\n")
+    w("prompts:\n")
+    w(f"  - label: {yaml_str(f'coevo v{version.number}')}\n")
+    # A raw prompt that is a JSON list of messages is sent as chat; promptfoo renders each
+    # string in it with Nunjucks and escapes the variables for JSON itself.
+    w(f"    raw: {yaml_str(json.dumps(promptfoo_messages(version), ensure_ascii=False))}\n")
+    w("providers:\n")
+    if provider_note:
+        w(f"  # {provider_note}\n")
+    w(f"  - id: {yaml_str(provider)}\n")
+    params = {k: project.params[k] for k in _PORTABLE_PARAMS if k in project.params}
+    if params:
+        w("    config:\n")
+        for key, value in params.items():
+            w(f"      {key}: {_yaml_scalar(value)}\n")
+    count = 0
+    async for r in records:
+        if r["state"] != CaseState.ACTIVE.value:
+            continue
+        if count == 0:
+            w("tests:\n")
+        count += 1
+        w(f"  - description: {yaml_str(r['id'])}\n")
+        w("    vars:\n")
+        w(f"      input: {yaml_str(r['input'])}\n")
+        w("    metadata:\n")
+        w(f"      coevo_id: {yaml_str(r['id'])}\n")
+        if r["tags"]:
+            w(f"      coevo_tags: {yaml_str(';'.join(r['tags']))}\n")
+        labelled = [o for o in r["outputs"] if o["label"] is not None]
+        if labelled:
+            newest = labelled[-1]
+            w(f"      coevo_label: {yaml_str(newest['label'])}\n")
+            w(f"      coevo_label_version: {newest['version']}\n")
+            if newest["rationale"]:
+                w(f"      coevo_rationale: {yaml_str(newest['rationale'])}\n")
+    if count == 0:
+        w("tests: []\n")
+    return count
