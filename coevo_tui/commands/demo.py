@@ -1,0 +1,120 @@
+"""`coevo demo [PATH]`: write the bundled demo project, a gaming community's chat moderation.
+
+The demo's version 1 is a reasonable but imperfect policy (coevo_tui/demo/instructions_v1.txt)
+and its test set is ~50 hand-written chat messages (coevo_tui/demo/cases.jsonl): banter,
+slang, insults, identity attacks, threats, doxxing, scams and genuinely borderline ones.
+
+An existing demo project at PATH is kept as it is, so running `coevo demo` again reopens
+your work instead of wiping it; any other existing file is refused and left untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from pathlib import Path
+
+from coevo_tui.demo import CASES_FILE, DEMO_NAME, INSTRUCTIONS_FILE, TASK_FILE, is_demo
+from coevo_tui.domain.errors import ProjectFileError, UserError
+from coevo_tui.domain.model import CaseSource
+from coevo_tui.store import NewCase, Store, check_project_file
+
+V1_NOTE = "first policy, written by hand: trash talk stays; slurs, threats, doxxing, scams go"
+
+# SQLite's companions of a database file; a half-written demo must leave none behind.
+_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def write_demo(path: Path) -> Path:
+    """Write the demo project to `path` (unless it already is the demo) and return `path`.
+
+    Raises UserError, changing nothing, if `path` exists and is not a demo project.
+    """
+    return asyncio.run(_write_demo(Path(path)))
+
+
+def demo_cases() -> list[NewCase]:
+    """The bundled cases, in file order, as hand-written (source manual) active cases."""
+    cases = []
+    with CASES_FILE.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            cases.append(
+                NewCase(
+                    input=row["input"],
+                    tags=tuple(row.get("tags", ())),
+                    note=row.get("note", ""),
+                    ext_id=row["id"],
+                    source=CaseSource.MANUAL,
+                    line=number,
+                )
+            )
+    return cases
+
+
+async def _write_demo(path: Path) -> Path:
+    if path.exists() or path.is_symlink():
+        await _check_is_demo(path)
+        return path
+    check_project_file(path)  # a missing or read-only folder is one clear line
+    cases = demo_cases()
+    # Build the project under a temporary name and link it into place only when complete,
+    # so an interrupted `coevo demo` never leaves a half-written demo that a rerun would
+    # mistake for a finished one.
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    _remove(partial)
+    try:
+        store = await Store.open(
+            partial,
+            name=DEMO_NAME,
+            instructions=INSTRUCTIONS_FILE.read_text(encoding="utf-8").strip() + "\n",
+            note=V1_NOTE,
+        )
+        try:
+            await store.update_project(task=TASK_FILE.read_text(encoding="utf-8").strip())
+            await store.add_cases(cases, kind="create", source_name=CASES_FILE.name)
+        finally:
+            await store.close()  # the last connection's close folds the WAL into the file
+        _publish(partial, path)
+    finally:
+        _remove(partial)
+    return path
+
+
+async def _check_is_demo(path: Path) -> None:
+    """Return if `path` is a demo project; otherwise refuse without writing to it."""
+    refusal = UserError(f"{path} exists and is not the demo project; "
+                        "choose another path or delete it")
+    try:
+        check_project_file(path)  # reads the header only: refuses non-projects untouched
+    except ProjectFileError:
+        raise refusal from None
+    store = await Store.open(path)
+    try:
+        project = await store.project()
+    finally:
+        await store.close()
+    if not is_demo(project):
+        raise refusal
+
+
+def _publish(partial: Path, path: Path) -> None:
+    """Give the finished project its name, never replacing a file that appeared meanwhile."""
+    if Path(f"{partial}-wal").exists():  # not folded back: the file alone is incomplete
+        raise UserError(f"{path}: could not finish writing the demo project; try again")
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        raise UserError(f"{path} exists; choose another path or delete it") from None
+    except OSError:  # a filesystem without hard links
+        os.replace(partial, path)
+
+
+def _remove(path: Path) -> None:
+    for suffix in _SIDE_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{path}{suffix}").unlink()
