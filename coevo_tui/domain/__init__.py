@@ -19,6 +19,27 @@ from coevo_tui.domain.model import (
     first_line,
     normalize_output_text,
 )
+from coevo_tui.domain.carryover import (
+    describe_label,
+    is_carried,
+    label_to_carry,
+    propagation_targets,
+    root_label_id,
+)
+from coevo_tui.domain.status import (
+    Answer,
+    ComparisonStatus,
+    VerdictChange,
+    VersionSummary,
+    compare,
+    compare_all,
+    compare_answers,
+    navigation_order,
+    pass_rate,
+    summarize,
+    verdict_changes,
+)
+from coevo_tui.domain.versiondiff import DiffKind, DiffLine, text_diff, version_diff
 
 __all__ = [
     "ImportRejected",
@@ -38,4 +59,24 @@ __all__ = [
     "Verdict",
     "first_line",
     "normalize_output_text",
+    "describe_label",
+    "is_carried",
+    "label_to_carry",
+    "propagation_targets",
+    "root_label_id",
+    "Answer",
+    "ComparisonStatus",
+    "VerdictChange",
+    "VersionSummary",
+    "compare",
+    "compare_all",
+    "compare_answers",
+    "navigation_order",
+    "pass_rate",
+    "summarize",
+    "verdict_changes",
+    "DiffKind",
+    "DiffLine",
+    "text_diff",
+    "version_diff",
 ]

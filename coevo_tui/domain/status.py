@@ -1,0 +1,348 @@
+"""Comparison statuses between two versions' answers on one case, pass rates and summaries.
+
+Everything here is pure: it takes outputs and labels already read from the store.
+
+The comparison table (B = baseline answer, C = candidate answer; "verdict" is the output's
+current label, whatever its source; a cancelled output counts as no output; an error
+output has no usable text, so it never "equals" anything):
+
+======================  ==========================================  =======================
+candidate C             baseline B                                  status
+======================  ==========================================  =======================
+none (or cancelled)     anything                                    MISSING
+error                   anything                                    ERROR
+ok                      none (or cancelled)                         NEW
+ok, verdict v2          ok or error, verdict v1                     the v1 -> v2 transition
+ok                      ok, same normalized text, <=1 side labelled UNCHANGED
+ok, unlabelled          ok (different text) or error                CHANGED_UNLABELLED
+ok, labelled            ok (different text) or error, unlabelled    NO_BASELINE_VERDICT
+======================  ==========================================  =======================
+
+The v1 -> v2 transitions, when both sides carry a verdict (labels decide, even when the
+texts are identical, because a human deliberately judged them differently):
+
+=========  =========  ===============
+v1         v2         status
+=========  =========  ===============
+good       good       STILL_GOOD
+good       bad        REGRESSED
+good       unsure     GOOD_TO_UNSURE
+bad        good       FIXED
+bad        bad        STILL_BAD
+bad        unsure     BAD_TO_UNSURE
+unsure     good       UNSURE_TO_GOOD
+unsure     bad        UNSURE_TO_BAD
+unsure     unsure     STILL_UNSURE
+=========  =========  ===============
+
+Only REGRESSED (good to bad) counts as a regression for `coevo eval --check`; good to
+unsure is shown second in navigation so that it is not missed, but it is not a failure.
+
+Pass rate is good / labelled, where labelled = good + bad + unsure: an unsure verdict is a
+label that is not (yet) good, so it lowers the pass rate. Errors and unlabelled outputs are
+outside the ratio and reported as separate counts.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from coevo_tui.domain.model import (
+    Label,
+    LabelSource,
+    Output,
+    OutputStatus,
+    PromptVersion,
+    Verdict,
+    normalize_output_text,
+)
+
+
+class Answer(NamedTuple):
+    """One output with its current label (None when unlabelled)."""
+
+    output: Output
+    label: Label | None
+
+    @property
+    def verdict(self) -> Verdict | None:
+        return None if self.label is None else self.label.verdict
+
+
+class ComparisonStatus(str, enum.Enum):
+    """How a case's answer changed from a baseline version to a candidate version.
+
+    Members are declared in navigation order: regressions first, then changed-unlabelled,
+    then fixed, then the rest (most worth a look first).
+    """
+
+    REGRESSED = "regressed"
+    CHANGED_UNLABELLED = "changed_unlabelled"
+    FIXED = "fixed"
+    ERROR = "error"
+    GOOD_TO_UNSURE = "good_to_unsure"
+    UNSURE_TO_BAD = "unsure_to_bad"
+    BAD_TO_UNSURE = "bad_to_unsure"
+    UNSURE_TO_GOOD = "unsure_to_good"
+    NEW = "new"
+    NO_BASELINE_VERDICT = "no_baseline_verdict"
+    STILL_UNSURE = "still_unsure"
+    STILL_BAD = "still_bad"
+    MISSING = "missing"
+    UNCHANGED = "unchanged"
+    STILL_GOOD = "still_good"
+
+    @property
+    def text(self) -> str:
+        """Short words for a badge or a table cell (no colour needed to read it)."""
+        return _STATUS_TEXT[self]
+
+    @property
+    def rank(self) -> int:
+        """Position in navigation order (0 = look at first)."""
+        return _STATUS_RANK[self]
+
+
+_STATUS_TEXT: dict[ComparisonStatus, str] = {
+    ComparisonStatus.REGRESSED: "regressed",
+    ComparisonStatus.CHANGED_UNLABELLED: "changed, unlabelled",
+    ComparisonStatus.FIXED: "fixed",
+    ComparisonStatus.ERROR: "error",
+    ComparisonStatus.GOOD_TO_UNSURE: "good→unsure",
+    ComparisonStatus.UNSURE_TO_BAD: "unsure→bad",
+    ComparisonStatus.BAD_TO_UNSURE: "bad→unsure",
+    ComparisonStatus.UNSURE_TO_GOOD: "unsure→good",
+    ComparisonStatus.NEW: "new",
+    ComparisonStatus.NO_BASELINE_VERDICT: "no baseline verdict",
+    ComparisonStatus.STILL_UNSURE: "still unsure",
+    ComparisonStatus.STILL_BAD: "still bad",
+    ComparisonStatus.MISSING: "not run",
+    ComparisonStatus.UNCHANGED: "unchanged",
+    ComparisonStatus.STILL_GOOD: "still good",
+}
+_STATUS_RANK: dict[ComparisonStatus, int] = {s: i for i, s in enumerate(ComparisonStatus)}
+
+TRANSITIONS: dict[tuple[Verdict, Verdict], ComparisonStatus] = {
+    (Verdict.GOOD, Verdict.GOOD): ComparisonStatus.STILL_GOOD,
+    (Verdict.GOOD, Verdict.BAD): ComparisonStatus.REGRESSED,
+    (Verdict.GOOD, Verdict.UNSURE): ComparisonStatus.GOOD_TO_UNSURE,
+    (Verdict.BAD, Verdict.GOOD): ComparisonStatus.FIXED,
+    (Verdict.BAD, Verdict.BAD): ComparisonStatus.STILL_BAD,
+    (Verdict.BAD, Verdict.UNSURE): ComparisonStatus.BAD_TO_UNSURE,
+    (Verdict.UNSURE, Verdict.GOOD): ComparisonStatus.UNSURE_TO_GOOD,
+    (Verdict.UNSURE, Verdict.BAD): ComparisonStatus.UNSURE_TO_BAD,
+    (Verdict.UNSURE, Verdict.UNSURE): ComparisonStatus.STILL_UNSURE,
+}
+
+
+def _present(output: Output | None) -> Output | None:
+    # A cancelled output is the user stopping a call, not an answer: it counts as none.
+    if output is None or output.status == OutputStatus.CANCELLED:
+        return None
+    return output
+
+
+def same_text(a: Output, b: Output) -> bool:
+    """Both outputs are ok answers whose whitespace-normalized texts are equal."""
+    return (
+        a.status == OutputStatus.OK
+        and b.status == OutputStatus.OK
+        and normalize_output_text(a.text) == normalize_output_text(b.text)
+    )
+
+
+def compare(
+    baseline: Output | None,
+    baseline_verdict: Verdict | None,
+    candidate: Output | None,
+    candidate_verdict: Verdict | None,
+) -> ComparisonStatus:
+    """The comparison status of one case (the table in this module's docstring)."""
+    candidate = _present(candidate)
+    baseline = _present(baseline)
+    if candidate is None:
+        return ComparisonStatus.MISSING
+    if candidate.status == OutputStatus.ERROR:
+        return ComparisonStatus.ERROR
+    if baseline is None:
+        return ComparisonStatus.NEW
+    if baseline_verdict is not None and candidate_verdict is not None:
+        return TRANSITIONS[(baseline_verdict, candidate_verdict)]
+    if same_text(baseline, candidate):
+        return ComparisonStatus.UNCHANGED
+    if candidate_verdict is None:
+        return ComparisonStatus.CHANGED_UNLABELLED
+    return ComparisonStatus.NO_BASELINE_VERDICT
+
+
+def compare_answers(baseline: Answer | None, candidate: Answer | None) -> ComparisonStatus:
+    """`compare` for two (output, label) pairs, either of which may be absent."""
+    return compare(
+        None if baseline is None else baseline.output,
+        None if baseline is None else baseline.verdict,
+        None if candidate is None else candidate.output,
+        None if candidate is None else candidate.verdict,
+    )
+
+
+def compare_all(
+    case_ids: Iterable[int],
+    baseline: Mapping[int, Answer],
+    candidate: Mapping[int, Answer],
+) -> dict[int, ComparisonStatus]:
+    """The status of every case in `case_ids` (answers keyed by case id)."""
+    return {cid: compare_answers(baseline.get(cid), candidate.get(cid)) for cid in case_ids}
+
+
+def navigation_order(statuses: Mapping[int, ComparisonStatus]) -> list[int]:
+    """Case ids in the order to step through them: regressions first, then
+    changed-unlabelled, then fixed, then the rest; ties keep the mapping's order."""
+    return sorted(statuses, key=lambda cid: statuses[cid].rank)
+
+
+def pass_rate(verdicts: Iterable[Verdict | None]) -> float | None:
+    """good / labelled (good + bad + unsure); None when nothing is labelled."""
+    counts = Counter(v for v in verdicts if v is not None)
+    labelled = sum(counts.values())
+    return None if labelled == 0 else counts[Verdict.GOOD] / labelled
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """Counts for one version (and model) over a set of cases, from plain data.
+
+    Every case is exactly one of: missing (no output), error, or ok; an ok output is
+    exactly one of good, bad, unsure or unlabelled.
+    """
+
+    cases: int
+    missing: int
+    errors: int
+    good: int
+    bad: int
+    unsure: int
+    unlabelled: int
+    carried: int  # labels (of any verdict) that were carried over, not given by hand
+    cost: float  # sum of the known costs of the counted outputs
+    mean_latency_ms: float | None  # over ok outputs with a known latency
+    statuses: Mapping[ComparisonStatus, int] = field(default_factory=dict)
+
+    @property
+    def labelled(self) -> int:
+        return self.good + self.bad + self.unsure
+
+    @property
+    def ok(self) -> int:
+        return self.labelled + self.unlabelled
+
+    @property
+    def pass_rate(self) -> float | None:
+        """good / labelled (unsure counts as labelled, not good); None if nothing labelled."""
+        return None if self.labelled == 0 else self.good / self.labelled
+
+
+def summarize(
+    case_ids: Iterable[int],
+    answers: Mapping[int, Answer],
+    statuses: Mapping[int, ComparisonStatus] | None = None,
+) -> VersionSummary:
+    """Summarize one version's `answers` (keyed by case id) over `case_ids`.
+
+    `statuses`, when given (from `compare_all` against a baseline), are counted too.
+    Cancelled outputs count as missing; labels on error outputs are ignored.
+    """
+    missing = errors = good = bad = unsure = unlabelled = carried = 0
+    cost = 0.0
+    latencies: list[float] = []
+    n = 0
+    for cid in case_ids:
+        n += 1
+        answer = answers.get(cid)
+        output = None if answer is None else _present(answer.output)
+        if output is None:
+            missing += 1
+            continue
+        if output.cost is not None:
+            cost += output.cost
+        if output.status == OutputStatus.ERROR:
+            errors += 1
+            continue
+        if output.latency_ms is not None:
+            latencies.append(output.latency_ms)
+        label = answer.label if answer is not None else None
+        if label is None:
+            unlabelled += 1
+            continue
+        if label.source == LabelSource.CARRIED:
+            carried += 1
+        if label.verdict == Verdict.GOOD:
+            good += 1
+        elif label.verdict == Verdict.BAD:
+            bad += 1
+        else:
+            unsure += 1
+    counted = Counter(statuses.values()) if statuses is not None else Counter()
+    return VersionSummary(
+        cases=n,
+        missing=missing,
+        errors=errors,
+        good=good,
+        bad=bad,
+        unsure=unsure,
+        unlabelled=unlabelled,
+        carried=carried,
+        cost=cost,
+        mean_latency_ms=sum(latencies) / len(latencies) if latencies else None,
+        statuses={s: counted[s] for s in ComparisonStatus if counted[s]},
+    )
+
+
+@dataclass(frozen=True)
+class VerdictChange:
+    """A version under which a case's verdict differs from its verdict under the parent."""
+
+    version_number: int
+    parent_number: int | None
+    before: Verdict | None  # None: the parent's answer was unlabelled, an error, or absent
+    after: Verdict
+    status: ComparisonStatus
+
+
+def verdict_changes(
+    versions: Sequence[PromptVersion], answers: Mapping[int, Answer]
+) -> list[VerdictChange]:
+    """Where one case's verdict changed along the version history (its provenance).
+
+    `answers` is that case's answer per version id. A version is listed when its answer
+    has a verdict that differs from the parent version's verdict (or the parent has none).
+    Versions whose answer is unlabelled are skipped: an unknown is not a change.
+    """
+    by_id = {v.id: v for v in versions}
+    changes: list[VerdictChange] = []
+    for version in sorted(versions, key=lambda v: v.number):
+        answer = answers.get(version.id)
+        if answer is None or _present(answer.output) is None or answer.verdict is None:
+            continue
+        if answer.output.status == OutputStatus.ERROR:
+            continue
+        parent = by_id.get(version.parent_id) if version.parent_id is not None else None
+        before_answer = answers.get(parent.id) if parent is not None else None
+        before = None
+        if before_answer is not None and _present(before_answer.output) is not None:
+            before = before_answer.verdict
+        if before == answer.verdict:
+            continue
+        changes.append(
+            VerdictChange(
+                version_number=version.number,
+                parent_number=None if parent is None else parent.number,
+                before=before,
+                after=answer.verdict,
+                status=compare_answers(before_answer, answer),
+            )
+        )
+    return changes
