@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true")
     p.add_argument("--baseline", type=int, metavar="N")
     p.add_argument("--candidate", type=int, metavar="M")
+    p.add_argument("--model", metavar="MODEL", help="compare this model's outputs (needed when "
+                   "several models answered)")
     return parser
 
 

@@ -35,6 +35,8 @@ from coevo_tui.domain.model import (
     PromptVersion,
     Verdict,
 )
+from coevo_tui.domain.carryover import label_to_carry, propagation_targets, root_label_id
+from coevo_tui.domain.status import Answer, VerdictChange, verdict_changes
 from coevo_tui.store.project_file import check_project_file
 from coevo_tui.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -844,3 +846,231 @@ class Store:
                 for o in outputs.get(c["id"], [])
             ]
             yield record
+
+    # ================================================================== comparison & carry-over
+    # Added for carry-over, comparison statuses and the label/eval commands. Reads here are
+    # bulk (one or two queries whatever the number of cases); the decisions themselves are
+    # the pure functions of coevo_tui.domain.carryover and coevo_tui.domain.status.
+
+    # The current label's columns, prefixed so they can ride along with output rows.
+    _LABEL_COLUMNS = (
+        "l.id AS l_id, l.output_id AS l_output_id, l.verdict AS l_verdict,"
+        " l.rationale AS l_rationale, l.source AS l_source, l.carried_from AS l_carried_from,"
+        " l.created_at AS l_created_at"
+    )
+    _CURRENT_LABEL_JOIN = (
+        "LEFT JOIN label l ON l.id = (SELECT max(id) FROM label WHERE output_id = o.id)"
+    )
+
+    @staticmethod
+    def _joined_label(row: sqlite3.Row) -> Label | None:
+        if row["l_id"] is None:
+            return None
+        return Label(
+            id=row["l_id"],
+            output_id=row["l_output_id"],
+            verdict=Verdict(row["l_verdict"]),
+            rationale=row["l_rationale"],
+            source=LabelSource(row["l_source"]),
+            carried_from=row["l_carried_from"],
+            created_at=row["l_created_at"],
+        )
+
+    def _answer(self, row: sqlite3.Row) -> Answer:
+        return Answer(self._output(row), self._joined_label(row))
+
+    async def case_outputs_with_labels(
+        self, version_id: int, model: str | None = None
+    ) -> dict[int, Answer]:
+        """Per case id, the newest non-cancelled output under a version (and model, if
+        given) with its current label, in one query. Cancelled outputs are skipped because
+        a stopped call is not an answer; the previous answer stays current."""
+        newest = (
+            "SELECT max(id) FROM output WHERE version_id = ? AND status != 'cancelled'"
+            + (" AND model = ?" if model is not None else "")
+            + " GROUP BY case_id"
+        )
+        params: list[Any] = [version_id] + ([model] if model is not None else [])
+        rows = await self._all(
+            f"SELECT o.*, {self._LABEL_COLUMNS} FROM output o {self._CURRENT_LABEL_JOIN}"
+            f" WHERE o.id IN ({newest})",
+            params,
+        )
+        return {r["case_id"]: self._answer(r) for r in rows}
+
+    async def verdict_by_case(self, version_id: int, model: str | None = None
+                              ) -> dict[int, Label]:
+        """Per case id, the current label of the newest non-cancelled output under a
+        version (and model); cases whose newest output is unlabelled are absent. For the
+        Cases table's verdict column (the label's source tells carried ones apart)."""
+        newest = (
+            "SELECT max(id) FROM output WHERE version_id = ? AND status != 'cancelled'"
+            + (" AND model = ?" if model is not None else "")
+            + " GROUP BY case_id"
+        )
+        params: list[Any] = [version_id] + ([model] if model is not None else [])
+        rows = await self._all(
+            f"SELECT o.case_id AS case_id, {self._LABEL_COLUMNS} FROM output o"
+            f" JOIN label l ON l.id = (SELECT max(id) FROM label WHERE output_id = o.id)"
+            f" WHERE o.id IN ({newest})",
+            params,
+        )
+        return {r["case_id"]: label for r in rows if (label := self._joined_label(r))}
+
+    async def case_answers(self, case_id: int) -> list[Answer]:
+        """Every output of one case (oldest first) with its current label."""
+        rows = await self._all(
+            f"SELECT o.*, {self._LABEL_COLUMNS} FROM output o {self._CURRENT_LABEL_JOIN}"
+            " WHERE o.case_id = ? ORDER BY o.id",
+            (case_id,),
+        )
+        return [self._answer(r) for r in rows]
+
+    async def versions_changing_case(self, case_id: int, model: str | None = None
+                                     ) -> list[VerdictChange]:
+        """The versions under which this case's verdict differs from its verdict under the
+        parent version (its provenance), oldest first. Per version the newest
+        non-cancelled output counts (of `model`, if given)."""
+        per_version: dict[int, Answer] = {}
+        for answer in await self.case_answers(case_id):
+            out = answer.output
+            if out.status == OutputStatus.CANCELLED or (model is not None and out.model != model):
+                continue
+            per_version[out.version_id] = answer  # oldest first, so the newest wins
+        return verdict_changes(await self.versions(), per_version)
+
+    async def newest_outputs_by_model(self, case_id: int, version_id: int) -> dict[str, Output]:
+        """Per model, the newest non-cancelled output of a case under a version."""
+        rows = await self._all(
+            "SELECT * FROM output WHERE id IN (SELECT max(id) FROM output WHERE case_id = ?"
+            " AND version_id = ? AND status != 'cancelled' GROUP BY model) ORDER BY model",
+            (case_id, version_id),
+        )
+        return {r["model"]: self._output(r) for r in rows}
+
+    async def models_with_outputs(self, version_id: int) -> dict[str, int]:
+        """Model name -> number of cases with a non-cancelled output under a version."""
+        rows = await self._all(
+            "SELECT model, count(DISTINCT case_id) FROM output WHERE version_id = ?"
+            " AND status != 'cancelled' GROUP BY model ORDER BY model",
+            (version_id,),
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def motivation_counts(self) -> dict[int, int]:
+        """Version id -> number of cases that motivated it (versions with none are absent)."""
+        rows = await self._all(
+            "SELECT version_id, count(*) FROM version_motivation GROUP BY version_id"
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def _insert_label(
+        self,
+        db: aiosqlite.Connection,
+        output_id: int,
+        verdict: Verdict,
+        rationale: str,
+        source: LabelSource,
+        carried_from: int | None,
+        before: Label | None,
+    ) -> Label:
+        """Append a label row and its event, inside the caller's transaction (the same row
+        and event shape as `set_label`)."""
+        cur = await db.execute(
+            "INSERT INTO label (output_id, verdict, rationale, source, carried_from,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (output_id, verdict.value, rationale, source.value, carried_from, utc_now()),
+        )
+        label_id = cur.lastrowid
+        assert label_id is not None
+        after: dict[str, Any] = {"verdict": verdict.value, "rationale": rationale,
+                                 "source": source.value}
+        if carried_from is not None:
+            after["carried_from"] = carried_from
+        await self._event(
+            db,
+            "label",
+            "output",
+            output_id,
+            {
+                "label_id": label_id,
+                "before": None if before is None else {
+                    "verdict": before.verdict.value,
+                    "rationale": before.rationale,
+                    "source": before.source.value,
+                },
+                "after": after,
+            },
+        )
+        row = await self._one("SELECT * FROM label WHERE id = ?", (label_id,))
+        assert row is not None
+        return self._label(row)
+
+    async def _propagate(self, db: aiosqlite.Connection, label: Label) -> list[Label]:
+        """Carry a person-given `label` to the identical outputs of its case (see
+        coevo_tui.domain.carryover); inside the caller's transaction."""
+        current = await self.current_label(label.output_id)
+        if current is None or current.id != label.id:
+            return []  # superseded since: the newer label is the one to propagate
+        source = await self.output(label.output_id)
+        answers = await self.case_answers(source.case_id)
+        carried: list[Label] = []
+        for target in propagation_targets(label, source, answers):
+            before = next(a.label for a in answers if a.output.id == target.id)
+            carried.append(
+                await self._insert_label(
+                    db, target.id, label.verdict, label.rationale, LabelSource.CARRIED,
+                    root_label_id(label), before,
+                )
+            )
+        return carried
+
+    async def label_output(
+        self,
+        output_id: int,
+        verdict: Verdict,
+        rationale: str = "",
+        source: LabelSource = LabelSource.HUMAN,
+    ) -> tuple[Label, list[Label]]:
+        """Label an output as a person (or a confirmed judge verdict) and, in the same
+        transaction, carry the label to the case's identical outputs that are unlabelled
+        or only hold an older carried label. Returns (the label, the carried labels).
+        The TUI and `coevo label` use this rather than `set_label`."""
+        if source == LabelSource.CARRIED:
+            raise ValueError("carried labels are made by carry-over, not given")
+        async with self._transaction() as db:
+            output = await self.output(output_id)  # NotFound for a bad id, nothing written
+            before = await self.current_label(output.id)
+            label = await self._insert_label(db, output.id, verdict, rationale, source,
+                                             None, before)
+            carried = await self._propagate(db, label)
+        return label, carried
+
+    async def propagate_label(self, label_id: int) -> list[Label]:
+        """Carry an existing person-given label to identical outputs of its case (for a
+        label made with `set_label`). Returns the carried labels; none if the label is
+        carried itself or no longer its output's current label."""
+        async with self._transaction() as db:
+            row = await self._one("SELECT * FROM label WHERE id = ?", (label_id,))
+            if row is None:
+                raise NotFound(f"no label with id {label_id}")
+            return await self._propagate(db, self._label(row))
+
+    async def apply_carry_over(self, output_id: int) -> Label | None:
+        """Give a newly stored output the label of an identical, already labelled output of
+        the same case (any version or model), marked carried; one transaction. Returns
+        the new label, or None (no identical labelled output, not ok, or already labelled).
+        The run engine calls this after each ok output."""
+        async with self._transaction() as db:
+            output = await self.output(output_id)
+            if output.status != OutputStatus.OK:
+                return None
+            answers = await self.case_answers(output.case_id)
+            own = next((a.label for a in answers if a.output.id == output.id), None)
+            source = label_to_carry(output, own, answers)
+            if source is None:
+                return None
+            return await self._insert_label(
+                db, output.id, source.verdict, source.rationale, LabelSource.CARRIED,
+                root_label_id(source), None,
+            )
