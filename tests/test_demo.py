@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import re
 import subprocess
@@ -224,3 +225,27 @@ async def test_demo_stylesheet_parses_and_restyles_the_header() -> None:
     assert {"app.tcss", "demo.tcss"} <= sources
     assert styled == accent
     assert plain != accent  # so the demo sheet, not Textual's default, made it the accent
+
+
+async def _coevo_app_sources(path: Path) -> set[str]:
+    """Open `path` in the real app and return the names of its stylesheet's files."""
+    from coevo_tui.app import make_app
+
+    app = make_app(path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.startup_error is None
+        return {Path(p).name for p, _ in app.stylesheet.source if p}
+
+
+async def test_the_app_loads_demo_tcss_for_the_demo_only(tmp_path: Path) -> None:
+    if importlib.util.find_spec("coevo_tui.screens.cases") is None:
+        pytest.skip("the Cases screen (the app's first screen) is not in the tree yet")
+    demo_path = tmp_path / "demo.db"
+    await asyncio.to_thread(write_demo, demo_path)
+    other_path = tmp_path / "other.db"
+    await _other_project(other_path)
+
+    assert {"app.tcss", "demo.tcss"} <= await _coevo_app_sources(demo_path)
+    other = await _coevo_app_sources(other_path)
+    assert "app.tcss" in other and "demo.tcss" not in other

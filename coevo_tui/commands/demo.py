@@ -16,10 +16,20 @@ import json
 import os
 from pathlib import Path
 
-from coevo_tui.demo import CASES_FILE, DEMO_NAME, INSTRUCTIONS_FILE, TASK_FILE, is_demo
+from coevo_tui.demo import (
+    CASES_FILE,
+    DEMO_NAME,
+    INSTRUCTIONS_FILE,
+    TASK_FILE,
+    demo_stylesheet,
+    is_demo,
+)
 from coevo_tui.domain.errors import ProjectFileError, UserError
 from coevo_tui.domain.model import CaseSource
 from coevo_tui.store import NewCase, Store, check_project_file
+
+# The App asks this module whether a project is the demo and where its stylesheet is.
+__all__ = ["demo_cases", "demo_stylesheet", "is_demo", "write_demo"]
 
 V1_NOTE = "first policy, written by hand: trash talk stays; slurs, threats, doxxing, scams go"
 
