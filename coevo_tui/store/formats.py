@@ -274,11 +274,16 @@ def parse_csv(data: bytes, source: str) -> list[NewCase]:
 
 
 # ---------------------------------------------------------------------- writing
+# Characters that JSON leaves raw but that some line readers (Python's str.splitlines,
+# editors) treat as line breaks; escaping them keeps one case a line for every reader.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 async def write_jsonl(records: AsyncIterable[dict[str, Any]], out: TextIO) -> int:
     """SPEC section 5's JSONL export, one case a line. Returns the number of cases."""
     count = 0
     async for record in records:
-        out.write(json.dumps(record, ensure_ascii=False))
+        out.write(json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS))
         out.write("\n")
         count += 1
     return count
