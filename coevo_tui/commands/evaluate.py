@@ -93,7 +93,8 @@ def _rate(summary: VersionSummary) -> str:
 
 
 def _details(summary: VersionSummary) -> str:
-    parts = [f"{summary.unlabelled} unlabelled", f"{summary.errors} errors"]
+    errors = f"{summary.errors} error{'' if summary.errors == 1 else 's'}"
+    parts = [f"{summary.unlabelled} unlabelled", errors]
     if summary.missing:
         parts.append(f"{summary.missing} not run")
     return ", ".join(parts)

@@ -68,7 +68,10 @@ async def label_case(path: Path, case_ext_id: str, version_number: int, verdict:
                   f"{verdict.value}; nothing changed")
             return 0
         label, carried = await store.label_output(output.id, verdict, rationale)
-    was = "" if current is None else f" (was {current.verdict.value}, {current.source.value})"
+    was = ""
+    if current is not None:
+        by = "" if current.source == LabelSource.HUMAN else f", {current.source.value}"
+        was = f" (was {current.verdict.value}{by})"
     models = f" ({output.model})" if len(outputs) > 1 else ""
     print(f"labelled {case.ext_id} under v{version.number}{models}: {label.verdict.value}{was}")
     if carried:
