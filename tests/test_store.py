@@ -1,0 +1,255 @@
+"""The store: migrations from an older file, the event log, label history, versions, batches."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import coevo_tui.store.store as store_module
+from coevo_tui.domain.errors import ImportRejected, NotFound, UserError
+from coevo_tui.domain.model import CaseState, LabelSource, OutputStatus, Verdict
+from coevo_tui.store import SCHEMA_VERSION, NewCase, Store
+from coevo_tui.store.schema import APPLICATION_ID, MIGRATIONS
+
+T0 = "2024-01-02T03:04:05.000+00:00"
+
+
+def make_schema_1_file(path: Path) -> None:
+    """A project as coevo's first schema wrote it, with a little of everything in it."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN")
+    for statement in MIGRATIONS[1]:
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO project (id, name, task, model, created_at)"
+               " VALUES (1, 'old', 'moderate chat', 'openai/gpt-4o-mini', ?)", (T0,))
+    db.execute("INSERT INTO prompt_version (id, number, instructions, note, created_at)"
+               " VALUES (1, 1, 'Be kind.', 'first', ?)", (T0,))
+    db.executemany(
+        "INSERT INTO cases (id, ext_id, input, tags, note, source, state, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(1, "a", "you are bad at this game", '["trash talk"]', "keep", "imported", "active",
+          T0, T0),
+         (2, "b", "gg ez", "[]", "", "manual", "archived", T0, T0)],
+    )
+    db.execute("INSERT INTO output (id, case_id, version_id, model, text, status, created_at)"
+               " VALUES (1, 1, 1, 'openai/gpt-4o-mini', 'allowed', 'ok', ?)", (T0,))
+    db.execute("INSERT INTO label (id, output_id, verdict, rationale, source, created_at)"
+               " VALUES (1, 1, 'good', 'banter is fine', 'human', ?)", (T0,))
+    db.execute("INSERT INTO event (at, kind, entity, entity_id, payload)"
+               " VALUES (?, 'create', 'project', 1, '{\"name\": \"old\"}')", (T0,))
+    db.execute("COMMIT")
+    db.close()
+
+
+def is_utc_time(text: str) -> bool:
+    return datetime.fromisoformat(text).utcoffset() == timedelta(0)
+
+
+# ---------------------------------------------------------------------- migrations
+async def test_schema_1_file_is_migrated_with_data_intact(tmp_path) -> None:
+    path = tmp_path / "old.db"
+    make_schema_1_file(path)
+    async with await Store.open(path) as store:
+        assert await store.schema_version() == SCHEMA_VERSION
+        project = await store.project()
+        assert (project.name, project.task, project.model) == (
+            "old", "moderate chat", "openai/gpt-4o-mini")
+        (v1,) = await store.versions()
+        assert (v1.number, v1.instructions, v1.note) == (1, "Be kind.", "first")
+        cases = await store.cases()
+        assert [(c.ext_id, c.input, c.tags, c.note, c.state) for c in cases] == [
+            ("a", "you are bad at this game", ("trash talk",), "keep", CaseState.ACTIVE),
+            ("b", "gg ez", (), "", CaseState.ARCHIVED),
+        ]
+        (output,) = await store.outputs_for_case(1)
+        assert (output.text, output.run_id, output.cached) == ("allowed", None, False)
+        label = await store.current_label(output.id)
+        assert label is not None
+        assert (label.verdict, label.rationale) == (Verdict.GOOD, "banter is fine")
+
+        migrations = await store.events(100, kind="migrate")
+        assert sorted(e.payload["to"] for e in migrations) == list(
+            range(2, SCHEMA_VERSION + 1))
+        assert all(is_utc_time(e.at) for e in migrations)
+        assert [e.at for e in await store.events(100, kind="create")][-1] == T0  # kept
+
+        # What migration 2 added works on the old data.
+        run_id = await store.start_run(v1.id, "m", {}, total=1)
+        new = await store.add_output(case_id=2, version_id=v1.id, model="m", params={},
+                                     text="x", status=OutputStatus.OK, run_id=run_id,
+                                     cache_key="k", cached=True)
+        assert (new.run_id, new.cached) == (run_id, True)
+        assert (await store.cached_output("k")).id == new.id
+    header = path.read_bytes()[:100]
+    assert int.from_bytes(header[60:64], "big") == SCHEMA_VERSION
+    assert int.from_bytes(header[68:72], "big") == APPLICATION_ID
+
+
+async def test_a_failing_migration_changes_nothing(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "p.db"
+    async with await Store.open(path) as store:
+        await store.add_case(NewCase(input="keep me"))
+    broken = {**MIGRATIONS, SCHEMA_VERSION + 1: ["CREATE TABLE half_done (x)", "NOT SQL"]}
+    monkeypatch.setattr(store_module, "MIGRATIONS", broken)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with pytest.raises(sqlite3.OperationalError):
+        await Store.open(path)
+    monkeypatch.undo()
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        assert "half_done" not in tables
+        assert db.execute("SELECT input FROM cases").fetchall() == [("keep me",)]
+    finally:
+        db.close()
+
+
+# ---------------------------------------------------------------------- the event log
+async def new_events(store: Store, since: int) -> list:
+    return [e for e in reversed(await store.events(1000)) if e.id > since]
+
+
+async def last_event_id(store: Store) -> int:
+    events = await store.events(1)
+    return events[0].id if events else 0
+
+
+async def test_every_change_appends_one_event_with_utc_time(store) -> None:
+    mark = await last_event_id(store)
+    case = await store.add_case(NewCase(input="first", tags=("x",), note="n"))
+    await store.edit_case(case.id, input="changed", tags=["x", "y"])
+    await store.set_case_state(case.id, CaseState.ARCHIVED)
+    await store.update_project(task="moderation", params={"temperature": 0})
+    version = await store.create_version("Be strict.", note="v2")
+    output = await store.add_output(case_id=case.id, version_id=version.id, model="m",
+                                    params={}, text="ok", status=OutputStatus.OK)
+    await store.set_label(output.id, Verdict.BAD, "too lax")
+    events = await new_events(store, mark)
+    assert [(e.kind, e.entity) for e in events] == [
+        ("create", "case"),
+        ("edit", "case"),
+        ("state", "case"),
+        ("edit", "project"),
+        ("create", "prompt_version"),
+        ("create", "output"),
+        ("label", "output"),
+    ]
+    assert [e.entity_id for e in events] == [case.id, case.id, case.id, 1, version.id,
+                                             output.id, output.id]
+    assert all(is_utc_time(e.at) for e in events)
+    assert [e.id for e in events] == sorted(e.id for e in events)
+    assert events[0].payload["input"] == "first"
+
+
+async def test_edits_keep_the_old_values(store) -> None:
+    case = await store.add_case(NewCase(input="old text", tags=("a",), note="old note"))
+    mark = await last_event_id(store)
+    await store.edit_case(case.id, input="new text", tags=["b"], note="old note")
+    await store.edit_case(case.id, input="new text")  # no change: no event
+    await store.set_case_state(case.id, CaseState.CANDIDATE)
+    await store.update_project(task="new task")
+    edit, state, project = await new_events(store, mark)
+    assert edit.payload == {"before": {"input": "old text", "tags": ["a"]},
+                            "after": {"input": "new text", "tags": ["b"]}}
+    assert state.payload == {"before": "active", "after": "candidate"}
+    assert project.payload == {"before": {"task": ""}, "after": {"task": "new task"}}
+    assert (await store.case(case.id)).note == "old note"
+
+
+async def test_event_payload_is_stored_as_json(store, project_path) -> None:
+    await store.add_case(NewCase(input="caf\u00e9 \u2014 \U0001f600"))
+    db = sqlite3.connect(project_path)  # a second reader beside the open store (WAL)
+    try:
+        rows = db.execute("SELECT at, kind, entity, payload FROM event ORDER BY id").fetchall()
+    finally:
+        db.close()
+    for at, kind, entity, payload in rows:
+        assert is_utc_time(at) and kind and entity
+        assert isinstance(json.loads(payload), dict)
+    assert json.loads(rows[-1][3])["input"] == "caf\u00e9 \u2014 \U0001f600"
+
+
+# ---------------------------------------------------------------------- labels
+async def test_label_history_keeps_every_label(store) -> None:
+    case = await store.add_case(NewCase(input="is this a slur?"))
+    v1 = await store.version(1)
+    output = await store.add_output(case_id=case.id, version_id=v1.id, model="m", params={},
+                                    text="yes", status=OutputStatus.OK)
+    first = await store.set_label(output.id, Verdict.BAD, "not a slur")
+    second = await store.set_label(output.id, Verdict.UNSURE, "depends on the game")
+    third = await store.set_label(output.id, Verdict.GOOD)
+    history = await store.label_history(output.id)
+    assert [(lb.id, lb.verdict, lb.rationale) for lb in history] == [
+        (first.id, Verdict.BAD, "not a slur"),
+        (second.id, Verdict.UNSURE, "depends on the game"),
+        (third.id, Verdict.GOOD, ""),
+    ]
+    assert {lb.source for lb in history} == {LabelSource.HUMAN}
+    assert (await store.current_label(output.id)).id == third.id
+    assert (await store.current_labels([output.id]))[output.id].id == third.id
+    labels = [e for e in await store.events(100, kind="label") if e.entity_id == output.id]
+    newest = labels[0].payload
+    assert newest["before"] == {"verdict": "unsure", "rationale": "depends on the game",
+                                "source": "human"}
+    assert newest["after"]["verdict"] == "good"
+    assert labels[-1].payload["before"] is None
+
+
+# ---------------------------------------------------------------------- versions
+async def test_versions_are_numbered_in_order_with_parents(store) -> None:
+    v1 = await store.version(1)
+    assert v1.parent_id is None
+    case = await store.add_case(NewCase(input="x"))
+    v2 = await store.create_version("Rule two.", note="add rule two",
+                                    motivating=[(case.id, None)])
+    v3 = await store.create_version("Rule three.", "Input: {input}", note="template")
+    assert [v.number for v in await store.versions()] == [1, 2, 3]
+    assert (v2.parent_id, v3.parent_id) == (v1.id, v2.id)
+    assert (v3.user_template, v3.note) == ("Input: {input}", "template")
+    assert (await store.latest_version()).id == v3.id
+    assert await store.motivating_cases(v2.id) == [(case.id, None)]
+    assert is_utc_time(v2.created_at)
+    with pytest.raises(UserError, match=r"\{input\}"):
+        await store.create_version("bad", "no placeholder here")
+    with pytest.raises(NotFound):
+        await store.version(99)
+    assert [v.number for v in await store.versions()] == [1, 2, 3]
+
+
+# ---------------------------------------------------------------------- batches of cases
+async def test_add_cases_is_all_or_nothing_on_duplicates(store) -> None:
+    await store.add_case(NewCase(input="here", ext_id="k1"))
+    mark = await last_event_id(store)
+    batch = [NewCase(input="a", ext_id="n1", line=1), NewCase(input="b", ext_id="n1", line=4)]
+    with pytest.raises(ImportRejected) as info:
+        await store.add_cases(batch, source_name="f.jsonl")
+    assert str(info.value) == ("f.jsonl, line 4: duplicate id 'n1' (first on line 1); "
+                               "nothing was imported")
+    with pytest.raises(ImportRejected, match="line 2: id 'k1' is already in the project"):
+        await store.add_cases([NewCase(input="a", line=1), NewCase(input="b", ext_id="k1",
+                                                                   line=2)],
+                              source_name="f.jsonl")
+    with pytest.raises(ImportRejected, match="line 3: empty input"):
+        await store.add_cases([NewCase(input=" \n", line=3)], source_name="f.jsonl")
+    assert [c.ext_id for c in await store.cases()] == ["k1"]
+    assert await new_events(store, mark) == []
+
+
+async def test_add_cases_import_is_one_event_and_fresh_ids_avoid_collisions(store) -> None:
+    await store.add_case(NewCase(input="manual", ext_id="c2"))
+    ids = await store.add_cases(
+        [NewCase(input=f"row {i}", ext_id="c3" if i == 0 else None) for i in range(3)],
+        source_name="rows.jsonl",
+    )
+    cases = [await store.case(i) for i in ids]
+    ext_ids = [c.ext_id for c in cases]
+    assert ext_ids[0] == "c3" and len(set(ext_ids) | {"c2"}) == 4
+    (event,) = await store.events(10, kind="import")
+    assert event.payload == {"file": "rows.jsonl", "count": 3, "first_id": ids[0],
+                             "last_id": ids[-1]}
