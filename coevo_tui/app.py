@@ -1,12 +1,48 @@
-"""The Textual App: opens the store, pushes the Cases screen, routes errors to notifications."""
+"""The Textual App: opens the store, pushes the Cases screen, routes errors to notifications.
+
+How the app is put together (read this before adding a screen):
+
+- **Screens** live in `coevo_tui/screens/<name>.py`, subclass `screens.base.CoevoScreen`
+  (gives `self.store` and reports worker failures), and compose their own `Header` and
+  `Footer`. Top-level screens are opened by name with `app.open_screen(name, **kwargs)`;
+  the names, modules and factories are listed in `screens/registry.py`. The App's `p`, `c`,
+  `o`, `v`, `R` keys open them, and stay hidden until the module exists.
+- **Bindings** carry an `id` (`<screen>.<action>`, or `app.<action>` here) and a
+  description; the footer, the help screen (`?`) and the command palette (ctrl+p) all read
+  the live bindings, and the keymap (`COEVO_KEYMAP`, see `keymap.py`) remaps any id. An
+  action that does not apply returns False (hidden) or None (dimmed) from `check_action`.
+- **I/O** runs in workers, `@work(group=..., exit_on_error=False)`, on the widget or screen
+  that owns it (leaving the screen cancels them). A failure reaches `report_error`, the one
+  error path, and becomes a notification: a `UserError` shows its message, anything else its
+  type and message. Results travel back as return values or typed messages.
+- **Model calls** (litellm) are never imported at start-up (`import litellm` costs ~3.5 s).
+  Get the litellm-backed modules inside a worker with `await app.load_llm("coevo_tui.llm.x")`,
+  which imports them in a thread the first time so the screen keeps drawing.
+- **Styles** are in `styles/app.tcss` (theme variables only); a demo project also loads the
+  demo stylesheet on top (`_apply_project_stylesheet`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import importlib.util
+import sqlite3
+import sys
+import traceback
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from textual.app import App
+from textual.binding import Binding
+from textual.dom import DOMNode
 
 from coevo_tui.domain.errors import UserError
+from coevo_tui.domain.model import Project
+from coevo_tui.keymap import keymap_from_environment
+from coevo_tui.palette import ScreenActionsProvider
+from coevo_tui.screens.registry import SCREENS
 from coevo_tui.store import Store
 
 STYLES = Path(__file__).parent / "styles"
@@ -17,33 +53,184 @@ class CoevoApp(App[int]):
 
     TITLE = "coevo"
     CSS_PATH = [STYLES / "app.tcss"]
+    COMMANDS = App.COMMANDS | {ScreenActionsProvider}
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", id="app.help", key_display="?"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("p", "open_screen('prompt')", "Prompt", id="app.prompt"),
+        Binding("R", "open_screen('run')", "Run", id="app.run",
+                tooltip="Run every active case through the model"),
+        Binding("c", "open_screen('compare')", "Compare", id="app.compare"),
+        Binding("v", "open_screen('candidates')", "Candidates", id="app.candidates"),
+        Binding("o", "open_screen('overview')", "Overview", id="app.overview"),
+    ]
 
     def __init__(self, project_path: Path, *, model: str | None = None,
-                 api_base: str | None = None) -> None:
+                 api_base: str | None = None, keymap: dict[str, str] | None = None) -> None:
         super().__init__()
         self.project_path = project_path
         self.model_override = model
         self.api_base_override = api_base
         self.store: Store | None = None
+        self.project: Project | None = None
         self.startup_error: str | None = None
+        self.user_keymap = dict(keymap or {})
+        # Decided once: find_spec is cheap but check_action runs on every footer refresh.
+        self.available_screens = {name for name, e in SCREENS.items() if e.is_available()}
 
+    # ------------------------------------------------------------------ life cycle
     async def on_mount(self) -> None:
         try:
             self.store = await Store.open(self.project_path)
+            self.project = await self.store.project()
         except UserError as exc:
             self.startup_error = str(exc)
-            self.exit(2)
+            self.exit(2, return_code=2)
             return
+        except sqlite3.Error as exc:
+            self.startup_error = f"{self.project_path}: cannot open ({exc})"
+            self.exit(2, return_code=2)
+            return
+        self.title = self.project.name
+        if self.user_keymap:
+            self.set_keymap(self.user_keymap)
+        self._apply_project_stylesheet(self.project)
         from coevo_tui.screens.cases import CasesScreen
 
         await self.push_screen(CasesScreen())
+        self._warn_unknown_keymap_ids()
 
     async def on_unmount(self) -> None:
         if self.store is not None:
             await self.store.close()
 
+    def _apply_project_stylesheet(self, project: Project) -> None:
+        """Load the demo stylesheet on top of app.tcss when the project is the demo.
+
+        HOOK: `coevo_tui/commands/demo.py` (another engineer's) provides `is_demo(project)`
+        and `demo_stylesheet()` (a path). Until it exists this does nothing.
+        """
+        if importlib.util.find_spec("coevo_tui.commands.demo") is None:
+            return
+        demo = importlib.import_module("coevo_tui.commands.demo")
+        is_demo = getattr(demo, "is_demo", None)
+        demo_stylesheet = getattr(demo, "demo_stylesheet", None)
+        if not callable(is_demo) or not callable(demo_stylesheet) or not is_demo(project):
+            return
+        try:
+            self.stylesheet.read(demo_stylesheet())
+            self.refresh_css(animate=False)
+        except Exception as exc:  # a broken demo stylesheet must not stop the app
+            self.report_error(UserError(f"demo stylesheet not loaded: {exc}"))
+
+    # ------------------------------------------------------------------ errors
+    def report_error(self, error: BaseException) -> None:
+        """The one error path: every failure becomes an error notification.
+
+        A `UserError` is expected (bad input, a busy file) and shows its own message; any
+        other exception is a bug or an I/O failure and shows its type too (the traceback
+        goes to Textual's log, not the screen).
+        """
+        if isinstance(error, UserError):
+            self.notify(str(error), title="Error", severity="error", timeout=8)
+            return
+        if isinstance(error, sqlite3.Error):
+            message = f"the project file could not be read or written: {error}"
+        else:
+            message = f"{type(error).__name__}: {error}"
+        self.log.error("".join(traceback.format_exception(error)))
+        self.notify(message, title="Unexpected error", severity="error", timeout=12)
+
+    # ------------------------------------------------------------------ screens
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_screen":
+            name = parameters[0] if parameters else None
+            return name in self.available_screens
+        return True
+
+    async def action_open_screen(self, name: str) -> None:
+        await self.open_screen(name)
+
+    async def open_screen(self, name: str, **kwargs: Any) -> None:
+        """Open the top-level screen `name` (see screens/registry.py) above the Cases screen.
+
+        Screens opened this way replace each other (the stack stays Cases + one), so `esc`
+        on any of them returns to the Cases screen. Push a screen yourself for a drill-down
+        that should return to where it came from.
+        """
+        entry = SCREENS.get(name)
+        if entry is None or name not in self.available_screens:
+            self.notify(f"the {name} screen is not available yet", severity="warning")
+            return
+        try:
+            factory = entry.load()
+            screen = factory(**kwargs)
+        except UserError as exc:
+            self.report_error(exc)
+            return
+        from coevo_tui.screens.cases import CasesScreen
+
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, CasesScreen):
+            await self.pop_screen()
+        await self.push_screen(screen)
+
+    def action_help(self) -> None:
+        from coevo_tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    async def action_quit(self) -> None:
+        self.exit(0)
+
+    # ------------------------------------------------------------------ model services
+    async def load_llm(self, module: str) -> ModuleType:
+        """Import a litellm-backed module (e.g. "coevo_tui.llm.runner") off the event loop.
+
+        The first import pulls in litellm (~3.5 s of CPU); doing it in a thread keeps the
+        screen drawing meanwhile. Later calls return the already imported module at once.
+        """
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            return loaded
+        return await asyncio.to_thread(importlib.import_module, module)
+
+    # ------------------------------------------------------------------ keymap
+    def _warn_unknown_keymap_ids(self) -> None:
+        """A keymap id that names no binding is most likely a typo: say so once."""
+        declared = _declared_binding_ids()
+        known_prefixes = {i.split(".", 1)[0] for i in declared}
+        unknown = sorted(
+            i for i in self.user_keymap
+            if i not in declared and i.split(".", 1)[0] in known_prefixes
+        )
+        if unknown:
+            self.notify(f"COEVO_KEYMAP: no binding has the id {', '.join(unknown)}",
+                        severity="warning", timeout=8)
+
+
+def _declared_binding_ids() -> set[str]:
+    """The ids of every binding declared by an imported widget, screen or the app."""
+    ids: set[str] = set()
+    pending: list[type] = [DOMNode]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        for binding in cls.__dict__.get("BINDINGS", []):
+            if isinstance(binding, Binding) and binding.id:
+                ids.add(binding.id)
+    return ids
+
 
 def make_app(project_path: Path | str, *, model: str | None = None,
-             api_base: str | None = None) -> CoevoApp:
-    """The one factory for the command line and the tests."""
-    return CoevoApp(Path(project_path), model=model, api_base=api_base)
+             api_base: str | None = None, keymap: dict[str, str] | None = None) -> CoevoApp:
+    """The one factory for the command line and the tests.
+
+    `keymap` defaults to the user's `COEVO_KEYMAP`; a malformed one raises UserError
+    (one line on stderr, exit status 2, before the screen is taken over).
+    """
+    if keymap is None:
+        keymap = keymap_from_environment()
+    return CoevoApp(Path(project_path), model=model, api_base=api_base, keymap=keymap)
+

@@ -1,0 +1,358 @@
+"""The Cases screen: the test set as a virtual table, filterable, editable, at any size.
+
+Rows are light tuples (`CaseLine`) held in one list sorted by case id. The first page is
+loaded at once so the table shows rows on the first frames; the rest follows in the same
+worker (aiosqlite fetches in its thread). Filtering runs in an exclusive worker over chunks
+of rows, yielding to the event loop between chunks, so typing stays responsive at 100,000
+cases; for large sets keystrokes are debounced. A write changes one row in place (found by
+bisecting on the id) instead of reloading the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from bisect import bisect_left
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.timer import Timer
+from textual.containers import Horizontal
+from textual.widgets import Footer, Header, Input, Static
+
+from coevo_tui.domain.case_query import (
+    LINE_EXT_ID,
+    LINE_ID,
+    LINE_INPUT,
+    LINE_SOURCE,
+    LINE_STATE,
+    CaseLine,
+    CaseQuery,
+    case_line,
+    line_tags,
+)
+from coevo_tui.domain.model import Case, CaseState, first_line
+from coevo_tui.screens.base import CoevoScreen
+from coevo_tui.screens.case_detail import CaseDetailScreen
+from coevo_tui.screens.case_editor import CaseDraft, CaseEditorScreen
+from coevo_tui.store import NewCase
+from coevo_tui.widgets.case_table import CaseTable, Column
+
+FIRST_PAGE = 500  # rows fetched before anything else, for the first paint
+FILTER_CHUNK = 20_000  # rows filtered between two yields to the event loop
+DEBOUNCE_ABOVE = 20_000  # rows beyond which typing in the filter is debounced
+DEBOUNCE_S = 0.12
+
+
+def _line_key(line: CaseLine) -> int:
+    return line[LINE_ID]
+
+
+def _state_style(line: CaseLine) -> str | None:
+    state = line[LINE_STATE]
+    if state == CaseState.ARCHIVED.value:
+        return "case-table--archived"
+    if state == CaseState.CANDIDATE.value:
+        return "case-table--candidate"
+    return None
+
+
+def case_columns() -> list[Column[CaseLine]]:
+    """The Cases table's columns. Later features append verdict or status columns here."""
+    return [
+        Column("id", "Id", lambda r: r[LINE_EXT_ID], width=7),
+        Column("input", "Input", lambda r: first_line(r[LINE_INPUT]), min_width=16),
+        Column("tags", "Tags", lambda r: " ".join(f"#{t}" for t in line_tags(r)), width=14),
+        Column("source", "Source", lambda r: r[LINE_SOURCE], width=9,
+               style=lambda r: "case-table--muted"),
+        Column("state", "State", lambda r: r[LINE_STATE], width=9, style=_state_style),
+    ]
+
+
+class CasesScreen(CoevoScreen):
+    """The test set. `/` filter, `a` add, `e` edit, `x` archive/restore, `enter` open."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_filter", "Filter", id="cases.filter", key_display="/"),
+        Binding("a", "add_case", "Add", id="cases.add"),
+        Binding("e", "edit_case", "Edit", id="cases.edit"),
+        Binding("x", "toggle_archive", "Archive", id="cases.archive",
+                tooltip="Archive the case, or restore an archived one"),
+        Binding("enter", "open_case", "Open", id="cases.open"),
+        Binding("A", "toggle_archived", "Show archived", id="cases.show_archived", show=False,
+                tooltip="Show or hide archived and candidate cases (state:all)"),
+        Binding("escape", "leave_filter", "Back to table", show=False, id="cases.leave_filter"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lines: list[CaseLine] = []
+        self._lowered: list[str] = []  # lower-cased inputs; a prefix of _lines when partial
+        self._shown: list[CaseLine] = []
+        self._query = CaseQuery.parse("")
+        self._counts: dict[str, int] = {s.value: 0 for s in CaseState}
+        self._loading = True
+        self._written_while_loading: dict[int, CaseLine] = {}
+        self._debounce: Timer | None = None
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header(icon="")
+        with Horizontal(id="cases-filter-bar"):
+            yield Input(placeholder="/ filter: words  #tag  state:archived  source:manual",
+                        id="cases-filter")
+            yield Static("", id="cases-shown")
+        yield CaseTable(case_columns(), row_key=_line_key, empty_message="loading…",
+                        id="cases-table")
+        yield Footer()
+
+    @property
+    def table(self) -> CaseTable[CaseLine]:
+        return self.query_one("#cases-table", CaseTable)
+
+    @property
+    def filter_input(self) -> Input:
+        return self.query_one("#cases-filter", Input)
+
+    def on_mount(self) -> None:
+        self.title = self.app.title
+        self._show_counts()
+        self.table.focus()
+        self.load_cases()
+
+    # ------------------------------------------------------------------ loading
+    @work(group="cases-load", exclusive=True, exit_on_error=False)
+    async def load_cases(self) -> None:
+        """First page at once (first paint with rows), then the rest, then filter."""
+        self._counts = await self.store.case_counts()
+        self._show_counts()
+        first = await self.store.case_lines(limit=FIRST_PAGE)
+        self._lines = list(first)
+        self._lowered = []
+        self._apply_written()
+        self._start_filter(keep_key=None)
+        if len(first) == FIRST_PAGE:
+            rest = await self.store.case_lines(after_id=first[-1][LINE_ID])
+            # Rows added by this screen while loading have ids beyond the first page; the
+            # fresh query has them too, and the written copies below are at least as new.
+            self._lines = [line for line in self._lines if line[LINE_ID] <= first[-1][LINE_ID]]
+            self._lines.extend(rest)
+            self._lowered = []
+            self._apply_written()
+        self._loading = False
+        self.table.empty_message = "no cases yet: press a to add one"
+        self._start_filter(keep_key=self._cursor_key())
+
+    def _apply_written(self) -> None:
+        for line in self._written_while_loading.values():
+            self._put_line(line)
+
+    # ------------------------------------------------------------------ filtering
+    def _cursor_key(self) -> int | None:
+        row = self.table.current_row
+        return None if row is None else row[LINE_ID]
+
+    @on(Input.Changed, "#cases-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+            self._debounce = None
+        if len(self._lines) > DEBOUNCE_ABOVE:
+            self._debounce = self.set_timer(DEBOUNCE_S, self._filter_now)
+        else:
+            self._filter_now()
+
+    def _filter_now(self) -> None:
+        self._debounce = None
+        self._query = CaseQuery.parse(self.filter_input.value)
+        self._start_filter(keep_key=self._cursor_key())
+
+    @on(Input.Submitted, "#cases-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if self._debounce is not None:  # apply a pending keystroke at once
+            self._debounce.stop()
+            self._filter_now()
+        self.table.focus()
+
+    def _start_filter(self, keep_key: int | None) -> None:
+        self.run_filter(self._query, keep_key)
+
+    @work(group="cases-filter", exclusive=True, exit_on_error=False)
+    async def run_filter(self, query: CaseQuery, keep_key: int | None) -> None:
+        """Select the rows matching `query`, a chunk at a time; a newer filter cancels this."""
+        lines = self._lines
+        big = len(lines) > FILTER_CHUNK
+        if query.needs_lowered_text:
+            lowered = self._lowered
+            while len(lowered) < len(lines):
+                start = len(lowered)
+                lowered.extend(line[LINE_INPUT].lower() for line in lines[start:start + FILTER_CHUNK])
+                if big:
+                    await asyncio.sleep(0)
+        shown: list[CaseLine] = []
+        for start in range(0, len(lines), FILTER_CHUNK):
+            shown.extend(query.select(lines, self._lowered, start, start + FILTER_CHUNK))
+            if big:
+                await asyncio.sleep(0)
+        if lines is not self._lines:  # reloaded meanwhile: a newer filter run follows
+            return
+        self._shown = shown
+        self.table.set_rows(shown, keep_cursor_on=keep_key)
+        self._show_counts()
+
+    def _show_counts(self) -> None:
+        """Counts by state in the header; how many the filter shows beside the filter."""
+        counts = self._counts
+        self.sub_title = (f"{counts.get('active', 0):,} active · "
+                          f"{counts.get('candidate', 0):,} candidates · "
+                          f"{counts.get('archived', 0):,} archived")
+        if self._query.problems:
+            shown = self._query.problems[0]
+        elif self._loading:
+            shown = f"{len(self._shown):,} shown, loading…"
+        else:
+            shown = f"{len(self._shown):,} shown"
+        status = self.query_one("#cases-shown", Static)
+        status.update(shown)
+        status.set_class(bool(self._query.problems), "-problem")
+
+    # ------------------------------------------------------------------ one row changed
+    def _put_line(self, line: CaseLine) -> None:
+        """Insert or replace `line` in the loaded rows (kept sorted by id)."""
+        lines = self._lines
+        key = line[LINE_ID]
+        i = bisect_left(lines, key, key=_line_key)
+        if i < len(lines) and lines[i][LINE_ID] == key:
+            lines[i] = line
+            if i < len(self._lowered):
+                self._lowered[i] = line[LINE_INPUT].lower()
+        else:
+            lines.insert(i, line)
+            if i < len(self._lowered):
+                self._lowered.insert(i, line[LINE_INPUT].lower())
+            elif i == len(self._lowered) == len(lines) - 1:
+                self._lowered.append(line[LINE_INPUT].lower())
+
+    def _show_line(self, case: Case, *, move_cursor: bool = False) -> bool:
+        """Reflect a written case in the table without reloading. True if it is shown."""
+        line = case_line(case)
+        if self._loading:
+            self._written_while_loading[line[LINE_ID]] = line
+        self._put_line(line)
+        shown = self._shown
+        key = line[LINE_ID]
+        i = bisect_left(shown, key, key=_line_key)
+        present = i < len(shown) and shown[i][LINE_ID] == key
+        visible = self._query.matches(line)
+        if present and visible:
+            shown[i] = line
+        elif present:
+            del shown[i]
+        elif visible:
+            shown.insert(i, line)
+        cursor_key = key if (visible and move_cursor) else self._cursor_key()
+        self.table.set_rows(shown, keep_cursor_on=cursor_key)
+        if self.workers and any(w.group == "cases-filter" and w.is_running for w in self.workers):
+            self._start_filter(keep_key=cursor_key)  # a filter in flight saw the old row
+        return visible
+
+    async def _refresh_counts(self) -> None:
+        self._counts = await self.store.case_counts()
+        self._show_counts()
+
+    # ------------------------------------------------------------------ actions
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("edit_case", "toggle_archive", "open_case"):
+            return None if self.table.current_row is None else True
+        return True
+
+    def on_case_table_cursor_moved(self, event: CaseTable.CursorMoved) -> None:
+        self.refresh_bindings()
+
+    def action_focus_filter(self) -> None:
+        self.filter_input.focus()
+
+    def action_leave_filter(self) -> None:
+        if self.filter_input.has_focus:
+            self.table.focus()
+        elif self.filter_input.value:
+            self.filter_input.value = ""  # esc on the table clears the filter
+
+    def action_toggle_archived(self) -> None:
+        words = self.filter_input.value.split()
+        kept = [w for w in words if not w.lower().startswith("state:")]
+        if not self._query.shows_archived:
+            kept.append("state:all")
+        self.filter_input.value = " ".join(kept)
+        self._filter_now()
+
+    def action_open_case(self) -> None:
+        row = self.table.current_row
+        if row is not None:
+            self.app.push_screen(CaseDetailScreen(row[LINE_ID]))
+
+    def action_add_case(self) -> None:
+        self.add_case()
+
+    def action_edit_case(self) -> None:
+        row = self.table.current_row
+        if row is not None:
+            self.edit_case(row[LINE_ID])
+
+    def action_toggle_archive(self) -> None:
+        row = self.table.current_row
+        if row is not None:
+            self.toggle_archive(row[LINE_ID], row[LINE_STATE])
+
+    # ------------------------------------------------------------------ writes (workers)
+    async def _ask(self, title: str, draft: CaseDraft | None) -> CaseDraft | None:
+        editor = CaseEditorScreen(title=title) if draft is None else CaseEditorScreen(
+            title=title, input=draft.input, tags=draft.tags, note=draft.note)
+        result: Any = await self.app.push_screen_wait(editor)
+        return result
+
+    @work(group="cases-write", exit_on_error=False)
+    async def add_case(self) -> None:
+        draft = await self._ask("Add a case", None)
+        while draft is not None:
+            try:
+                case = await self.store.add_case(
+                    NewCase(input=draft.input, tags=draft.tags, note=draft.note))
+            except Exception as exc:  # keep what was typed: report, then reopen the editor
+                self.app.report_error(exc)  # type: ignore[attr-defined]
+                draft = await self._ask("Add a case (not saved yet)", draft)
+                continue
+            shown = self._show_line(case, move_cursor=True)
+            await self._refresh_counts()
+            self.notify(f"Added case {case.ext_id}"
+                        + ("" if shown else " (hidden by the filter)"))
+            return
+
+    @work(group="cases-write", exit_on_error=False)
+    async def edit_case(self, case_id: int) -> None:
+        case = await self.store.case(case_id)
+        draft: CaseDraft | None = CaseDraft(case.input, case.tags, case.note)
+        draft = await self._ask(f"Edit case {case.ext_id}", draft)
+        while draft is not None:
+            try:
+                case = await self.store.edit_case(case_id, input=draft.input, tags=draft.tags,
+                                                  note=draft.note)
+            except Exception as exc:
+                self.app.report_error(exc)  # type: ignore[attr-defined]
+                draft = await self._ask(f"Edit case {case.ext_id} (not saved yet)", draft)
+                continue
+            self._show_line(case)
+            self.notify(f"Saved case {case.ext_id}")
+            return
+
+    @work(group="cases-write", exit_on_error=False)
+    async def toggle_archive(self, case_id: int, state: str) -> None:
+        archived = state == CaseState.ARCHIVED.value
+        target = CaseState.ACTIVE if archived else CaseState.ARCHIVED
+        case = await self.store.set_case_state(case_id, target)
+        shown = self._show_line(case)
+        await self._refresh_counts()
+        verb = "Restored" if archived else "Archived"
+        hint = "" if shown else " (press A to show archived cases)"
+        self.notify(f"{verb} case {case.ext_id}{hint}")
