@@ -862,82 +862,96 @@ class Store:
 
     # ================================================================== comparison & carry-over
     # Added for carry-over, comparison statuses and the label/eval commands. Reads here are
-    # bulk (one or two queries whatever the number of cases); the decisions themselves are
-    # the pure functions of coevo_tui.domain.carryover and coevo_tui.domain.status.
+    # bulk (one query whatever the number of cases); the decisions themselves are the pure
+    # functions of coevo_tui.domain.carryover and coevo_tui.domain.status.
 
-    # The current label's columns, prefixed so they can ride along with output rows.
-    _LABEL_COLUMNS = (
-        "l.id AS l_id, l.output_id AS l_output_id, l.verdict AS l_verdict,"
-        " l.rationale AS l_rationale, l.source AS l_source, l.carried_from AS l_carried_from,"
-        " l.created_at AS l_created_at"
+    # An output row followed by its current label's columns (NULLs when unlabelled), read as
+    # plain tuples: for 100,000 rows, sqlite3.Row lookups by name and enum calls dominate.
+    _ANSWER_COLUMNS = (
+        "o.id, o.case_id, o.version_id, o.model, o.params, o.text, o.status, o.error,"
+        " o.latency_ms, o.tokens_in, o.tokens_out, o.cost, o.cached, o.run_id, o.created_at,"
+        " l.id, l.verdict, l.rationale, l.source, l.carried_from, l.created_at"
     )
     _CURRENT_LABEL_JOIN = (
         "LEFT JOIN label l ON l.id = (SELECT max(id) FROM label WHERE output_id = o.id)"
     )
+    _OUTPUT_STATUSES = {s.value: s for s in OutputStatus}
+    _VERDICTS = {v.value: v for v in Verdict}
+    _LABEL_SOURCES = {s.value: s for s in LabelSource}
+
+    async def _tuples(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        async with self._db.execute(sql, params) as cur:
+            cur.row_factory = None  # plain tuples, not sqlite3.Row
+            return list(await cur.fetchall())
+
+    def _answers(self, rows: Iterable[tuple[Any, ...]]) -> list[Answer]:
+        """Answers from `_ANSWER_COLUMNS` tuples. Outputs with equal params share one
+        decoded dict (a run's outputs all have the same): treat it as read-only."""
+        params_cache: dict[str, dict[str, Any]] = {}
+        statuses, verdicts, sources = self._OUTPUT_STATUSES, self._VERDICTS, self._LABEL_SOURCES
+        answers = []
+        for r in rows:
+            params = params_cache.get(r[4])
+            if params is None:
+                params = params_cache[r[4]] = json.loads(r[4])
+            output = Output(r[0], r[1], r[2], r[3], params, r[5], statuses[r[6]], r[7], r[8],
+                            r[9], r[10], r[11], bool(r[12]), r[13], r[14])
+            label = None if r[15] is None else Label(
+                r[15], r[0], verdicts[r[16]], r[17], sources[r[18]], r[19], r[20])
+            answers.append(Answer(output, label))
+        return answers
 
     @staticmethod
-    def _joined_label(row: sqlite3.Row) -> Label | None:
-        if row["l_id"] is None:
-            return None
-        return Label(
-            id=row["l_id"],
-            output_id=row["l_output_id"],
-            verdict=Verdict(row["l_verdict"]),
-            rationale=row["l_rationale"],
-            source=LabelSource(row["l_source"]),
-            carried_from=row["l_carried_from"],
-            created_at=row["l_created_at"],
-        )
-
-    def _answer(self, row: sqlite3.Row) -> Answer:
-        return Answer(self._output(row), self._joined_label(row))
+    def _newest_per_case(version_id: int, model: str | None) -> tuple[str, list[Any]]:
+        # Cancelled outputs are skipped: a stopped call is not an answer, so the previous
+        # answer stays current.
+        sql = "SELECT max(id) FROM output WHERE version_id = ? AND status != 'cancelled'"
+        params: list[Any] = [version_id]
+        if model is not None:
+            sql += " AND model = ?"
+            params.append(model)
+        return sql + " GROUP BY case_id", params
 
     async def case_outputs_with_labels(
         self, version_id: int, model: str | None = None
     ) -> dict[int, Answer]:
         """Per case id, the newest non-cancelled output under a version (and model, if
-        given) with its current label, in one query. Cancelled outputs are skipped because
-        a stopped call is not an answer; the previous answer stays current."""
-        newest = (
-            "SELECT max(id) FROM output WHERE version_id = ? AND status != 'cancelled'"
-            + (" AND model = ?" if model is not None else "")
-            + " GROUP BY case_id"
-        )
-        params: list[Any] = [version_id] + ([model] if model is not None else [])
-        rows = await self._all(
-            f"SELECT o.*, {self._LABEL_COLUMNS} FROM output o {self._CURRENT_LABEL_JOIN}"
+        given) with its current label, in one query."""
+        newest, params = self._newest_per_case(version_id, model)
+        rows = await self._tuples(
+            f"SELECT {self._ANSWER_COLUMNS} FROM output o {self._CURRENT_LABEL_JOIN}"
             f" WHERE o.id IN ({newest})",
             params,
         )
-        return {r["case_id"]: self._answer(r) for r in rows}
+        return {a.output.case_id: a for a in self._answers(rows)}
 
     async def verdict_by_case(self, version_id: int, model: str | None = None
                               ) -> dict[int, Label]:
         """Per case id, the current label of the newest non-cancelled output under a
         version (and model); cases whose newest output is unlabelled are absent. For the
         Cases table's verdict column (the label's source tells carried ones apart)."""
-        newest = (
-            "SELECT max(id) FROM output WHERE version_id = ? AND status != 'cancelled'"
-            + (" AND model = ?" if model is not None else "")
-            + " GROUP BY case_id"
-        )
-        params: list[Any] = [version_id] + ([model] if model is not None else [])
-        rows = await self._all(
-            f"SELECT o.case_id AS case_id, {self._LABEL_COLUMNS} FROM output o"
-            f" JOIN label l ON l.id = (SELECT max(id) FROM label WHERE output_id = o.id)"
+        newest, params = self._newest_per_case(version_id, model)
+        rows = await self._tuples(
+            "SELECT o.case_id, l.id, l.output_id, l.verdict, l.rationale, l.source,"
+            " l.carried_from, l.created_at FROM output o"
+            " JOIN label l ON l.id = (SELECT max(id) FROM label WHERE output_id = o.id)"
             f" WHERE o.id IN ({newest})",
             params,
         )
-        return {r["case_id"]: label for r in rows if (label := self._joined_label(r))}
+        verdicts, sources = self._VERDICTS, self._LABEL_SOURCES
+        return {
+            r[0]: Label(r[1], r[2], verdicts[r[3]], r[4], sources[r[5]], r[6], r[7])
+            for r in rows
+        }
 
     async def case_answers(self, case_id: int) -> list[Answer]:
         """Every output of one case (oldest first) with its current label."""
-        rows = await self._all(
-            f"SELECT o.*, {self._LABEL_COLUMNS} FROM output o {self._CURRENT_LABEL_JOIN}"
+        rows = await self._tuples(
+            f"SELECT {self._ANSWER_COLUMNS} FROM output o {self._CURRENT_LABEL_JOIN}"
             " WHERE o.case_id = ? ORDER BY o.id",
             (case_id,),
         )
-        return [self._answer(r) for r in rows]
+        return self._answers(rows)
 
     async def versions_changing_case(self, case_id: int, model: str | None = None
                                      ) -> list[VerdictChange]:
