@@ -290,7 +290,9 @@ async def test_case_outputs_with_labels_newest_non_cancelled_output_per_case(sto
 
     async def add(case_id, text, *, version=v2, model="m", status=OutputStatus.OK):
         return await store.add_output(case_id=case_id, version_id=version, model=model,
-                                      params={}, text=text, status=status)
+                                      params={"temperature": 0.5}, text=text, status=status,
+                                      error="e", latency_ms=12.5, tokens_in=3, tokens_out=4,
+                                      cost=0.01, cached=True)
 
     old = await add(ids[0], "old")
     await store.set_label(old.id, Verdict.BAD)
@@ -306,6 +308,7 @@ async def test_case_outputs_with_labels_newest_non_cancelled_output_per_case(sto
     assert set(answers) == {ids[0], ids[1]}
     assert answers[ids[0]].output.id == new.id and answers[ids[0]].label == relabel
     assert answers[ids[0]].label != first
+    assert answers[ids[0]].output == await store.output(new.id)  # every field read back
     assert answers[ids[1]].output.id == kept.id and answers[ids[1]].label is None
     assert set(await store.case_outputs_with_labels(v2)) == {ids[0], ids[1], ids[2]}
     assert await store.verdict_by_case(v2) == {ids[0]: relabel}
