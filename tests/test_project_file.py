@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from coevo_tui.domain.errors import ProjectFileError
-from coevo_tui.store import SCHEMA_VERSION, Store, check_project_file
+from coevo_tui.store import SCHEMA_VERSION, NewCase, Store, check_project_file
 from coevo_tui.store.schema import APPLICATION_ID
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -214,3 +214,20 @@ def test_import_into_missing_path_creates_the_project(tmp_path) -> None:
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == "imported 1 case into new.db (a new project)\n"
     assert check_project_file(tmp_path / "new.db") is False
+
+
+async def test_project_open_in_another_process_is_recognised(tmp_path) -> None:
+    """A new project's header first lands in its WAL; Store.open checkpoints it so that
+    another process's header check sees a coevo project while this one keeps it open."""
+    path = tmp_path / "busy.db"
+    async with await Store.open(path) as store:
+        await store.add_case(NewCase(input="written while open", ext_id="w1"))
+        assert check_project_file(path) is False
+        out_file = tmp_path / "out.jsonl"
+        proc = await asyncio.create_subprocess_exec(
+            *coevo_command(), "export", str(path), str(out_file),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL)
+        stdout, stderr = await proc.communicate()
+        assert (proc.returncode, stderr) == (0, b""), stderr.decode()
+        assert '"id": "w1"' in out_file.read_text(encoding="utf-8")

@@ -108,9 +108,15 @@ class Store:
         store = cls(path, db)
         try:
             await store._configure(create)
+            schema_before = await store.schema_version()
             await store._migrate()
             if create:
                 await store._init_project(name or path.stem, instructions, note)
+            if create or schema_before != await store.schema_version():
+                # The header (application_id, user_version) sits in the WAL until a
+                # checkpoint; copy it into the file now, or another process's header check
+                # (check_project_file) would call a project that is open here "not coevo".
+                await db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except BaseException:
             await db.close()
             if create:
