@@ -32,7 +32,7 @@ import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
@@ -45,6 +45,10 @@ from coevo_tui.palette import ScreenActionsProvider
 from coevo_tui.screens.registry import SCREENS
 from coevo_tui.store import Store
 
+if TYPE_CHECKING:
+    from coevo_tui.llm.client import ModelClient
+    from coevo_tui.llm.config import ModelChoice
+
 STYLES = Path(__file__).parent / "styles"
 
 
@@ -52,7 +56,7 @@ class CoevoApp(App[int]):
     """coevo's TUI. Build it with `make_app` (the command line and the tests share it)."""
 
     TITLE = "coevo"
-    CSS_PATH = [STYLES / "app.tcss"]
+    CSS_PATH = [STYLES / "app.tcss", STYLES / "labeling.tcss"]
     COMMANDS = App.COMMANDS | {ScreenActionsProvider}
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="app.help", key_display="?"),
@@ -75,6 +79,9 @@ class CoevoApp(App[int]):
         self.project: Project | None = None
         self.startup_error: str | None = None
         self.user_keymap = dict(keymap or {})
+        # The one ModelClient of the TUI (made on first use by `model_client()`), so every
+        # stream and run shares one concurrency bound. Tests may set their own first.
+        self.llm_client: ModelClient | None = None
         # Decided once: find_spec is cheap but check_action runs on every footer refresh.
         self.available_screens = {name for name, e in SCREENS.items() if e.is_available()}
 
@@ -195,6 +202,23 @@ class CoevoApp(App[int]):
         if loaded is not None:
             return loaded
         return await asyncio.to_thread(importlib.import_module, module)
+
+    def model_choice(self) -> ModelChoice:
+        """The model the TUI calls: --model, the project's model, COEVO_MODEL, then the
+        offline demo model (llm/config.py). Raises ModelNotConfigured (a UserError)."""
+        from coevo_tui.llm.config import resolve_model
+
+        project_model = self.project.model if self.project is not None else None
+        return resolve_model(self.model_override, project_model, self.api_base_override)
+
+    def model_client(self) -> ModelClient:
+        """The app's shared ModelClient (bounded concurrency, retries); cheap to import,
+        litellm itself loads on the first call."""
+        if self.llm_client is None:
+            from coevo_tui.llm.client import ModelClient
+
+            self.llm_client = ModelClient()
+        return self.llm_client
 
     # ------------------------------------------------------------------ keymap
     def _warn_unknown_keymap_ids(self) -> None:
