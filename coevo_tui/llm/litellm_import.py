@@ -1,0 +1,107 @@
+"""Importing litellm: lazily, once, configured so it never phones home nor logs prompts.
+
+`import litellm` costs seconds, so nothing imports it at module level: the first model call
+does, through `load_litellm()`. Commands that will certainly call a model start the import
+in a background thread at their very beginning (`preload_litellm()`), so that it overlaps
+opening the project and reading the cases.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from types import ModuleType
+
+_lock = threading.Lock()
+_module: ModuleType | None = None
+_preload: threading.Thread | None = None
+_preload_error: BaseException | None = None
+
+# litellm's loggers; they would print request bodies (prompts) at debug level.
+_LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Proxy", "LiteLLM Router", "litellm")
+
+
+def _configure(litellm: ModuleType) -> None:
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banners on stdout
+    litellm.set_verbose = False
+    litellm.turn_off_message_logging = True
+    litellm.redact_messages_in_exceptions = True
+    litellm.log_raw_request_response = False
+    litellm.drop_params = True  # a parameter one provider lacks is dropped, not an error
+    # No callbacks: they are where litellm would ship prompts to logging services, and each
+    # costs CPU per call. coevo retries itself (llm/client.py), so litellm must not.
+    for name in ("callbacks", "success_callback", "failure_callback", "input_callback",
+                 "service_callback", "_async_success_callback", "_async_failure_callback",
+                 "_async_input_callback"):
+        if isinstance(getattr(litellm, name, None), list):
+            getattr(litellm, name).clear()
+    litellm.num_retries = 0
+    for name in _LITELLM_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = False
+        logger.disabled = True
+    from coevo_tui.llm.providers import register_providers
+
+    register_providers(litellm)
+
+
+def _import() -> ModuleType:
+    global _module
+    with _lock:
+        if _module is None:
+            # Both must be set before the import: the first stops the download of the price
+            # list (litellm then uses the copy it ships), the second its debug log handler.
+            os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+            os.environ["LITELLM_LOG"] = "ERROR"
+            import litellm
+
+            _configure(litellm)
+            _module = litellm
+        return _module
+
+
+def load_litellm() -> ModuleType:
+    """The configured litellm module (imports it on first use; waits for a preload)."""
+    if _module is not None:
+        return _module
+    thread = _preload
+    if thread is not None and thread is not threading.current_thread():
+        thread.join()
+        if _module is not None:
+            return _module
+    return _import()
+
+
+async def load_litellm_async() -> ModuleType:
+    """`load_litellm` for the event loop: the import (seconds) runs in a thread, so a UI
+    keeps drawing meanwhile."""
+    if _module is not None:
+        return _module
+    import asyncio
+
+    return await asyncio.to_thread(load_litellm)
+
+
+def preload_litellm() -> None:
+    """Start importing litellm in a daemon thread (idempotent). `load_litellm` waits for it."""
+    global _preload
+    with _lock:
+        if _module is not None or _preload is not None:
+            return
+
+        def run() -> None:
+            global _preload_error
+            try:
+                _import()
+            except BaseException as exc:  # noqa: BLE001 - load_litellm() retries and raises
+                _preload_error = exc
+
+        _preload = threading.Thread(target=run, name="import-litellm", daemon=True)
+        _preload.start()
+
+
+def litellm_loaded() -> bool:
+    return _module is not None
