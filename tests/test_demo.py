@@ -24,7 +24,6 @@ from coevo_tui.demo import (
     TASK_FILE,
     demo_stylesheet,
     is_demo,
-    load_demo_stylesheet,
 )
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import CaseSource, CaseState, Project
@@ -190,14 +189,17 @@ class _StyledApp(App[None]):
     def __init__(self, *, demo: bool) -> None:
         super().__init__()
         self.demo = demo
-        self.loaded: bool | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
 
     def on_mount(self) -> None:
+        # What CoevoApp does for a demo project, after the app's own stylesheet.
         if self.demo:
-            self.loaded = load_demo_stylesheet(self)
+            sheet = demo_stylesheet()
+            assert sheet is not None
+            self.stylesheet.read(sheet)
+            self.refresh_css(animate=False)
 
 
 async def _header_background(demo: bool) -> tuple[Color, Color, _StyledApp]:
@@ -220,7 +222,6 @@ def test_demo_stylesheet_ships_beside_the_data() -> None:
 async def test_demo_stylesheet_parses_and_restyles_the_header() -> None:
     plain, accent, _ = await _header_background(demo=False)
     styled, accent, app = await _header_background(demo=True)
-    assert app.loaded is True
     sources = {Path(p).name for p, _ in app.stylesheet.source}
     assert {"app.tcss", "demo.tcss"} <= sources
     # demo.tcss tints the header with the theme's accent; without it the header is not.
