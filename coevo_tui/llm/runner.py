@@ -320,8 +320,10 @@ class Runner:
             if not task.cancelled() and task.exception() is not None:
                 events.put_nowait(_Crash(task.exception()))  # type: ignore[arg-type]
 
-        callers = [asyncio.create_task(call_cases())
-                   for _ in range(min(self.client.concurrency, expected))]
+        # The offline model generates one answer at a time in-process; more callers would
+        # only queue on its lock while their timeouts run.
+        width = 1 if self.choice.is_local_demo else self.client.concurrency
+        callers = [asyncio.create_task(call_cases()) for _ in range(min(width, expected))]
         writer = asyncio.create_task(store_answers())
         for task in (*callers, writer):
             task.add_done_callback(report_crash)
