@@ -1,0 +1,528 @@
+"""The Label screen: one case at a time, its answer streaming in, labelled with one key.
+
+`g` good, `b` bad, `u` unsure (`b` and `u` ask for a rationale; `esc` skips it), `r` edits
+the rationale, `j`/`k` next/previous case, `n` next unlabelled, `space` calls the model
+again (bypassing the cache), `R` runs every active case under this version, `x` stops the
+run. After a verdict the screen moves to the next case.
+
+The cases are the ones the Cases screen showed when Label was opened (its filter and
+order), or every active case. The answer shown is the newest stored one for this version
+and the app's model; when there is none the pane streams one. A label belongs to that one
+output; a new label appends to its history, and identical answers of the case inherit it
+(carried, shown as `~ good (carried)`).
+
+A run (`R`) belongs to this screen: leaving the screen stops it, like `x`. Answers that
+arrived are kept, and `R` later resumes with the unfinished cases only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Static
+
+from coevo_tui.domain.errors import UserError
+from coevo_tui.domain.model import (
+    Case,
+    CaseState,
+    Label,
+    OutputStatus,
+    PromptVersion,
+    Verdict,
+)
+from coevo_tui.llm.runner import (
+    CaseDelta,
+    CaseFinished,
+    CaseRestarted,
+    CaseStarted,
+    RunFinished,
+    RunStarted,
+    RunSummary,
+)
+from coevo_tui.screens.base import CoevoScreen
+from coevo_tui.screens.rationale import RationaleScreen
+from coevo_tui.screens.run import run_line, text_bar
+from coevo_tui.widgets.status_bar import StatusBar
+from coevo_tui.widgets.stream_pane import StreamPane
+from coevo_tui.widgets.verdict_bar import VerdictBar
+
+if TYPE_CHECKING:
+    from coevo_tui.app import CoevoApp
+    from coevo_tui.llm.config import ModelChoice
+
+PROGRESS_REDRAWS_PER_SECOND = 10
+
+
+class LabelScreen(CoevoScreen):
+    """Label the answers of `case_ids` (default: every active case) under a version
+    (default: the newest), starting at `start_case_id`; `start_run` starts `R` at once."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("g", "verdict('good')", "Good", id="label.good"),
+        Binding("b", "verdict('bad')", "Bad", id="label.bad"),
+        Binding("u", "verdict('unsure')", "Unsure", id="label.unsure"),
+        Binding("r", "edit_rationale", "Rationale", id="label.rationale",
+                tooltip="Write or edit the rationale of the current label"),
+        Binding("n", "next_unlabelled", "Next unlabelled", id="label.next_unlabelled"),
+        Binding("j", "move(1)", "Next", id="label.next"),
+        Binding("k", "move(-1)", "Previous", id="label.previous"),
+        Binding("space", "rerun", "Re-run", id="label.rerun",
+                tooltip="Call the model again for this case (not from the cache)"),
+        Binding("R", "run_all", "Run all", id="label.run",
+                tooltip="Run every active case under this version (resumes unfinished)"),
+        Binding("x", "stop_run", "Stop run", id="label.stop"),
+        Binding("escape", "back", "Back", id="label.back", show=False),
+        Binding("pagedown", "scroll_output(1)", "Scroll answer down", show=False,
+                id="label.page_down"),
+        Binding("pageup", "scroll_output(-1)", "Scroll answer up", show=False,
+                id="label.page_up"),
+    ]
+
+    def __init__(self, case_ids: list[int] | None = None, *, start_case_id: int | None = None,
+                 version: int | None = None, start_run: bool = False) -> None:
+        super().__init__()
+        self._given_ids = case_ids
+        self._start_case_id = start_case_id
+        self._version_number = version
+        self._start_run = start_run
+        self.case_ids: list[int] = []
+        self._case_set: set[int] = set()
+        self.index = 0
+        self.case: Case | None = None
+        self.version: PromptVersion | None = None
+        self._model: str | None = None  # the model whose answers are labelled here
+        self._verdicts: dict[int, Label] = {}  # case id -> label of its newest answer
+        self._labelled = 0  # how many of case_ids are in _verdicts
+        self._writing: set[int] = set()  # cases whose label is being written
+        self._ready = False
+        # The run of the whole test set (R), if any.
+        self.running = False
+        self.run_summary: RunSummary | None = None
+        self._run_pending: set[int] = set()
+        self._run_streams: dict[int, list[str]] = {}
+        self._progress_dirty = False
+        self._progress_timer: Timer | None = None
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header(icon="")
+        yield Static("loading…", id="label-info")
+        with VerticalScroll(id="label-input", can_focus=False):
+            yield Static("", id="label-input-text")
+        yield StreamPane(id="label-output", title="Answer", show_label=False)
+        yield VerdictBar(id="label-verdict")
+        with Vertical(id="label-bars"):
+            yield Static("", id="label-progress")
+            yield Static("", id="label-run")
+        yield StatusBar(id="label-status")
+        yield Footer()
+
+    @property
+    def pane(self) -> StreamPane:
+        return self.query_one("#label-output", StreamPane)
+
+    @property
+    def verdict_bar(self) -> VerdictBar:
+        return self.query_one("#label-verdict", VerdictBar)
+
+    def on_mount(self) -> None:
+        self.title = "Label"
+        self.sub_title = self.app.title
+        self.query_one("#label-run", Static).display = False
+        self._progress_timer = self.set_interval(1 / PROGRESS_REDRAWS_PER_SECOND,
+                                                 self._redraw_progress)
+        self._load()
+
+    def _app(self) -> CoevoApp:
+        return cast("CoevoApp", self.app)
+
+    def _choice(self) -> ModelChoice | None:
+        try:
+            return self._app().model_choice()
+        except UserError:
+            return None
+
+    # ------------------------------------------------------------------ loading
+    @work(group="label-load", exit_on_error=False)
+    async def _load(self) -> None:
+        store = self.store
+        self.version = (await store.version(self._version_number)
+                        if self._version_number is not None else await store.latest_version())
+        if self._given_ids is not None:
+            self.case_ids = list(self._given_ids)
+        else:
+            self.case_ids = [c.id for c in await store.cases([CaseState.ACTIVE])]
+        self._case_set = set(self.case_ids)
+        choice = self._choice()
+        self._model = choice.model if choice is not None else None
+        self._verdicts = dict(await store.verdict_by_case(self.version.id, self._model))
+        self._labelled = sum(1 for cid in self.case_ids if cid in self._verdicts)
+        if self._start_case_id is not None and self._start_case_id in self._case_set:
+            self.index = self.case_ids.index(self._start_case_id)
+        self._ready = True
+        self._progress_dirty = True
+        if not self.case_ids:
+            self.query_one("#label-info", Static).update(
+                "No cases to label: add some on the Cases screen (a) or import a file.")
+            self.verdict_bar.show_waiting("nothing to label")
+        if self._start_run:
+            self._start_run = False
+            self.action_run_all()  # its worker shows the first case once the run knows it
+        elif self.case_ids:
+            await self._show_case(self.index)
+        self.refresh_bindings()
+
+    async def _show_case(self, index: int, *, autostream: bool = True) -> None:
+        """Show case number `index` of the list (its input, then its answer, streamed if
+        none is stored and `autostream`)."""
+        assert self.version is not None
+        self.index = index
+        case_id = self.case_ids[index]
+        case = await self.store.case(case_id)
+        if self.index != index:
+            return  # moved on meanwhile
+        self.case = case
+        self._show_info()
+        self.query_one("#label-input-text", Static).update(Text(case.input))
+        self.query_one("#label-input", VerticalScroll).scroll_home(animate=False)
+        if self.running and case.id in self._run_pending:
+            parts = self._run_streams.get(case.id)
+            self.pane.follow(case, self.version, "".join(parts or ()),
+                             started=parts is not None)
+            self.verdict_bar.show_waiting("waiting for the run to answer this case")
+        else:
+            self.pane.show(case, self.version, autostream=autostream)
+            self.verdict_bar.show_waiting("loading the answer…")
+        self.refresh_bindings()
+
+    def _show_info(self) -> None:
+        case, version = self.case, self.version
+        if case is None or version is None:
+            return
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"Case {case.ext_id}", style="bold")
+        text.append(f"  {self.index + 1} of {len(self.case_ids)}")
+        if case.state != CaseState.ACTIVE:
+            text.append(f"  ({case.state.value})", style="italic")
+        text.append(f"  · v{version.number}")
+        if version.note:
+            text.append(f" ({version.note})", style="dim")
+        if case.tags:
+            text.append("  " + " ".join(f"#{t}" for t in case.tags))
+        self.query_one("#label-info", Static).update(text)
+
+    # ------------------------------------------------------------------ the answer shown
+    @on(StreamPane.OutputShown)
+    def _output_shown(self, event: StreamPane.OutputShown) -> None:
+        output = event.output
+        if self.version is not None and output.version_id == self.version.id and (
+                self._model is None or output.model == self._model):
+            self._set_verdict(output.case_id, event.label)
+        if self.case is None or output.case_id != self.case.id:
+            return
+        if output.status != OutputStatus.OK:
+            self.verdict_bar.show_waiting("an error cannot be labelled: space calls the "
+                                          "model again")
+        else:
+            self._show_label(output.id, event.label)
+        self.refresh_bindings()
+
+    @work(group="label-history", exclusive=True, exit_on_error=False)
+    async def _show_label(self, output_id: int, label: Label | None) -> None:
+        changes = 0
+        if label is not None:
+            changes = len(await self.store.label_history(output_id)) - 1
+        output = self.pane.output
+        if output is not None and output.id == output_id:
+            self.verdict_bar.show_label(label, changes=changes)
+
+    def _set_verdict(self, case_id: int, label: Label | None) -> None:
+        """Record the label of a case's newest answer (None: unlabelled) for progress."""
+        had = case_id in self._verdicts
+        if label is None:
+            self._verdicts.pop(case_id, None)
+        else:
+            self._verdicts[case_id] = label
+        if case_id in self._case_set and had != (label is not None):
+            self._labelled += 1 if label is not None else -1
+        self._progress_dirty = True
+
+    def _redraw_progress(self) -> None:
+        """The timer's tick: labelled/total and the run panel, when something changed."""
+        if not self._progress_dirty or not self._ready:
+            return
+        self._progress_dirty = False
+        total = len(self.case_ids)
+        done = self._labelled
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("Labelled ", style="bold")
+        text.append(text_bar(done, total, 20))
+        percent = f" {done * 100 // total}%" if total else ""
+        text.append(f" {done}/{total}{percent}")
+        unlabelled = total - done
+        if unlabelled:
+            text.append(f" · {unlabelled} to go (n jumps to the next)", style="dim")
+        self.query_one("#label-progress", Static).update(text)
+        run = self.query_one("#label-run", Static)
+        if self.running and self.run_summary is None and self.version is not None:
+            run.display = True
+            run.update(Text(f"Run v{self.version.number}: starting (the first call loads "
+                            "the model library)… · x stop", no_wrap=True, overflow="ellipsis"))
+        elif self.run_summary is not None and self.version is not None:
+            run.display = True
+            run.update(run_line(self.run_summary, self.version, running=self.running))
+            run.set_class(bool(self.run_summary.errors), "-errors")
+
+    # ------------------------------------------------------------------ keys
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("verdict", "edit_rationale"):
+            if not self._ready or self.case is None:
+                return None
+            output = self.pane.output
+            if output is None or output.status != OutputStatus.OK:
+                return None
+            if action == "edit_rationale" and self.pane.label is None:
+                return None
+            return True
+        if action == "rerun":
+            if self.case is None or (self.running and self.case.id in self._run_pending):
+                return None
+            return True
+        if action == "run_all":
+            return not self.running
+        if action == "stop_run":
+            return self.running
+        if action in ("move", "next_unlabelled"):
+            return True if self._ready and self.case_ids else None
+        return True
+
+    def action_verdict(self, verdict: str) -> None:
+        output, case = self.pane.output, self.case
+        if output is None or case is None or output.status != OutputStatus.OK:
+            return
+        chosen = Verdict(verdict)
+        if chosen == Verdict.GOOD:
+            self._writing.add(case.id)
+            self._write_label(case, output.id, chosen, "", advance=False)
+            self._advance_from(case.id)
+        else:
+            current = self.pane.label
+            keep = current.rationale if current is not None and current.verdict == chosen else ""
+            self._ask_and_label(case, output.id, chosen, keep)
+
+    @work(group="label-ask", exclusive=True, exit_on_error=False)
+    async def _ask_and_label(self, case: Case, output_id: int, verdict: Verdict,
+                             rationale: str) -> None:
+        answer: Any = await self.app.push_screen_wait(
+            RationaleScreen(verdict, case.input, text=rationale))
+        self._writing.add(case.id)
+        self._write_label(case, output_id, verdict, answer or "", advance=True)
+
+    @work(group="label-write", exit_on_error=False)
+    async def _write_label(self, case: Case, output_id: int, verdict: Verdict,
+                           rationale: str, *, advance: bool) -> None:
+        """Commit a person's label (the store carries it to identical answers)."""
+        try:
+            label, carried = await self.store.label_output(output_id, verdict, rationale)
+        finally:
+            self._writing.discard(case.id)
+        self._set_verdict(case.id, label)
+        pane_output = self.pane.output
+        if pane_output is not None and pane_output.id == output_id:
+            self.pane.set_label(label)
+            self._show_label(output_id, label)
+        if carried:
+            count = len(carried)
+            self.notify(f"{case.ext_id}: {verdict.value}; also carried to {count} identical "
+                        f"answer{'s' if count > 1 else ''}", timeout=3)
+        self.refresh_bindings()
+        if advance:
+            self._advance_from(case.id)
+
+    def _advance_from(self, case_id: int) -> None:
+        """Auto-advance after a verdict, unless the user already moved elsewhere."""
+        if self.case is None or self.case.id != case_id:
+            return
+        if self.index + 1 < len(self.case_ids):
+            self._go(self.index + 1)
+        else:
+            self.notify("That was the last case; n finds any still unlabelled.", timeout=4)
+
+    def action_edit_rationale(self) -> None:
+        output, case, label = self.pane.output, self.case, self.pane.label
+        if output is None or case is None or label is None:
+            return
+        self._edit_rationale(case, output.id, label)
+
+    @work(group="label-ask", exclusive=True, exit_on_error=False)
+    async def _edit_rationale(self, case: Case, output_id: int, label: Label) -> None:
+        answer: Any = await self.app.push_screen_wait(
+            RationaleScreen(label.verdict, case.input, text=label.rationale, editing=True))
+        if answer is None or answer == label.rationale:
+            return
+        self._writing.add(case.id)
+        # A new label row (the old one stays in history); a carried label so edited
+        # becomes the person's own.
+        self._write_label(case, output_id, label.verdict, answer, advance=False)
+
+    def action_move(self, delta: int) -> None:
+        if not self.case_ids:
+            return
+        target = self.index + delta
+        if not 0 <= target < len(self.case_ids):
+            self.notify("first case" if target < 0 else "last case", timeout=2)
+            return
+        self._go(target)
+
+    def action_next_unlabelled(self) -> None:
+        count = len(self.case_ids)
+        for step in range(1, count + 1):
+            i = (self.index + step) % count
+            cid = self.case_ids[i]
+            if cid not in self._verdicts and cid not in self._writing:
+                self._go(i)
+                return
+        self.notify("Every case here is labelled.", timeout=3)
+
+    def _go(self, index: int) -> None:
+        self.index = index
+        self._navigate(index)
+
+    @work(group="label-nav", exclusive=True, exit_on_error=False)
+    async def _navigate(self, index: int, *, autostream: bool = True) -> None:
+        await self._show_case(index, autostream=autostream)
+
+    def action_rerun(self) -> None:
+        if self.case is None:
+            return
+        self.pane.rerun()
+        self.verdict_bar.show_waiting("calling the model again (not from the cache)…")
+        self.refresh_bindings()
+
+    def action_scroll_output(self, direction: int) -> None:
+        self.pane.scroll_page(direction)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    # ------------------------------------------------------------------ the run (R)
+    def action_run_all(self) -> None:
+        if not self.running:
+            self._run_all()
+
+    def action_stop_run(self) -> None:
+        self.workers.cancel_group(self, "label-run")
+
+    @work(group="label-run", exclusive=True, exit_on_error=False)
+    async def _run_all(self) -> None:
+        """Run every active case under this version, those about to be labelled first."""
+        app = self._app()
+        store = self.store
+        if self.version is None:
+            return
+        version = self.version
+        try:
+            choice = app.model_choice()
+        except UserError:  # no model: show the case anyway, then report it
+            if self.case is None and self.case_ids:
+                await self._show_case(self.index, autostream=False)
+            raise
+        self._model = choice.model
+        self.running = True
+        self.run_summary = None
+        self._progress_dirty = True
+        self.refresh_bindings()
+        try:
+            runner_module = await app.load_llm("coevo_tui.llm.runner")
+            params = dict(app.project.params) if app.project is not None else {}
+            cases = await store.cases([CaseState.ACTIVE])
+            ahead = self.case_ids[self.index:] + self.case_ids[:self.index]
+            order = {cid: i for i, cid in enumerate(ahead)}
+            cases.sort(key=lambda c: order.get(c.id, len(order)))
+            finished = await store.finished_case_ids(version.id, choice.model, params)
+            self._run_pending = {c.id for c in cases} - finished
+            self._run_streams = {}
+            runner = runner_module.Runner(store, app.model_client(), choice, params)
+            if self.case_ids:
+                await self._show_case(self.index)
+            events = runner.run_version(version, stream=True, cases=cases)
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    self._on_run_event(event)
+        finally:
+            self._run_ended()
+
+    def _on_run_event(self, event: object) -> None:
+        current = self.case.id if self.case is not None else None
+        if isinstance(event, CaseDelta):
+            parts = self._run_streams.setdefault(event.case_id, [])
+            parts.append(event.text)
+            if event.case_id == current:
+                self.pane.feed(event)
+        elif isinstance(event, CaseStarted):
+            self._run_streams[event.case_id] = []
+            if event.case_id == current:
+                self.pane.feed(event)
+        elif isinstance(event, CaseRestarted):
+            self._run_streams[event.case_id] = []
+            if event.case_id == current:
+                self.pane.feed(event)
+        elif isinstance(event, CaseFinished):
+            self._run_pending.discard(event.case_id)
+            self._run_streams.pop(event.case_id, None)
+            # The new output is the case's newest: its label (carried, or none) counts now.
+            self._set_verdict(event.case_id, event.label)
+            if event.case_id == current:
+                self.pane.feed(event)
+                self.refresh_bindings()
+            self._progress_dirty = True
+        elif isinstance(event, RunStarted):
+            self.run_summary = event.summary
+            self._progress_dirty = True
+            if event.run_id is None:
+                total = event.summary.total
+                self.notify(f"All {total} active cases already have an answer for "
+                            f"v{event.version.number} with {event.model}."
+                            if total else "No active cases to run.", timeout=5)
+        elif isinstance(event, RunFinished):
+            self.run_summary = event.summary
+            self._progress_dirty = True
+
+    def _run_ended(self) -> None:
+        """After the run finished or was stopped: the panel says so; an unanswered case
+        on screen gets its own stream (the run no longer brings one)."""
+        was_following = self.case is not None and self.case.id in self._run_pending
+        self.running = False
+        self._run_pending = set()
+        self._run_streams = {}
+        self._progress_dirty = True
+        summary = self.run_summary
+        if not self.is_attached:  # the screen was left: that stopped the run
+            if summary is not None and summary.halted:
+                self.app.notify(f"Run stopped on leaving Label: {summary.done} of "
+                                f"{summary.to_run} done. R resumes the unfinished cases.",
+                                timeout=6)
+            return
+        if summary is not None and summary.to_run:
+            if summary.halted:
+                self.notify(f"Run stopped: {summary.done} of {summary.to_run} done; "
+                            "R resumes the unfinished cases.", timeout=5)
+            else:
+                self.notify(f"Run done: {summary.line()}", timeout=6,
+                            severity="warning" if summary.errors else "information")
+        self._redraw_progress()
+        if self.case is None and self.case_ids:  # the run failed before showing a case
+            self._navigate(self.index, autostream=False)
+        elif was_following and self.case is not None and self.version is not None:
+            # Stream the case on screen ourselves, unless the run never started (then the
+            # same failure would only repeat).
+            self.pane.show(self.case, self.version, autostream=summary is not None)
+        self.refresh_bindings()
+

@@ -1,0 +1,53 @@
+"""One line naming the model the TUI calls: plainly a tiny demo model, or none at all."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual.widgets import Static
+
+from coevo_tui.domain.errors import UserError
+
+if TYPE_CHECKING:
+    from coevo_tui.app import CoevoApp
+
+NO_MODEL = ("no model configured: start with --model M (and its API key in the environment),"
+            " set COEVO_MODEL, or install the offline demo model")
+
+
+def model_line(app: CoevoApp) -> tuple[str, str]:
+    """(text, state) for the app's model: state is "ok", "demo" (the tiny offline model)
+    or "missing" (nothing configured, or a configuration error such as --api-base alone)."""
+    from coevo_tui.llm.config import ModelNotConfigured
+
+    try:
+        choice = app.model_choice()
+    except ModelNotConfigured:
+        return NO_MODEL, "missing"
+    except UserError as exc:
+        return str(exc), "missing"
+    if choice.is_local_demo:
+        return f"model: {choice.describe()}", "demo"
+    return f"model: {choice.describe()} (from {choice.source})", "ok"
+
+
+class StatusBar(Static):
+    """The model in use, on one line above the footer. `refresh_model()` re-reads it
+    (after the project's model changed). The state is a CSS class (-demo, -missing) and,
+    for NO_COLOR, a leading marker: "!" when no model, "~" for the demo model."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; padding: 0 1; }
+    """
+
+    def on_mount(self) -> None:
+        self.refresh_model()
+
+    def refresh_model(self) -> None:
+        text, state = model_line(cast("CoevoApp", self.app))
+        marker = {"missing": "! ", "demo": "~ "}.get(state, "")
+        self.update(Text(marker + text, no_wrap=True, overflow="ellipsis"))
+        self.set_class(state == "demo", "-demo")
+        self.set_class(state == "missing", "-missing")
+        self.tooltip = text

@@ -1,0 +1,70 @@
+"""The verdict of the output on screen, its source and its rationale, readable without colour.
+
+A person's label reads `[BAD]` (upper case, in brackets); a carried one reads
+`~ bad (carried)` in dim italics; a confirmed judge verdict `[GOOD] (judge)`. The marker
+and the words carry the meaning, colour (CSS classes -good/-bad/-unsure/-carried) only
+helps.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from coevo_tui.domain.carryover import describe_label, is_carried
+from coevo_tui.domain.model import Label, LabelSource
+
+
+def verdict_text(label: Label | None) -> str:
+    """The verdict words: "[GOOD]", "[BAD] (judge)", "~ good (carried)", "unlabelled"."""
+    if label is None:
+        return "unlabelled"
+    if is_carried(label):
+        return f"~ {describe_label(label)}"
+    head = f"[{label.verdict.value.upper()}]"
+    return head if label.source == LabelSource.HUMAN else f"{head} ({label.source.value})"
+
+
+class VerdictBar(Static):
+    """Shows a label (or why there is none) and its rationale, on one or two lines."""
+
+    DEFAULT_CSS = """
+    VerdictBar { height: auto; max-height: 3; padding: 0 1; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("", id=id, classes=classes)
+        self.label: Label | None = None
+
+    def show_label(self, label: Label | None, *, changes: int = 0) -> None:
+        """Show `label` (None: unlabelled). `changes` is how many earlier labels the output
+        had (its history), mentioned so that a changed mind is visible."""
+        self.label = label
+        text = Text()
+        text.append("Verdict ", style="bold")
+        text.append(verdict_text(label), style="italic" if is_carried(label) else "bold")
+        if label is None:
+            text.append("   g good · b bad · u unsure", style="dim")
+        elif changes:
+            text.append(f"   (changed; {changes} earlier label{'s' if changes > 1 else ''}"
+                        " kept in history)", style="dim")
+        if label is not None:
+            text.append("\nRationale ", style="bold")
+            if label.rationale:
+                text.append(label.rationale)
+            else:
+                text.append("none (r to write one)", style="dim")
+        self.update(text)
+        for verdict in ("good", "bad", "unsure"):
+            self.set_class(label is not None and label.verdict.value == verdict, f"-{verdict}")
+        self.set_class(is_carried(label), "-carried")
+        self.set_class(label is None, "-unlabelled")
+        self.remove_class("-waiting")
+
+    def show_waiting(self, reason: str) -> None:
+        """No output to label yet (streaming, waiting for a run, or an error)."""
+        self.label = None
+        self.update(Text.assemble(("Verdict ", "bold"), (reason, "dim")))
+        for name in ("-good", "-bad", "-unsure", "-carried", "-unlabelled"):
+            self.remove_class(name)
+        self.add_class("-waiting")

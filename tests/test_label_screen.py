@@ -1,0 +1,381 @@
+"""The Label screen, driven with Pilot against the fake litellm provider (no network):
+streaming, every labelling key, rationales, history, carry-over, errors, the status bar."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from llm_fixtures import fake_provider, fast_client  # noqa: F401
+
+from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.domain.model import CaseState, LabelSource, OutputStatus, Verdict
+from coevo_tui.llm.client import ModelClient, RetryPolicy
+from coevo_tui.llm.config import FAKE_MODEL
+from coevo_tui.llm.fake_provider import FakeModel
+from coevo_tui.screens.label import LabelScreen
+from coevo_tui.screens.rationale import RationaleScreen
+from coevo_tui.store import NewCase, Store
+from coevo_tui.widgets.verdict_bar import verdict_text
+
+CASES = [
+    NewCase(input="gg ez", ext_id="c1"),
+    NewCase(input="uninstall the game lol", ext_id="c2"),
+    NewCase(input="I'm gonna kill you next round", ext_id="c3"),
+    NewCase(input="nice shot!", ext_id="c4"),
+    NewCase(input="an archived message", ext_id="old", state=CaseState.ARCHIVED),
+]
+
+
+@pytest.fixture
+async def project(project_path: Path) -> Path:
+    store = await Store.open(project_path, instructions="Moderate gaming chat.")
+    try:
+        await store.add_cases(CASES, source_name="test")
+    finally:
+        await store.close()
+    return project_path
+
+
+def app_for(project: Path, client: ModelClient, **kwargs) -> CoevoApp:
+    app = make_app(project, model=FAKE_MODEL, keymap={}, **kwargs)
+    app.llm_client = client
+    return app
+
+
+async def wait_for(pilot, condition: Callable[[], object], what: str, limit: int = 400) -> None:
+    """Pause until `condition()` holds (a hang guard, not a speed assertion)."""
+    for _ in range(limit):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def open_label(app: CoevoApp, pilot, **kwargs) -> LabelScreen:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await app.open_screen("label", **kwargs)
+    screen = app.screen
+    assert isinstance(screen, LabelScreen)
+    await wait_for(pilot, lambda: screen.case is not None, "a case is shown")
+    return screen
+
+
+async def answered(pilot, screen: LabelScreen, ext_id: str) -> None:
+    await wait_for(pilot, lambda: screen.case is not None and screen.case.ext_id == ext_id
+                   and screen.pane.output is not None
+                   and screen.pane.output.case_id == screen.case.id
+                   and screen.verdict_bar.label is screen.pane.label
+                   and not screen.workers, f"{ext_id} answered and shown")
+
+
+def screen_text(app: CoevoApp) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def labels_of(project: Path, ext_id: str) -> list[tuple[str, str, str]]:
+    """Every label of the case's outputs, oldest first: (verdict, rationale, source)."""
+    store = await Store.open(project)
+    try:
+        case = await store.case_by_ext_id(ext_id)
+        result = []
+        for output in await store.outputs_for_case(case.id):
+            result += [(lb.verdict.value, lb.rationale, lb.source.value)
+                       for lb in await store.label_history(output.id)]
+        return result
+    finally:
+        await store.close()
+
+
+# ---------------------------------------------------------------------- streaming
+async def test_the_answer_streams_in_then_is_stored(project: Path, fake_provider: FakeModel,
+                                                    fast_client: ModelClient) -> None:
+    full = "This message is friendly banter between players and is allowed. " * 3
+    fake_provider.responder = lambda messages: full
+    fake_provider.configure(chunks=24, chunk_delay=0.1)
+    app = app_for(project, fast_client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await app.open_screen("label")
+        screen = app.screen
+        assert isinstance(screen, LabelScreen)
+        await wait_for(pilot, lambda: screen.pane.is_streaming and len(screen.pane.text) > 10
+                       and "This message is" in screen_text(app), "partial text on screen")
+        partial = screen.pane.text
+        assert full.startswith(partial) and len(partial) < len(full)
+        assert screen.pane.output is None
+        assert "streaming" in screen_text(app)
+        assert app.store is not None
+        assert await app.store.outputs_for_case(screen.case.id) == []  # nothing stored yet
+        await answered(pilot, screen, "c1")
+        output = screen.pane.output
+        assert output is not None and output.text == full and output.status == OutputStatus.OK
+        stored = await app.store.outputs_for_case(screen.case.id)
+        assert [o.text for o in stored] == [full]
+        assert "streaming" not in screen_text(app)
+        # Redraws were coalesced: fewer repaints than tokens would give is not asserted
+        # (timing); the count is printed by benchmarks/stream_redraws.py.
+
+
+async def test_opening_label_on_an_unrun_project_streams_the_case(
+        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    app = app_for(project, fast_client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_label(app, pilot)
+        await answered(pilot, screen, "c1")
+        assert "Reply to: gg ez" in screen_text(app)
+        assert "Case c1" in screen_text(app) and "1 of 4" in screen_text(app)
+        assert fake_provider.calls == 1
+
+
+# ---------------------------------------------------------------------- labelling keys
+async def test_every_labelling_key(project: Path, fake_provider: FakeModel,
+                                   fast_client: ModelClient) -> None:
+    app = app_for(project, fast_client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_label(app, pilot)
+        await answered(pilot, screen, "c1")
+
+        await pilot.press("g")  # good, then on to the next case
+        await answered(pilot, screen, "c2")
+
+        await pilot.press("b")  # bad asks for a rationale
+        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "rationale modal")
+        await pilot.press(*"threats need context")
+        await pilot.press("enter")
+        await answered(pilot, screen, "c3")
+
+        await pilot.press("u")  # unsure; esc skips the rationale but keeps the verdict
+        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "rationale modal")
+        await pilot.press("escape")
+        await answered(pilot, screen, "c4")
+        assert app.screen is screen
+
+        await pilot.press("k")  # back to c3; r writes the rationale afterwards
+        await answered(pilot, screen, "c3")
+        assert verdict_text(screen.verdict_bar.label) == "[UNSURE]"
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "rationale modal")
+        await pilot.press(*"a threat is never ok")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.pane.label is not None
+                       and screen.pane.label.rationale == "a threat is never ok",
+                       "edited rationale shown")
+        assert screen.case is not None and screen.case.ext_id == "c3"  # r does not advance
+        assert "a threat is never ok" in screen_text(app)
+
+        await pilot.press("k", "k")  # c1; n jumps to the next unlabelled case, c4
+        await answered(pilot, screen, "c1")
+        await pilot.press("n")
+        await answered(pilot, screen, "c4")
+        await pilot.press("j")  # the last case: j stays
+        await pilot.pause()
+        assert screen.case.ext_id == "c4"
+        assert "Labelled" in screen_text(app) and "3/4" in screen_text(app)
+
+    assert await labels_of(project, "c1") == [("good", "", "human")]
+    assert await labels_of(project, "c2") == [("bad", "threats need context", "human")]
+    assert await labels_of(project, "c3") == [("unsure", "", "human"),
+                                              ("unsure", "a threat is never ok", "human")]
+    assert await labels_of(project, "c4") == []
+
+
+async def test_changing_a_label_keeps_the_old_one_in_history(
+        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    app = app_for(project, fast_client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_label(app, pilot)
+        await answered(pilot, screen, "c1")
+        await pilot.press("g")
+        await answered(pilot, screen, "c2")
+        await pilot.press("k")
+        await answered(pilot, screen, "c1")
+        assert verdict_text(screen.verdict_bar.label) == "[GOOD]"
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "rationale modal")
+        await pilot.press(*"on reflection, taunting")
+        await pilot.press("enter")
+        await answered(pilot, screen, "c2")
+        await pilot.press("k")
+        await answered(pilot, screen, "c1")
+        assert verdict_text(screen.verdict_bar.label) == "[BAD]"
+        assert "1 earlier label kept in history" in screen_text(app)
+    assert await labels_of(project, "c1") == [("good", "", "human"),
+                                              ("bad", "on reflection, taunting", "human")]
+
+
+async def test_labelling_waits_for_an_answer(project: Path, fake_provider: FakeModel,
+                                             fast_client: ModelClient) -> None:
+    fake_provider.hold()
+    app = app_for(project, fast_client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_label(app, pilot)
+        await wait_for(pilot, lambda: screen.pane.is_streaming, "streaming")
+        assert screen.check_action("verdict", ("good",)) is None  # dimmed: nothing to label
+        await pilot.press("g")
+        await pilot.pause()
+        assert screen.case.ext_id == "c1"
+        fake_provider.release()
+        await answered(pilot, screen, "c1")
+        assert screen.check_action("verdict", ("good",)) is True
+
+
+# ---------------------------------------------------------------------- re-run and cache
+async def test_space_reruns_with_a_fresh_call(project: Path, fake_provider: FakeModel,
+                                              fast_client: ModelClient) -> None:
+    app = app_for(project, fast_client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_label(app, pilot)
+        await answered(pilot, screen, "c1")
+        first = screen.pane.output
+        await pilot.press("g")
+        await answered(pilot, screen, "c2")
+        await pilot.press("k")
+        await answered(pilot, screen, "c1")
+        assert fake_provider.calls == 2
+        await pilot.press("space")
+        await wait_for(pilot, lambda: screen.pane.output is not None
+                       and screen.pane.output.id != first.id, "a new output")
+        await answered(pilot, screen, "c1")
+        assert fake_provider.calls == 3  # the model was called, not the cache
+        second = screen.pane.output
+        assert not second.cached and second.text == first.text
+        # Identical text: the new output inherits the person's label, visibly carried.
+        assert screen.pane.label is not None and screen.pane.label.source == LabelSource.CARRIED
+        assert "~ good (carried)" in screen_text(app)
+        assert app.store is not None
+        assert len(await app.store.outputs_for_case(first.case_id)) == 2
+
+
+async def test_a_cached_answer_is_shown_as_cached_and_carries_its_label(
+        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    app = app_for(project, fast_client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_label(app, pilot)
+        await answered(pilot, screen, "c1")
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "rationale modal")
+        await pilot.press(*"taunting")
+        await pilot.press("enter")
+        await answered(pilot, screen, "c2")
+        assert app.store is not None
+        # v2 with the same instructions: the same call, so the answer comes from the cache.
+        await app.store.create_version("Moderate gaming chat.", note="same words")
+        await pilot.press("escape")
+        calls = fake_provider.calls
+        screen = await open_label(app, pilot)
+        await answered(pilot, screen, "c1")
+        assert screen.version is not None and screen.version.number == 2
+        assert screen.pane.output.cached and fake_provider.calls == calls
+        text = screen_text(app)
+        assert "cached" in text
+        assert "~ bad (carried)" in text and "taunting" in text
+
+
+async def test_a_human_label_propagates_to_identical_answers(
+        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    app = app_for(project, fast_client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_label(app, pilot)
+        await answered(pilot, screen, "c1")  # v1 answered, unlabelled
+        v1_output = screen.pane.output
+        assert app.store is not None
+        await app.store.create_version("Moderate gaming chat.", note="same words")
+        await pilot.press("escape")
+        screen = await open_label(app, pilot)
+        await answered(pilot, screen, "c1")  # v2: the same answer (cache), unlabelled
+        await pilot.press("g")
+        await answered(pilot, screen, "c2")
+        inherited = await app.store.current_label(v1_output.id)
+        assert inherited is not None and inherited.verdict == Verdict.GOOD
+        assert inherited.source == LabelSource.CARRIED
+
+
+# ---------------------------------------------------------------------- errors, model
+async def test_a_provider_error_is_shown_on_the_case(project: Path, fake_provider: FakeModel
+                                                     ) -> None:
+    client = ModelClient(retry=RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002))
+    fake_provider.fail_next("error", count=2)
+    app = app_for(project, client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_label(app, pilot)
+        await wait_for(pilot, lambda: screen.pane.state == "error", "error shown")
+        assert screen.pane.output.status == OutputStatus.ERROR
+        text = screen_text(app)
+        assert "ERROR" in text and "fake server error" in text
+        assert screen.check_action("verdict", ("bad",)) is None  # an error is not labelled
+        await pilot.press("space")  # calling again works: the app kept running
+        await answered(pilot, screen, "c1")
+        assert screen.pane.output.status == OutputStatus.OK
+
+
+async def test_the_status_bar_names_the_model(project: Path, fake_provider: FakeModel,
+                                              fast_client: ModelClient) -> None:
+    app = app_for(project, fast_client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_label(app, pilot)
+        assert "model: coevo-fake/echo (from option)" in screen_text(app)
+
+
+async def test_the_status_bar_says_when_it_is_the_tiny_demo_model(project_path: Path) -> None:
+    # A project without cases: nothing is streamed, so the local model is never loaded.
+    app = make_app(project_path, model="coevo-local/smollm2", keymap={})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await app.open_screen("label")
+        await wait_for(pilot, lambda: "No cases to label" in screen_text(app), "empty list")
+        assert "tiny offline demo model" in screen_text(app)
+
+
+async def test_without_a_model_the_screen_says_how_to_configure_one(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COEVO_MODEL", raising=False)
+    monkeypatch.delenv("COEVO_API_BASE", raising=False)
+    monkeypatch.setattr("coevo_tui.llm.config.local_model_installed", lambda: False)
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_label(app, pilot)
+        await wait_for(pilot, lambda: screen.pane.state == "no-model", "no-model state")
+        text = screen_text(app)
+        assert "no model configured" in text and "--model" in text
+        await pilot.press("R")  # a run cannot start either: one notification, no crash
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert any("no model configured" in n.message for n in app._notifications)
+        assert app.is_running
+
+
+# ---------------------------------------------------------------------- layout
+async def test_the_label_screen_fits_80x24_and_reads_without_colour(
+        project: Path, fake_provider: FakeModel, fast_client: ModelClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = app_for(project, fast_client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_label(app, pilot)
+        await answered(pilot, screen, "c1")
+        await pilot.press("g")
+        await answered(pilot, screen, "c2")
+        await pilot.press("k")
+        await answered(pilot, screen, "c1")
+        lines = screen_text(app).splitlines()
+        assert len(lines) == 24
+        text = "\n".join(lines)
+        for needed in ("Case c1", "gg ez", "Reply to: gg ez", "Verdict [GOOD]", "Labelled",
+                       "1/4", "model: coevo-fake/echo", "Good", "Bad", "Unsure"):
+            assert needed in text, needed
+        assert "█" in text and "░" in text  # the progress bar is drawn in characters
+
+
+def test_opening_the_label_screen_does_not_import_litellm() -> None:
+    code = ("import sys, coevo_tui.screens.label, coevo_tui.screens.prompt;"
+            "print('litellm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+

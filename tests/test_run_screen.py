@@ -1,0 +1,206 @@
+"""`R`: running the whole test set from the TUI (the Label screen's run panel), with the fake
+litellm provider: progress, every active case answered, cancel, resume."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from llm_fixtures import fake_provider, fast_client  # noqa: F401
+
+from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.domain.model import CaseState
+from coevo_tui.llm.client import ModelClient
+from coevo_tui.llm.config import FAKE_MODEL
+from coevo_tui.llm.fake_provider import FakeModel
+from coevo_tui.llm.runner import RunSummary
+from coevo_tui.screens.cases import CasesScreen
+from coevo_tui.screens.label import LabelScreen
+from coevo_tui.screens.run import run_line, text_bar
+from coevo_tui.store import NewCase, Store
+
+ACTIVE = [f"a{i}" for i in range(1, 7)]
+
+
+@pytest.fixture
+async def project(project_path: Path) -> Path:
+    store = await Store.open(project_path, instructions="Answer briefly.")
+    try:
+        await store.add_cases(
+            [NewCase(input=f"message number {i}", ext_id=ext) for i, ext in enumerate(ACTIVE)]
+            + [NewCase(input="archived one", ext_id="gone", state=CaseState.ARCHIVED),
+               NewCase(input="a candidate", ext_id="maybe", state=CaseState.CANDIDATE)],
+            source_name="test")
+    finally:
+        await store.close()
+    return project_path
+
+
+async def wait_for(pilot, condition: Callable[[], object], what: str, limit: int = 500) -> None:
+    """Pause until `condition()` holds (a hang guard, not a speed assertion)."""
+    for _ in range(limit):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
+def screen_text(app: CoevoApp) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def outputs_by_case(project: Path) -> dict[str, list[tuple[str, str]]]:
+    store = await Store.open(project)
+    try:
+        result: dict[str, list[tuple[str, str]]] = {}
+        for case in await store.cases():
+            result[case.ext_id] = [(o.status.value, o.text)
+                                   for o in await store.outputs_for_case(case.id)]
+        return result
+    finally:
+        await store.close()
+
+
+async def press_run_from_cases(app: CoevoApp, pilot) -> LabelScreen:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    assert isinstance(app.screen, CasesScreen)
+    await pilot.press("R")
+    await wait_for(pilot, lambda: isinstance(app.screen, LabelScreen), "the Label screen")
+    screen = app.screen
+    assert isinstance(screen, LabelScreen)
+    return screen
+
+
+async def test_R_runs_every_active_case_and_shows_progress(
+        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    fake_provider.hold()  # the run waits before the first token: progress shows 0/6
+    app = make_app(project, model=FAKE_MODEL, keymap={})
+    app.llm_client = fast_client
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await press_run_from_cases(app, pilot)
+        await wait_for(pilot, lambda: screen.run_summary is not None
+                       and "0/6" in screen_text(app), "run panel at 0/6")
+        assert screen.running
+        assert "Run v1" in screen_text(app) and "x stop" in screen_text(app)
+        assert screen.check_action("stop_run", ()) is True
+        assert screen.check_action("run_all", ()) is False
+        fake_provider.release()
+        await wait_for(pilot, lambda: not screen.running, "the run ends")
+        await wait_for(pilot, lambda: "Run done v1" in screen_text(app), "final panel")
+        text = screen_text(app)
+        assert "6/6" in text and "0 errors" in text and "$0.0000" in text
+        assert screen.pane.output is not None  # the case on screen got its answer
+        assert any("Run done" in n.message for n in app._notifications)
+    outputs = await outputs_by_case(project)
+    for ext in ACTIVE:
+        assert len(outputs[ext]) == 1 and outputs[ext][0][0] == "ok", ext
+    assert outputs["gone"] == [] and outputs["maybe"] == []  # only active cases run
+
+
+async def test_errors_are_counted_and_stored_on_their_case(
+        project: Path, fake_provider: FakeModel) -> None:
+    from coevo_tui.llm.client import RetryPolicy
+
+    fake_provider.fail_next("error", count=2)  # the first case's two attempts fail
+    client = ModelClient(concurrency=1, retry=RetryPolicy(max_attempts=2, base_delay=0.001,
+                                                          max_delay=0.002))
+    app = make_app(project, model=FAKE_MODEL, keymap={})
+    app.llm_client = client
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await press_run_from_cases(app, pilot)
+        await wait_for(pilot, lambda: not screen.running and screen.run_summary is not None,
+                       "the run ends")
+        await pilot.pause(0.2)
+        assert screen.run_summary.errors == 1
+        assert "1 error" in screen_text(app)
+        assert screen.pane.state == "error"  # the first case, on screen, shows its error
+        assert "fake server error" in screen_text(app)
+    outputs = await outputs_by_case(project)
+    assert sorted(status for ext in ACTIVE for status, _ in outputs[ext]) == \
+        ["error"] + ["ok"] * 5
+
+
+async def test_cancelling_a_run_stores_nothing_half_done_and_R_resumes(
+        project: Path, fake_provider: FakeModel) -> None:
+    fake_provider.configure(chunks=6, chunk_delay=0.05)
+    client = ModelClient(concurrency=2)
+    app = make_app(project, model=FAKE_MODEL, keymap={})
+    app.llm_client = client
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await press_run_from_cases(app, pilot)
+        # Stop while answers are in flight: at least one stored, others mid-stream.
+        await wait_for(pilot, lambda: screen.run_summary is not None
+                       and screen.run_summary.done >= 1 and screen._run_streams
+                       and any(screen._run_streams.values()), "a case mid-stream")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not screen.running, "the run stops")
+        summary = screen.run_summary
+        assert summary is not None and summary.halted
+        assert "Run stopped" in screen_text(app) and "R resumes" in screen_text(app)
+        assert fake_provider.streams_cancelled >= 1
+        first = await outputs_by_case(project)
+        stored = [ext for ext in ACTIVE if first[ext]]
+        assert 1 <= len(stored) < len(ACTIVE)
+        for ext in stored:  # every stored answer is whole, none partial
+            assert first[ext] == [("ok", f"Reply to: message number {ACTIVE.index(ext)}")]
+        calls_before = fake_provider.calls
+
+        await pilot.press("R")  # resume: only the unfinished cases are called
+        await wait_for(pilot, lambda: screen.running, "the run restarts")
+        await wait_for(pilot, lambda: not screen.running, "the run ends")
+        resumed = screen.run_summary
+        assert resumed is not None and not resumed.halted
+        assert resumed.skipped == len(stored)
+        assert fake_provider.calls - calls_before == len(ACTIVE) - len(stored)
+    final = await outputs_by_case(project)
+    for i, ext in enumerate(ACTIVE):
+        assert final[ext] == [("ok", f"Reply to: message number {i}")], ext
+
+
+async def test_leaving_the_screen_stops_the_run_and_says_so(
+        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    fake_provider.hold()
+    app = make_app(project, model=FAKE_MODEL, keymap={})
+    app.llm_client = fast_client
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await press_run_from_cases(app, pilot)
+        await wait_for(pilot, lambda: screen.run_summary is not None, "run started")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back on Cases")
+        await wait_for(pilot, lambda: any("Run stopped" in n.message
+                                          for n in app._notifications), "notification")
+        fake_provider.release()
+        await pilot.pause(0.1)
+    assert all(not outputs for outputs in (await outputs_by_case(project)).values())
+
+
+async def test_a_second_R_resumes_nothing_when_everything_is_answered(
+        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    app = make_app(project, model=FAKE_MODEL, keymap={})
+    app.llm_client = fast_client
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await press_run_from_cases(app, pilot)
+        await wait_for(pilot, lambda: not screen.running and screen.run_summary is not None,
+                       "the run ends")
+        calls = fake_provider.calls
+        await pilot.press("R")
+        await wait_for(pilot, lambda: any("already have an answer" in n.message
+                                          for n in app._notifications), "nothing to do")
+        await wait_for(pilot, lambda: not screen.running, "the run ends")
+        assert fake_provider.calls == calls
+
+
+def test_run_line_reads_without_colour() -> None:
+    from coevo_tui.domain.model import PromptVersion
+
+    version = PromptVersion(1, 3, "", None, None, "", "")
+    summary = RunSummary(total=10, skipped=2, to_run=8, ok=3, errors=1, cached=1)
+    line = run_line(summary, version, running=True).plain
+    assert line.startswith("Run v3 ") and "4/8" in line and "1 error " in line
+    assert "1 cached" in line and "2 already done" in line and "x stop" in line
+    summary.halted = True
+    assert "Run stopped v3" in run_line(summary, version, running=False).plain
+    assert text_bar(1, 4, 8) == "██░░░░░░" and text_bar(0, 0, 4) == "░░░░"
+
