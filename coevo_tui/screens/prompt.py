@@ -1,0 +1,505 @@
+"""The Prompt screen: edit the instructions, save immutable versions, read history and diffs.
+
+Left, the versions (newest first); right, the editor: the instructions and an optional user
+template with `{input}`. `ctrl+s` asks for a note (and which labelled cases motivated the
+change) and saves the next version; the store refuses a template without `{input}`, and the
+draft stays in the editor.
+
+On the version list: `enter` shows a version read-only, `e` loads it into the editor as the
+base of the next version, `m` marks it for a diff, `d` shows the diff (two marked versions;
+one marked and the highlighted one; or the highlighted one against its parent). Diff lines
+keep their `+`/`-` markers, so they read without colour. `tab` moves between the list and
+the editor; `esc` leaves a view, then the screen.
+
+Other screens can open it with a draft (e.g. an assistant's revision)::
+
+    app.open_screen("prompt", instructions=draft, note="...", motivating=[(case_id, label_id)])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import (
+    ContentSwitcher,
+    Footer,
+    Header,
+    Input,
+    OptionList,
+    SelectionList,
+    Static,
+    TextArea,
+)
+from textual.widgets.option_list import Option
+
+from coevo_tui.domain.model import CaseState, PromptVersion, Verdict, first_line
+from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
+from coevo_tui.screens.base import CoevoModal, CoevoScreen
+from coevo_tui.widgets.status_bar import StatusBar
+
+LIST_TEXT_WIDTH = 22  # the version list's width (styles/labeling.tcss) less its border
+
+
+# ---------------------------------------------------------------------- diff view
+class VersionDiffView(VerticalScroll):
+    """Unified-diff lines coloured by kind through component classes; each line keeps its
+    `+`, `-` or space marker, so the diff reads the same with NO_COLOR. Reusable (Compare)."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "diff--header", "diff--hunk", "diff--added", "diff--removed", "diff--context",
+    }
+
+    DEFAULT_CSS = """
+    VersionDiffView { height: 1fr; padding: 0 1; }
+    VersionDiffView > .diff--header { text-style: bold; }
+    VersionDiffView > .diff--hunk { text-style: dim; }
+    VersionDiffView > .diff--removed { text-style: strike; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.lines: list[DiffLine] = []
+        self.diff_title = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="diff-view--body")
+
+    def show_diff(self, title: str, lines: Sequence[DiffLine]) -> None:
+        """Show `lines` under `title` (an empty diff says the versions are identical)."""
+        self.diff_title = title
+        self.lines = list(lines)
+        self._render_lines()
+        self.scroll_home(animate=False)
+
+    def on_resize(self) -> None:
+        if self.lines:
+            self._render_lines()
+
+    def _render_lines(self) -> None:
+        # Long lines are wrapped here, each piece keeping the line's marker, so a wrapped
+        # added line still reads as added without colour.
+        width = max(self.scrollable_content_region.width - 1, 20)
+        text = Text()
+        text.append(self.diff_title + "\n", style="bold underline")
+        if not self.lines:
+            text.append("The two versions are identical.", style="italic")
+        for line in self.lines:
+            style = self.get_component_rich_style(f"diff--{line.kind.value}", partial=True)
+            if line.kind in (DiffKind.HEADER, DiffKind.HUNK) or len(line.text) <= width:
+                pieces = [line.text]
+            else:
+                marker, body = line.text[:1], line.text[1:]
+                size = width - 1
+                pieces = [marker + body[i:i + size] for i in range(0, len(body), size)]
+            for piece in pieces:
+                text.append(piece, style=style)
+                text.append("\n")
+        self.query_one(".diff-view--body", Static).update(text)
+
+
+# ---------------------------------------------------------------------- the save modal
+@dataclass(frozen=True)
+class SaveRequest:
+    """What the save modal returns: the note and the motivating (case id, label id)."""
+
+    note: str
+    motivating: tuple[tuple[int, int | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class MotivatingChoice:
+    """A labelled case the user may record as a reason for the new version."""
+
+    case_id: int
+    label_id: int | None
+    text: str
+    selected: bool = True
+
+
+class SaveVersionScreen(CoevoModal[SaveRequest | None]):
+    """Ask for the note of version `number` and which labelled cases motivated it."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="save_version.save", priority=True),
+        Binding("escape", "cancel", "Cancel", id="save_version.cancel", priority=True),
+    ]
+
+    def __init__(self, number: int, choices: Sequence[MotivatingChoice], *,
+                 note: str = "") -> None:
+        super().__init__()
+        self.number = number
+        self.choices = list(choices)
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="save-version-box"):
+            yield Static(f"Save as version {self.number}", id="save-version-title")
+            yield Static("Note: what changed and why", classes="save-version-label")
+            yield Input(self.note, id="save-version-note",
+                        placeholder="e.g. threats need a target to be removed")
+            if self.choices:
+                yield Static("Motivated by (space toggles): bad and unsure cases of the base",
+                             classes="save-version-label")
+                yield SelectionList[int](
+                    *[(c.text, i, c.selected) for i, c in enumerate(self.choices)],
+                    id="save-version-cases")
+            yield Static("enter or ctrl+s save   esc cancel   tab next field",
+                         id="save-version-keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#save-version-note", Input).focus()
+
+    def action_save(self) -> None:
+        note = self.query_one("#save-version-note", Input).value.strip()
+        motivating: tuple[tuple[int, int | None], ...] = ()
+        if self.choices:
+            picked = self.query_one("#save-version-cases", SelectionList).selected
+            motivating = tuple((self.choices[i].case_id, self.choices[i].label_id)
+                               for i in sorted(picked))
+        self.dismiss(SaveRequest(note, motivating))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_save()
+
+
+# ---------------------------------------------------------------------- the screen
+class PromptScreen(CoevoScreen):
+    """Edit the instructions and save versions; browse and diff the history."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save version", id="prompt.save", priority=True),
+        Binding("enter", "view", "View", id="prompt.view", show=False),
+        Binding("e", "edit_from", "Edit from", id="prompt.edit_from",
+                tooltip="Load the highlighted version into the editor as the next one's base"),
+        Binding("m", "mark", "Mark for diff", id="prompt.mark"),
+        Binding("d", "diff", "Diff", id="prompt.diff",
+                tooltip="Diff the marked versions (or the highlighted one against its parent)"),
+        Binding("escape", "back", "Back", id="prompt.back"),
+    ]
+
+    def __init__(self, instructions: str | None = None, *, user_template: str | None = None,
+                 note: str = "", motivating: Sequence[tuple[int, int | None]] = ()) -> None:
+        super().__init__()
+        self._draft = instructions
+        self._draft_template = user_template
+        self._note = note  # kept across a refused save, so it is not typed twice
+        self._motivating = tuple(motivating)
+        self.versions: list[PromptVersion] = []
+        self.base: PromptVersion | None = None
+        self.marked: list[int] = []  # version numbers, at most two
+        self.mode = "edit"
+        self._armed_leave = False
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header(icon="")
+        with Horizontal(id="prompt-body"):
+            yield OptionList(id="prompt-versions")
+            with ContentSwitcher(initial="prompt-editor", id="prompt-main"):
+                with Vertical(id="prompt-editor"):
+                    yield Static("Instructions", id="prompt-editor-title")
+                    yield TextArea("", id="prompt-instructions", soft_wrap=True,
+                                   tab_behavior="focus", show_line_numbers=False)
+                    yield Static("User template (optional; must contain {input})",
+                                 classes="prompt-label")
+                    yield TextArea("", id="prompt-template", soft_wrap=True,
+                                   tab_behavior="focus", show_line_numbers=False)
+                with VerticalScroll(id="prompt-view"):
+                    yield Static("", id="prompt-view-text")
+                yield VersionDiffView(id="prompt-diff")
+        yield Static("", id="prompt-hint")
+        yield StatusBar(id="prompt-status")
+        yield Footer()
+
+    @property
+    def instructions_area(self) -> TextArea:
+        return self.query_one("#prompt-instructions", TextArea)
+
+    @property
+    def template_area(self) -> TextArea:
+        return self.query_one("#prompt-template", TextArea)
+
+    @property
+    def version_list(self) -> OptionList:
+        return self.query_one("#prompt-versions", OptionList)
+
+    @property
+    def diff_view(self) -> VersionDiffView:
+        return self.query_one("#prompt-diff", VersionDiffView)
+
+    def on_mount(self) -> None:
+        self.title = "Prompt"
+        self.sub_title = self.app.title
+        self.version_list.border_title = "Versions"
+        # Focus now, not after loading: a key pressed meanwhile must not be overtaken.
+        self.instructions_area.focus()
+        self._load()
+
+    @work(group="prompt-load", exit_on_error=False)
+    async def _load(self) -> None:
+        self.versions = await self.store.versions()
+        self.base = self.versions[-1] if self.versions else None
+        self._fill_list()
+        instructions = self._draft if self._draft is not None else (
+            self.base.instructions if self.base else "")
+        template = self._draft_template if self._draft is not None else (
+            self.base.user_template if self.base else None)
+        self.instructions_area.load_text(instructions)
+        self.template_area.load_text(template or "")
+        self._show_editor_title()
+        self._show_hint()
+
+    def _fill_list(self, highlight: int | None = None) -> None:
+        olist = self.version_list
+        keep = highlight if highlight is not None else self._highlighted_number()
+        olist.clear_options()
+        for version in reversed(self.versions):  # newest first
+            olist.add_option(Option(self._version_prompt(version), id=f"v{version.number}"))
+        if self.versions:
+            numbers = [v.number for v in reversed(self.versions)]
+            olist.highlighted = numbers.index(keep) if keep in numbers else 0
+
+    def _version_prompt(self, version: PromptVersion) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        mark = "* " if version.number in self.marked else "  "
+        text.append(mark, style="bold")
+        text.append(f"v{version.number}", style="bold")
+        if self.base is not None and version.number == self.base.number:
+            text.append(" (base)", style="italic")
+        if version.note:
+            # Option lists wrap long prompts: cut the note to the list's width instead.
+            room = max(LIST_TEXT_WIDTH - text.cell_len - 1, 0)
+            if room >= 4:
+                text.append(f" {first_line(version.note, room)}", style="dim")
+        return text
+
+    def _highlighted_number(self) -> int | None:
+        olist = self.version_list
+        if olist.highlighted is None or not olist.option_count:
+            return None
+        option_id = olist.get_option_at_index(olist.highlighted).id
+        return int(option_id[1:]) if option_id else None
+
+    def _highlighted(self) -> PromptVersion | None:
+        number = self._highlighted_number()
+        return next((v for v in self.versions if v.number == number), None)
+
+    def _show_editor_title(self) -> None:
+        title = Text(no_wrap=True, overflow="ellipsis")
+        title.append("Instructions", style="bold")
+        if self.base is not None:
+            newest = self.versions[-1].number if self.versions else self.base.number
+            title.append(f" · editing from v{self.base.number}; ctrl+s saves v{newest + 1}")
+        if self._draft is not None:
+            title.append(" · a draft", style="italic")
+        self.query_one("#prompt-editor-title", Static).update(title)
+
+    def _show_hint(self) -> None:
+        hints = {
+            "edit": "ctrl+s save as the next version · shift+tab versions · esc back",
+            "view": "read-only · e edit from this version · d diff · esc back to the editor",
+            "diff": "+ added  - removed · m mark · d diff · esc back to the editor",
+        }
+        self.query_one("#prompt-hint", Static).update(
+            Text(hints[self.mode], no_wrap=True, overflow="ellipsis"))
+
+    def _switch(self, mode: str) -> None:
+        self.mode = mode
+        target = {"edit": "prompt-editor", "view": "prompt-view", "diff": "prompt-diff"}[mode]
+        self.query_one("#prompt-main", ContentSwitcher).current = target
+        self._show_hint()
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------------ keys
+    def _editing_text(self) -> bool:
+        return isinstance(self.focused, TextArea)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("edit_from", "mark", "diff", "view"):
+            # Letters belong to the text areas while one has focus.
+            if self._editing_text():
+                return False
+            return True if self.versions else None
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
+
+    @on(OptionList.OptionSelected, "#prompt-versions")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_view()
+
+    def action_view(self) -> None:
+        version = self._highlighted()
+        if version is None:
+            return
+        self.query_one("#prompt-view-text", Static).update(self._version_text(version))
+        self.query_one("#prompt-view", VerticalScroll).scroll_home(animate=False)
+        self._switch("view")
+
+    def _version_text(self, version: PromptVersion) -> Text:
+        text = Text()
+        text.append(f"Version {version.number}", style="bold underline")
+        text.append(f"  (read-only) · {version.created_at[:16].replace('T', ' ')}\n",
+                    style="dim")
+        if version.parent_id is not None:
+            parent = next((v for v in self.versions if v.id == version.parent_id), None)
+            if parent is not None:
+                text.append(f"after v{parent.number}\n", style="dim")
+        text.append("Note: ", style="bold")
+        text.append((version.note or "(none)") + "\n\n")
+        text.append("Instructions\n", style="bold")
+        text.append((version.instructions or "(empty)") + "\n\n")
+        text.append("User template\n", style="bold")
+        text.append(version.user_template or "(none: the case's input is the user message)")
+        return text
+
+    def action_edit_from(self) -> None:
+        version = self._highlighted()
+        if version is None:
+            return
+        self.base = version
+        self._draft = None
+        self.instructions_area.load_text(version.instructions)
+        self.template_area.load_text(version.user_template or "")
+        self._fill_list(highlight=version.number)
+        self._show_editor_title()
+        self._switch("edit")
+        self.instructions_area.focus()
+        self.notify(f"Editing from v{version.number}; saving makes a new version.", timeout=3)
+
+    def action_mark(self) -> None:
+        number = self._highlighted_number()
+        if number is None:
+            return
+        if number in self.marked:
+            self.marked.remove(number)
+        else:
+            self.marked = (self.marked + [number])[-2:]
+        self._fill_list(highlight=number)
+
+    def action_diff(self) -> None:
+        pair = self._diff_pair()
+        if pair is None:
+            self.notify("v1 has no earlier version: mark two versions with m, then d.",
+                        timeout=4)
+            return
+        older, newer = pair
+        self.diff_view.show_diff(f"Diff v{older.number} → v{newer.number}",
+                                 version_diff(older, newer))
+        self._switch("diff")
+
+    def _diff_pair(self) -> tuple[PromptVersion, PromptVersion] | None:
+        by_number = {v.number: v for v in self.versions}
+        chosen = [by_number[n] for n in self.marked if n in by_number]
+        current = self._highlighted()
+        if len(chosen) == 1 and current is not None and current.number != chosen[0].number:
+            chosen.append(current)
+        if len(chosen) < 2:
+            if current is None:
+                return None
+            parent = next((v for v in self.versions if v.id == current.parent_id), None)
+            if parent is None:
+                return None
+            chosen = [parent, current]
+        older, newer = sorted(chosen[:2], key=lambda v: v.number)
+        return older, newer
+
+    def action_back(self) -> None:
+        if self.mode != "edit":
+            self._switch("edit")
+            self.instructions_area.focus()
+            return
+        if self._has_unsaved_changes() and not self._armed_leave:
+            self._armed_leave = True
+            self.notify("Unsaved changes: ctrl+s saves them as a version; esc again leaves "
+                        "without saving.", severity="warning", timeout=5)
+            return
+        self.app.pop_screen()
+
+    def _has_unsaved_changes(self) -> bool:
+        if self.base is None:
+            return False
+        return (self.instructions_area.text != self.base.instructions
+                or self.template_area.text.strip() != (self.base.user_template or "").strip())
+
+    @on(TextArea.Changed)
+    def _edited(self, event: TextArea.Changed) -> None:
+        self._armed_leave = False
+
+    # ------------------------------------------------------------------ saving
+    def action_save(self) -> None:
+        self._save()
+
+    @work(group="prompt-save", exclusive=True, exit_on_error=False)
+    async def _save(self) -> None:
+        instructions = self.instructions_area.text
+        template = self.template_area.text.strip() or None
+        newest = self.versions[-1] if self.versions else None
+        if newest is not None and instructions == newest.instructions and (
+                template or None) == (newest.user_template or None):
+            self.notify(f"No change from v{newest.number}: nothing to save.", timeout=4)
+            return
+        number = (newest.number if newest else 0) + 1
+        choices = await self._motivating_choices()
+        request: Any = await self.app.push_screen_wait(
+            SaveVersionScreen(number, choices, note=self._note))
+        if request is None:
+            return
+        request = cast(SaveRequest, request)
+        self._note = request.note
+        # The store is the judge of a valid template: a refusal becomes a notification
+        # (the app's error path) and the draft, note included, stays for another try.
+        version = await self.store.create_version(instructions, template, request.note,
+                                                  request.motivating)
+        self._note = ""
+        self._motivating = ()
+        self._draft = None
+        self.versions = await self.store.versions()
+        self.base = version
+        self.marked = []
+        self._fill_list(highlight=version.number)
+        self._show_editor_title()
+        self._armed_leave = False
+        reasons = len(request.motivating)
+        extra = f", motivated by {reasons} case{'s' if reasons != 1 else ''}" if reasons else ""
+        self.notify(f"Saved v{version.number}{extra}: {request.note or '(no note)'}",
+                    timeout=5)
+
+    async def _motivating_choices(self) -> list[MotivatingChoice]:
+        """The bad and unsure cases under the base version (preselected), plus any passed
+        in with a draft, as choices for "motivated by"."""
+        choices: dict[int, MotivatingChoice] = {}
+        store = self.store
+        if self.base is not None:
+            answers = await store.case_outputs_with_labels(self.base.id)
+            failing = {cid: a for cid, a in answers.items()
+                       if a.label is not None and a.label.verdict in (Verdict.BAD,
+                                                                      Verdict.UNSURE)}
+            if failing:
+                cases = {c.id: c for c in await store.cases([CaseState.ACTIVE])}
+                for cid, answer in sorted(failing.items()):
+                    case = cases.get(cid)
+                    label = answer.label
+                    if case is None or label is None:
+                        continue
+                    why = f": {first_line(label.rationale, 30)}" if label.rationale else ""
+                    text = f"{case.ext_id} {label.verdict.value}{why} · {first_line(case.input, 30)}"
+                    choices[cid] = MotivatingChoice(cid, label.id, text)
+        for cid, label_id in self._motivating:
+            if cid not in choices:
+                case = await store.case(cid)
+                choices[cid] = MotivatingChoice(cid, label_id,
+                                                f"{case.ext_id} · {first_line(case.input, 40)}")
+        return list(choices.values())

@@ -1,0 +1,250 @@
+"""The Prompt screen with Pilot: edit, save version N+1 with a note (and motivating cases),
+template validation as a notification, read-only view, edit-from, and diffs with +/- lines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.widgets import OptionList, SelectionList, TextArea
+
+from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.domain.model import OutputStatus, Verdict
+from coevo_tui.screens.prompt import PromptScreen, SaveVersionScreen, VersionDiffView
+from coevo_tui.store import NewCase, Store
+
+V1 = "Be polite.\nNever promise refunds."
+
+
+@pytest.fixture
+async def project(project_path: Path) -> Path:
+    store = await Store.open(project_path, instructions=V1, note="first")
+    try:
+        await store.add_cases([NewCase(input="refund me now", ext_id="r1"),
+                               NewCase(input="hello", ext_id="h1")], source_name="t")
+    finally:
+        await store.close()
+    return project_path
+
+
+async def wait_for(pilot, condition: Callable[[], object], what: str, limit: int = 300) -> None:
+    """Pause until `condition()` holds (a hang guard, not a speed assertion)."""
+    for _ in range(limit):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
+def screen_text(app: CoevoApp) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def open_prompt(app: CoevoApp, pilot) -> PromptScreen:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.press("p")
+    await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), "the Prompt screen")
+    screen = app.screen
+    assert isinstance(screen, PromptScreen)
+    await wait_for(pilot, lambda: screen.versions and isinstance(app.focused, TextArea),
+                   "versions loaded, editor focused")
+    return screen
+
+
+async def versions_of(project: Path):
+    store = await Store.open(project)
+    try:
+        return await store.versions()
+    finally:
+        await store.close()
+
+
+async def save(app: CoevoApp, pilot, note: str) -> None:
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: isinstance(app.screen, SaveVersionScreen), "save modal")
+    await pilot.press(*note)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), "back to the editor")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_saving_creates_the_next_version_with_its_note(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_prompt(app, pilot)
+        assert screen.instructions_area.text == V1
+        assert "editing from v1; ctrl+s saves v2" in screen_text(app)
+        screen.instructions_area.move_cursor(screen.instructions_area.document.end)
+        await pilot.press("enter", *"Threats are removed.")
+        await save(app, pilot, "threats rule")
+        assert any("Saved v2" in n.message for n in app._notifications)
+        assert "editing from v2; ctrl+s saves v3" in screen_text(app)
+        assert "v2 (base)" in screen_text(app)
+    versions = await versions_of(project)
+    assert [v.number for v in versions] == [1, 2]
+    assert versions[1].instructions == V1 + "\nThreats are removed."
+    assert versions[1].note == "threats rule"
+    assert versions[1].parent_id == versions[0].id
+    assert versions[0].instructions == V1  # immutable
+
+
+async def test_a_template_without_input_is_refused_with_a_notification(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_prompt(app, pilot)
+        screen.template_area.focus()
+        await pilot.press(*"Message: {text}")
+        await save(app, pilot, "add a template")
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert errors == ["the user template must contain {input}"]
+        assert screen.template_area.text == "Message: {text}"  # the draft stays
+        # Fix it and save again: the note typed before is offered again.
+        screen.template_area.clear()
+        screen.template_area.focus()
+        await pilot.press(*"Message: {input}")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveVersionScreen), "save modal")
+        from textual.widgets import Input
+
+        assert app.screen.query_one(Input).value == "add a template"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), "saved")
+        await app.workers.wait_for_complete()
+    versions = await versions_of(project)
+    assert [v.number for v in versions] == [1, 2]
+    assert versions[1].user_template == "Message: {input}" and versions[1].note == "add a template"
+
+
+async def test_nothing_changed_saves_nothing(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_prompt(app, pilot)
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert any("nothing to save" in n.message for n in app._notifications)
+    assert len(await versions_of(project)) == 1
+
+
+async def test_bad_and_unsure_cases_are_offered_as_motivating(project: Path) -> None:
+    store = await Store.open(project)
+    try:
+        v1 = await store.latest_version()
+        case = await store.case_by_ext_id("r1")
+        out = await store.add_output(case_id=case.id, version_id=v1.id, model="m", params={},
+                                     text="Sure, refund promised!", status=OutputStatus.OK)
+        label, _ = await store.label_output(out.id, Verdict.BAD, "never promise refunds")
+    finally:
+        await store.close()
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_prompt(app, pilot)
+        screen.instructions_area.move_cursor(screen.instructions_area.document.end)
+        await pilot.press(*" Say a person will review it.")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveVersionScreen), "save modal")
+        choices = app.screen.query_one(SelectionList)
+        assert choices.option_count == 1 and len(choices.selected) == 1
+        assert "r1 bad: never promise refunds" in screen_text(app)
+        await pilot.press(*"refunds go to people")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), "saved")
+        await app.workers.wait_for_complete()
+    store = await Store.open(project)
+    try:
+        v2 = await store.latest_version()
+        assert await store.motivating_cases(v2.id) == [(case.id, label.id)]
+    finally:
+        await store.close()
+
+
+async def test_view_a_version_read_only_and_edit_from_it(project: Path) -> None:
+    store = await Store.open(project)
+    try:
+        await store.create_version("Version two words.", note="second")
+    finally:
+        await store.close()
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_prompt(app, pilot)
+        assert screen.instructions_area.text == "Version two words."
+        await pilot.press("shift+tab")  # to the version list
+        assert isinstance(app.focused, OptionList)
+        await pilot.press("down", "enter")  # v1, read-only
+        await pilot.pause()
+        assert screen.mode == "view"
+        text = screen_text(app)
+        assert "Version 1" in text and "read-only" in text and "Never promise refunds." in text
+        assert screen.instructions_area.text == "Version two words."  # the draft is intact
+        await pilot.press("e")  # v1 becomes the base of the next version
+        await pilot.pause()
+        assert screen.mode == "edit" and screen.instructions_area.text == V1
+        assert "editing from v1; ctrl+s saves v3" in screen_text(app)
+        await pilot.press(*"Also: be brief. ")
+        await save(app, pilot, "from v1")
+    versions = await versions_of(project)
+    assert versions[-1].number == 3 and versions[-1].instructions.startswith("Also: be brief.")
+
+
+async def test_diff_between_two_versions_shows_plus_and_minus_lines(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    store = await Store.open(project)
+    try:
+        await store.create_version("Be polite.\nRefunds go to a person.", note="v2")
+        await store.create_version("Be polite.\nRefunds go to a person.\nNo threats.",
+                                   note="v3")
+    finally:
+        await store.close()
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_prompt(app, pilot)
+        await pilot.press("shift+tab")
+        await pilot.press("d")  # highlighted v3 against its parent v2
+        await pilot.pause()
+        assert screen.mode == "diff"
+        text = screen_text(app)
+        assert "Diff v2 → v3" in text and "+No threats." in text
+        assert "-Refunds" not in text
+        await pilot.press("down", "down", "m", "up", "up", "d")  # marked v1 vs v3
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Diff v1 → v3" in text
+        assert "-Never promise refunds." in text and "+Refunds go to a person." in text
+        assert " Be polite." in text  # context keeps its space marker
+        assert "* v1" in text  # the mark shows as a character, not only a colour
+        kinds = {line.kind.value for line in screen.query_one(VersionDiffView).lines}
+        assert {"added", "removed", "context", "header", "hunk"} <= kinds
+        await pilot.press("escape")  # back to the editor, then off the screen
+        await pilot.pause()
+        assert screen.mode == "edit"
+
+
+async def test_leaving_with_unsaved_changes_asks_for_a_second_esc(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_prompt(app, pilot)
+        await pilot.press(*"draft ")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+        assert any("Unsaved changes" in n.message for n in app._notifications)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is not screen
+    assert len(await versions_of(project)) == 1
+
+
+async def test_the_prompt_screen_fits_80x24(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_prompt(app, pilot)
+        lines = screen_text(app).splitlines()
+        assert len(lines) == 24
+        text = "\n".join(lines)
+        for needed in ("Versions", "v1 (base)", "Instructions", "Be polite.",
+                       "User template", "Save version"):
+            assert needed in text, needed
