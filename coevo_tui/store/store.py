@@ -1107,3 +1107,18 @@ class Store:
                 db, output.id, source.verdict, source.rationale, LabelSource.CARRIED,
                 root_label_id(source), None,
             )
+
+    # ================================================================== provenance
+    # Added for the Compare and Overview screens (instruction provenance).
+
+    async def labels_by_id(self, label_ids: Iterable[int]) -> dict[int, Label]:
+        """The labels with these ids (current or superseded), keyed by id: the rationale a
+        version's motivation points at stays readable after the label changed."""
+        ids = list(dict.fromkeys(label_ids))
+        result: dict[int, Label] = {}
+        for start in range(0, len(ids), 900):  # stay under SQLite's variable limit
+            chunk = ids[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._all(f"SELECT * FROM label WHERE id IN ({marks})", chunk)
+            result.update({r["id"]: self._label(r) for r in rows})
+        return result
