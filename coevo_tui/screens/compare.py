@@ -1,0 +1,890 @@
+"""The Compare screen (`c`): two versions, or one version under two models, side by side.
+
+The left pane is the baseline, the right pane the candidate; both are `StreamPane`s, so
+each owns its stream (leaving the screen, or moving to another case, cancels both) and a
+side without a stored answer streams one at once, while a stored one shows immediately.
+
+Every active case gets a comparison status (coevo_tui.domain.status); the list of cases
+is in navigation order (regressions first, then changed-unlabelled, then fixed, then the
+rest) and `j`/`k` step through it. `g`/`b`/`u` label the focused pane's answer (`tab` or
+`h`/`l` moves focus), `r` edits its rationale; carry-over applies and the status updates
+in place. `d` shows the diff of the two versions' instructions. `R` runs the candidate
+over every active case in a worker: statuses fill in as answers arrive (the list redraws
+in batches) and the panes keep streaming. `V` chooses the two versions; `m` compares the
+candidate under a second model instead (a litellm model string).
+
+Layout: at 110 columns and wider the case list sits on the left and the panes side by
+side (`-wide`); narrower, the list shrinks to a few lines on top and the panes stack
+(`-narrow`). The class is set from the screen's width on resize.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
+
+from rich.text import Text
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Input, Label as TextLabel, OptionList, Static
+from textual.widgets.option_list import Option
+
+from coevo_tui.domain.carryover import is_carried
+from coevo_tui.domain.case_query import LINE_EXT_ID, LINE_ID, LINE_INPUT, LINE_STATE
+from coevo_tui.domain.errors import UserError
+from coevo_tui.domain.model import (
+    Case,
+    CaseState,
+    Label,
+    Output,
+    OutputStatus,
+    PromptVersion,
+    Verdict,
+    first_line,
+)
+from coevo_tui.domain.status import (
+    Answer,
+    ComparisonStatus,
+    VerdictChange,
+    compare_answers,
+    navigation_order,
+)
+from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
+from coevo_tui.screens.base import CoevoModal, CoevoScreen
+from coevo_tui.screens.rationale import RationaleScreen
+from coevo_tui.widgets.case_table import CaseTable, Column
+from coevo_tui.widgets.status_badge import (
+    STATUS_LABEL_WIDTH,
+    StatusBadge,
+    status_group,
+    status_label,
+)
+from coevo_tui.widgets.stream_pane import StreamPane
+from coevo_tui.widgets.verdict_bar import verdict_text
+
+if TYPE_CHECKING:
+    from coevo_tui.app import CoevoApp
+    from coevo_tui.llm.config import ModelChoice
+    from coevo_tui.llm.runner import RunSummary
+
+STYLES = Path(__file__).parent.parent / "styles"
+WIDE_FROM = 110  # columns from which the list and the panes sit side by side
+RUN_REFRESH_S = 0.25  # a run's finished cases reach the list at most this often
+S = ComparisonStatus
+
+
+# ---------------------------------------------------------------------- plain data
+@dataclass(frozen=True)
+class Side:
+    """One side of the comparison: a version under a model.
+
+    `choice` is what the pane streams with (None: the app's model); `model` filters the
+    stored answers (None: the newest answer of any model, when no model is configured).
+    """
+
+    version: PromptVersion
+    model: str | None
+    choice: ModelChoice | None = None
+
+    @property
+    def name(self) -> str:
+        return f"v{self.version.number}"
+
+
+class CompareRow(NamedTuple):
+    """One case in the list: `key` orders the rows (navigation order at load time)."""
+
+    key: int
+    case_id: int
+    ext_id: str
+    input: str
+    status: ComparisonStatus
+
+
+def build_rows(lines: Sequence[tuple[int, str, str]],
+               statuses: Mapping[int, ComparisonStatus]) -> list[CompareRow]:
+    """Rows in navigation order from (case id, ext id, input) lines and their statuses."""
+    by_id = {line[0]: line for line in lines}
+    return [
+        CompareRow(position, cid, by_id[cid][1], by_id[cid][2], statuses[cid])
+        for position, cid in enumerate(navigation_order(statuses))
+    ]
+
+
+def newest_answer(answers: Sequence[Answer], version_id: int, model: str | None
+                  ) -> Answer | None:
+    """The newest non-cancelled answer of a version (and model) among one case's answers,
+    the same choice as `Store.case_outputs_with_labels` makes in bulk."""
+    found = None
+    for answer in answers:
+        out = answer.output
+        if out.version_id != version_id or out.status == OutputStatus.CANCELLED:
+            continue
+        if model is not None and out.model != model:
+            continue
+        if found is None or out.id > found.output.id:
+            found = answer
+    return found
+
+
+def status_counts(rows: Sequence[CompareRow]) -> dict[ComparisonStatus, int]:
+    counts: dict[ComparisonStatus, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return counts
+
+
+def history_text(changes: Sequence[VerdictChange]) -> Text:
+    """The versions that changed a case's verdict, e.g. "v2 ▲ bad→good · v3 ▼ good→bad"."""
+    text = Text()
+    text.append("Verdict changed in: ", style="bold")
+    if not changes:
+        text.append("no version yet", style="italic")
+        return text
+    for number, change in enumerate(changes):
+        if number:
+            text.append(" · ")
+        text.append(f"v{change.version_number} ", style="bold")
+        if change.before is None:  # the first verdict, or the parent had none
+            text.append(change.after.value)
+            continue
+        symbol = status_label(change.status).split(" ", 1)[0]
+        text.append(f"{symbol} {change.before.value}→{change.after.value}")
+    return text
+
+
+def _status_style(row: CompareRow) -> str | None:
+    return {
+        "worse": "case-table--bad",
+        "better": "case-table--good",
+        "attention": "case-table--unsure",
+        "failure": "case-table--error",
+    }.get(status_group(row.status), "case-table--muted")
+
+
+def compare_columns() -> list[Column[CompareRow]]:
+    return [
+        Column("status", "Status", lambda r: status_label(r.status, short=True),
+               width=STATUS_LABEL_WIDTH, style=_status_style),
+        Column("id", "Id", lambda r: r.ext_id, width=6),
+        Column("input", "Input", lambda r: first_line(r.input), min_width=8),
+    ]
+
+
+# ---------------------------------------------------------------------- widgets
+class CaseStatusList(CaseTable[CompareRow], can_focus=False):
+    """The cases with their statuses; the screen moves its cursor (`j`/`k`), so it never
+    takes focus (its own keys would shadow the labelling keys)."""
+
+
+class ComparePane(StreamPane, can_focus=True):
+    """A StreamPane that takes the focus itself (so `g`/`b`/`u` know which side they
+    label) and says so without colour: a "▶" before its title. Its verdict and rationale
+    get a line of their own under the title (a narrow pane's title line would cut them
+    off). `up`/`down`/`pageup`/`pagedown` scroll its answer."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "scroll_answer('up')", "Scroll up", show=False, id="compare_pane.up"),
+        Binding("down", "scroll_answer('down')", "Scroll down", show=False,
+                id="compare_pane.down"),
+        Binding("pageup", "scroll_answer('page_up')", "Page up", show=False,
+                id="compare_pane.page_up"),
+        Binding("pagedown", "scroll_answer('page_down')", "Page down", show=False,
+                id="compare_pane.page_down"),
+    ]
+
+    def __init__(self, *, side_title: str, **kwargs: Any) -> None:
+        super().__init__(title="  " + side_title, show_label=False, **kwargs)
+        self.side_title = side_title
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        yield Static("", classes="compare-pane--verdict")
+
+    def on_mount(self) -> None:
+        # Under the title line, above the answer.
+        self.move_child(self.query_one(".compare-pane--verdict"),
+                        after=self.query_one(".stream-pane--head"))
+        self.query_one(VerticalScroll).can_focus = False  # one tab stop per pane
+
+    @property
+    def focused(self) -> bool:
+        """The pane is its screen's focused widget (it stays so while a modal is open)."""
+        return self.is_attached and self.screen.focused is self
+
+    def _mark_focus(self) -> None:
+        focused = self.focused
+        self.set_class(focused, "-focused")
+        self.title = ("▶ " if focused else "  ") + self.side_title
+        self._render_head()
+
+    def retitle(self, side_title: str) -> None:
+        self.side_title = side_title
+        self._mark_focus()
+
+    def action_scroll_answer(self, how: str) -> None:
+        scroll = self.query_one(VerticalScroll)
+        getattr(scroll, f"scroll_{how}")(animate=False)
+
+    def _render_head(self) -> None:
+        super()._render_head()
+        if not self.is_mounted:
+            return
+        line = Text(no_wrap=True, overflow="ellipsis")
+        output, label = self.output, self.label
+        if output is not None and output.status == OutputStatus.OK:
+            line.append(verdict_text(label), style="italic" if is_carried(label) else "bold")
+            if label is not None and label.rationale:
+                line.append(f" {first_line(label.rationale)}")
+            elif label is None:
+                line.append("  g good · b bad · u unsure", style="dim")
+        for verdict_line in self.query(".compare-pane--verdict").results(Static):
+            verdict_line.update(line)
+        for verdict in Verdict:
+            self.set_class(label is not None and label.verdict == verdict, f"-{verdict.value}")
+
+
+class InstructionDiff(Static):
+    """The unified diff of two versions' instructions; +/- markers carry the meaning,
+    the component classes only colour them."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "instruction-diff--added", "instruction-diff--removed", "instruction-diff--hunk",
+        "instruction-diff--header",
+    }
+
+    def show_diff(self, lines: Sequence[DiffLine], empty: str) -> None:
+        if not lines:
+            self.update(Text(empty, style="italic"))
+            return
+        styles = {
+            DiffKind.ADDED: self.get_component_rich_style("instruction-diff--added"),
+            DiffKind.REMOVED: self.get_component_rich_style("instruction-diff--removed"),
+            DiffKind.HUNK: self.get_component_rich_style("instruction-diff--hunk"),
+            DiffKind.HEADER: self.get_component_rich_style("instruction-diff--header"),
+        }
+        text = Text()
+        for number, line in enumerate(lines):
+            if number:
+                text.append("\n")
+            text.append(line.text, style=styles.get(line.kind, ""))
+        self.update(text)
+
+
+# ---------------------------------------------------------------------- modals
+class VersionPicker(CoevoModal[tuple[int, int] | None]):
+    """Choose the baseline and the candidate version (returns their numbers)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="compare_versions.cancel"),
+        Binding("ctrl+s", "choose", "Compare", id="compare_versions.choose"),
+    ]
+
+    def __init__(self, versions: Sequence[PromptVersion], baseline: int, candidate: int
+                 ) -> None:
+        super().__init__()
+        self.versions = list(versions)
+        self.baseline = baseline
+        self.candidate = candidate
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="version-picker"):
+            yield Static("Compare two versions", id="version-picker-title")
+            with Horizontal(id="version-picker-lists"):
+                with Vertical():
+                    yield TextLabel("Baseline (left)")
+                    yield OptionList(*self._options(), id="version-picker-baseline")
+                with Vertical():
+                    yield TextLabel("Candidate (right)")
+                    yield OptionList(*self._options(), id="version-picker-candidate")
+            yield Static("enter picks · tab switches list · ctrl+s compares · esc cancels",
+                         id="version-picker-keys")
+
+    def _options(self) -> list[Option]:
+        return [Option(f"v{v.number}  {first_line(v.note or '-', 40)}", id=str(v.number))
+                for v in self.versions]
+
+    def on_mount(self) -> None:
+        numbers = [v.number for v in self.versions]
+        base = self.query_one("#version-picker-baseline", OptionList)
+        cand = self.query_one("#version-picker-candidate", OptionList)
+        base.highlighted = numbers.index(self.baseline) if self.baseline in numbers else 0
+        cand.highlighted = numbers.index(self.candidate) if self.candidate in numbers else 0
+        base.focus()
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        if event.option_list.id == "version-picker-baseline":
+            self.query_one("#version-picker-candidate", OptionList).focus()
+        else:
+            self.action_choose()
+
+    def _highlighted(self, list_id: str) -> int:
+        options = self.query_one(list_id, OptionList)
+        index = options.highlighted or 0
+        return self.versions[index].number
+
+    def action_choose(self) -> None:
+        self.dismiss((self._highlighted("#version-picker-baseline"),
+                      self._highlighted("#version-picker-candidate")))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ModelPrompt(CoevoModal[str | None]):
+    """Ask for a second model (a litellm model string); "" goes back to versions."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="compare_model.cancel"),
+    ]
+
+    def __init__(self, version_number: int, current: str) -> None:
+        super().__init__()
+        self.version_number = version_number
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="model-prompt"):
+            yield Static(f"Compare v{self.version_number} under two models",
+                         id="model-prompt-title")
+            yield TextLabel("Second model (a litellm model string, e.g. gpt-4o-mini or "
+                            "ollama/llama3.2); empty compares versions again")
+            yield Input(self.current, placeholder="provider/model", id="model-prompt-input")
+            yield Static("enter compares · esc cancels", id="model-prompt-keys")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+# ---------------------------------------------------------------------- the screen
+class CompareScreen(CoevoScreen):
+    """Baseline and candidate side by side on one case at a time (module docstring)."""
+
+    CSS_PATH = STYLES / "compare.tcss"
+    AUTO_FOCUS = "#compare-left"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back", id="compare.back"),
+        Binding("j", "step(1)", "Next", id="compare.next",
+                tooltip="The next case in status order (regressions first)"),
+        Binding("k", "step(-1)", "Prev", id="compare.prev", show=False,
+                tooltip="The previous case in status order"),
+        Binding("g", "label('good')", "Good", id="compare.good",
+                tooltip="Label the focused pane's answer good"),
+        Binding("b", "label('bad')", "Bad", id="compare.bad",
+                tooltip="Label the focused pane's answer bad, then write why"),
+        Binding("u", "label('unsure')", "Unsure", id="compare.unsure",
+                tooltip="Label the focused pane's answer unsure, then write why"),
+        Binding("r", "rationale", "Rationale", id="compare.rationale", show=False,
+                tooltip="Write or edit the rationale of the focused pane's label"),
+        Binding("h,left", "focus_side('left')", "Left pane", id="compare.left", show=False),
+        Binding("l,right", "focus_side('right')", "Right pane", id="compare.right",
+                show=False),
+        Binding("d", "toggle_diff", "Diff", id="compare.diff",
+                tooltip="Show or hide the diff of the two versions' instructions"),
+        Binding("R", "run", "Run all", id="compare.run",
+                tooltip="Run the candidate over every active case (R again stops)"),
+        Binding("space", "rerun", "Re-run", id="compare.rerun", show=False,
+                tooltip="Call the model again for the focused pane (bypasses the cache)"),
+        Binding("V", "choose_versions", "Versions", id="compare.versions", show=False,
+                tooltip="Choose the two versions to compare"),
+        Binding("m", "second_model", "Model", id="compare.model", show=False,
+                tooltip="Compare the candidate under a second model"),
+        Binding("enter", "open_case", "Open case", id="compare.open", show=False),
+    ]
+
+    def __init__(self, baseline: int | None = None, candidate: int | None = None,
+                 model: str | None = None, second_model: str | None = None) -> None:
+        super().__init__()
+        self.requested = (baseline, candidate)
+        self.requested_model = model
+        self.requested_second_model = second_model
+        self.versions: list[PromptVersion] = []
+        self.left: Side | None = None
+        self.right: Side | None = None
+        self.left_answers: dict[int, Answer] = {}
+        self.right_answers: dict[int, Answer] = {}
+        self.rows: list[CompareRow] = []
+        self.index_of_case: dict[int, int] = {}
+        self.current: int | None = None  # index into rows
+        self.case: Case | None = None
+        self.run_summary: RunSummary | None = None
+        self._run_dirty: set[int] = set()
+        self._run_timer: Timer | None = None
+        self._loaded = False
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header(icon="")
+        with Horizontal(id="compare-bar"):
+            yield Static("loading…", id="compare-scope")
+            yield StatusBadge(id="compare-badge")
+            yield Static("", id="compare-position")
+        with Container(id="compare-main"):
+            yield CaseStatusList(compare_columns(), row_key=lambda r: r.key,
+                                 empty_message="loading…", id="compare-cases")
+            with Vertical(id="compare-work"):
+                yield Static("", id="compare-input")
+                yield Static("", id="compare-history")
+                with Container(id="compare-panes"):
+                    yield ComparePane(side_title="Baseline", id="compare-left",
+                                      classes="compare-pane")
+                    yield ComparePane(side_title="Candidate", id="compare-right",
+                                      classes="compare-pane")
+                with VerticalScroll(id="compare-diff"):
+                    yield InstructionDiff("", id="compare-diff-text")
+        yield Footer()
+
+    @property
+    def case_list(self) -> CaseStatusList:
+        return self.query_one("#compare-cases", CaseStatusList)
+
+    @property
+    def left_pane(self) -> ComparePane:
+        return self.query_one("#compare-left", ComparePane)
+
+    @property
+    def right_pane(self) -> ComparePane:
+        return self.query_one("#compare-right", ComparePane)
+
+    def focused_pane(self) -> ComparePane | None:
+        for pane in (self.left_pane, self.right_pane):
+            if pane.focused:
+                return pane
+        return None
+
+    def on_mount(self) -> None:
+        self.title = self.app.title
+        self.sub_title = "Compare"
+        self._apply_width(self.app.size.width)
+        self.load()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_width(event.size.width)
+
+    def watch_focused(self) -> None:
+        for pane in self.query(ComparePane):
+            pane.retitle(pane.side_title)
+
+    def _apply_width(self, width: int) -> None:
+        wide = width >= WIDE_FROM
+        self.set_class(wide, "-wide")
+        self.set_class(not wide, "-narrow")
+
+    # ------------------------------------------------------------------ loading
+    def _coevo(self) -> CoevoApp:
+        return cast("CoevoApp", self.app)
+
+    def _app_choice(self) -> ModelChoice | None:
+        try:
+            return self._coevo().model_choice()
+        except UserError:
+            return None
+
+    async def _pick_versions(self) -> tuple[PromptVersion, PromptVersion]:
+        versions = self.versions
+        if not versions:
+            raise UserError("the project has no prompt version")
+        baseline, candidate = self.requested
+        by_number = {v.number: v for v in versions}
+        for number in (baseline, candidate):
+            if number is not None and number not in by_number:
+                raise UserError(f"no version {number} in this project")
+        cand = by_number[candidate] if candidate is not None else versions[-1]
+        if baseline is not None:
+            base = by_number[baseline]
+        elif self.requested_second_model:
+            base = cand
+        elif cand.parent_id is not None and any(v.id == cand.parent_id for v in versions):
+            base = next(v for v in versions if v.id == cand.parent_id)
+        else:
+            base = versions[-2] if len(versions) > 1 and cand is versions[-1] else cand
+        return base, cand
+
+    async def _sides(self) -> tuple[Side, Side]:
+        base, cand = await self._pick_versions()
+        choice = self._app_choice()
+        model = self.requested_model or (choice.model if choice is not None else None)
+        if model is None:
+            from coevo_tui.screens.overview import pick_model
+
+            model = pick_model(None, await self.store.models_with_outputs(cand.id))
+        # Stream with the app's model unless the stored answers are another model's.
+        left_choice = choice if choice is not None and choice.model == model else None
+        if self.requested_second_model:
+            from coevo_tui.llm.config import resolve_model
+
+            app = self._coevo()
+            second = resolve_model(self.requested_second_model, None, app.api_base_override)
+            return (Side(cand, model, left_choice), Side(cand, second.model, second))
+        return Side(base, model, left_choice), Side(cand, model, left_choice)
+
+    @work(group="compare-load", exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        """Read the versions, the active cases and both sides' answers; order the cases."""
+        store = self.store
+        self.versions = await store.versions()
+        self.left, self.right = await self._sides()
+        lines = [(line[LINE_ID], line[LINE_EXT_ID], line[LINE_INPUT])
+                 for line in await store.case_lines()
+                 if line[LINE_STATE] == CaseState.ACTIVE.value]
+        left, right = self.left, self.right
+        self.left_answers = await store.case_outputs_with_labels(left.version.id, left.model)
+        self.right_answers = await store.case_outputs_with_labels(right.version.id, right.model)
+        statuses = {cid: compare_answers(self.left_answers.get(cid), self.right_answers.get(cid))
+                    for cid, _, _ in lines}
+        keep = self.rows[self.current].case_id if self.current is not None and self.rows else None
+        self._set_rows(build_rows(lines, statuses))
+        self._configure_panes()
+        self._show_diff()
+        self._loaded = True
+        self.case_list.empty_message = "no active cases: add some on the Cases screen"
+        if self.rows:
+            index = self.index_of_case.get(keep, 0) if keep is not None else 0
+            await self._select(index)
+        else:
+            self.current = None
+            self._show_bar()
+        self.refresh_bindings()
+
+    def _set_rows(self, rows: list[CompareRow]) -> None:
+        self.rows = rows
+        self.index_of_case = {row.case_id: i for i, row in enumerate(rows)}
+        self.case_list.set_rows(rows)
+
+    def _configure_panes(self) -> None:
+        left, right = self.left, self.right
+        assert left is not None and right is not None
+        models_mode = left.version.id == right.version.id and left.model != right.model
+        project = self._coevo().project
+        params = dict(project.params) if project is not None else {}
+        for pane, side, role in ((self.left_pane, left, "Baseline"),
+                                 (self.right_pane, right, "Candidate")):
+            pane.choice = side.choice
+            pane.params = params
+            title = role
+            if models_mode:
+                title = "Model A" if pane is self.left_pane else "Model B"
+            pane.retitle(title)
+        self.set_class(models_mode, "-models")
+
+    # ------------------------------------------------------------------ showing a case
+    async def _select(self, index: int) -> None:
+        if not self.rows:
+            return
+        index = max(0, min(index, len(self.rows) - 1))
+        self.current = index
+        row = self.rows[index]
+        self.case_list.move_cursor_to(index)
+        case = await self.store.case(row.case_id)
+        self.case = case
+        text = Text(case.input)
+        self.query_one("#compare-input", Static).update(text)
+        self._show_bar()
+        assert self.left is not None and self.right is not None
+        for pane, side in ((self.left_pane, self.left), (self.right_pane, self.right)):
+            pane.show(case, side.version)
+        self.show_history(case.id)
+        self.refresh_bindings()
+
+    @work(group="compare-history", exclusive=True, exit_on_error=False)
+    async def show_history(self, case_id: int) -> None:
+        model = self.right.model if self.right is not None else None
+        changes = await self.store.versions_changing_case(case_id, model)
+        if self.case is not None and self.case.id == case_id:
+            self.query_one("#compare-history", Static).update(history_text(changes))
+
+    def _show_bar(self) -> None:
+        left, right = self.left, self.right
+        scope = Text(no_wrap=True, overflow="ellipsis")
+        if left is not None and right is not None:
+            if left.version.id == right.version.id and left.model != right.model:
+                scope.append(f"v{right.version.number}: ", style="bold")
+                scope.append(f"{left.model} vs {right.model}")
+            else:
+                scope.append(f"{left.name} → {right.name}", style="bold")
+                if right.model:
+                    scope.append(f" · {right.model}")
+        counts = status_counts(self.rows)
+        summary = " ".join(f"{status_label(s).split(' ', 1)[0]}{counts[s]}"
+                           for s in (S.REGRESSED, S.CHANGED_UNLABELLED, S.FIXED) if counts.get(s))
+        if summary:
+            scope.append(f" · {summary}")
+        if self.run_summary is not None:
+            run = self.run_summary
+            state = "run stopped" if run.halted else (
+                "running" if self._running() else "run done")
+            scope.append(f" · {state} {run.done}/{run.to_run}")
+            if run.errors:
+                scope.append(f" ({run.errors} errors)")
+        self.query_one("#compare-scope", Static).update(scope)
+        badge = self.query_one("#compare-badge", StatusBadge)
+        position = self.query_one("#compare-position", Static)
+        if self.current is None or not self.rows:
+            badge.status = None
+            position.update("" if not self._loaded else "no cases")
+            return
+        row = self.rows[self.current]
+        badge.status = row.status
+        position.update(f"{row.ext_id} · {self.current + 1}/{len(self.rows)}")
+
+    def _show_diff(self) -> None:
+        left, right = self.left, self.right
+        diff = self.query_one("#compare-diff-text", InstructionDiff)
+        if left is None or right is None:
+            return
+        if left.version.id == right.version.id:
+            diff.show_diff([], f"Both sides use v{left.version.number}: the instructions are "
+                               "the same (comparing models).")
+            return
+        diff.show_diff(version_diff(left.version, right.version),
+                       f"v{left.version.number} and v{right.version.number} have the same "
+                       "instructions.")
+
+    # ------------------------------------------------------------------ statuses
+    def _update_case(self, case_id: int) -> None:
+        """Recompute one case's status from the answers held and redraw its row."""
+        index = self.index_of_case.get(case_id)
+        if index is None:
+            return
+        status = compare_answers(self.left_answers.get(case_id), self.right_answers.get(case_id))
+        row = self.rows[index]
+        if row.status != status:
+            self.rows[index] = row._replace(status=status)
+            self.case_list.refresh_row(index)
+        if index == self.current:
+            self._show_bar()
+
+    def on_stream_pane_output_stored(self, event: StreamPane.OutputStored) -> None:
+        answer = Answer(event.output, event.label)
+        case_id = event.output.case_id
+        if event.pane is self.left_pane:
+            self.left_answers[case_id] = answer
+        elif event.pane is self.right_pane:
+            self.right_answers[case_id] = answer
+        # The same version on both sides (models mode) or the same model: keep in step.
+        self._update_case(case_id)
+        self._show_bar()
+
+    # ------------------------------------------------------------------ actions
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("label", "rationale", "rerun"):
+            pane = self.focused_pane()
+            if pane is None or self.case is None:
+                return None
+            if action == "rerun":
+                return True
+            out = pane.output
+            ok = out is not None and out.status == OutputStatus.OK
+            if action == "rationale":
+                return True if ok and pane.label is not None else None
+            return True if ok else None
+        if action in ("step", "open_case"):
+            return True if self.rows else None
+        if action == "run":
+            return True if self.right is not None and self._loaded else None
+        return True
+
+    async def action_step(self, delta: int) -> None:
+        if not self.rows:
+            return
+        start = self.current if self.current is not None else -delta
+        target = start + delta
+        if not 0 <= target < len(self.rows):
+            self.notify("first case in the list" if target < 0 else "last case in the list",
+                        timeout=2)
+            return
+        await self._select(target)
+
+    def action_focus_side(self, side: str) -> None:
+        pane = self.left_pane if side == "left" else self.right_pane
+        pane.focus()
+
+    def action_toggle_diff(self) -> None:
+        self.toggle_class("-diff")
+        if self.has_class("-diff"):
+            self._pane_before_diff = self.focused_pane() or self.left_pane
+            self.query_one("#compare-diff", VerticalScroll).focus()
+        else:
+            pane = getattr(self, "_pane_before_diff", None) or self.left_pane
+            pane.focus()
+
+    def action_open_case(self) -> None:
+        from coevo_tui.screens.case_detail import CaseDetailScreen
+
+        if self.case is not None:
+            self.app.push_screen(CaseDetailScreen(self.case.id))
+
+    def action_rerun(self) -> None:
+        pane = self.focused_pane()
+        if pane is not None:
+            pane.rerun()
+
+    def action_label(self, verdict: str) -> None:
+        pane = self.focused_pane()
+        if pane is None or pane.output is None or pane.output.status != OutputStatus.OK:
+            self.notify("no answer to label in this pane yet", severity="warning", timeout=3)
+            return
+        self.label_answer(pane, Verdict(verdict))
+
+    def action_rationale(self) -> None:
+        pane = self.focused_pane()
+        if pane is None or pane.output is None or pane.label is None:
+            return
+        self.edit_rationale(pane)
+
+    @work(group="compare-label", exit_on_error=False)
+    async def label_answer(self, pane: ComparePane, verdict: Verdict) -> None:
+        """Store a person's label on the pane's answer (the store carries it to identical
+        answers); bad and unsure first ask why (`esc` labels without a rationale)."""
+        output, case = pane.output, self.case
+        assert output is not None and case is not None
+        rationale = ""
+        if verdict != Verdict.GOOD:
+            current = pane.label
+            keep = current.rationale if current is not None and current.verdict == verdict else ""
+            answer: Any = await self.app.push_screen_wait(
+                RationaleScreen(verdict, case.input, text=keep))
+            rationale = answer or ""
+        label, carried = await self.store.label_output(output.id, verdict, rationale)
+        self._labelled(output, label, carried)
+        if carried:
+            count = len(carried)
+            self.notify(f"{case.ext_id}: {verdict.value}; also carried to {count} identical "
+                        f"answer{'s' if count > 1 else ''}", timeout=3)
+
+    @work(group="compare-label", exit_on_error=False)
+    async def edit_rationale(self, pane: ComparePane) -> None:
+        output, label, case = pane.output, pane.label, self.case
+        assert output is not None and label is not None and case is not None
+        answer: Any = await self.app.push_screen_wait(
+            RationaleScreen(label.verdict, case.input, text=label.rationale, editing=True))
+        if answer is None or answer == label.rationale:
+            return
+        # A new label row (the old one stays in history); a carried label so edited
+        # becomes the person's own.
+        new, carried = await self.store.label_output(output.id, label.verdict, answer)
+        self._labelled(output, new, carried)
+
+    def _labelled(self, output: Output, label: Label, carried: Sequence[Label]) -> None:
+        """Reflect a stored label (and the labels it carried) in the panes and statuses."""
+        by_output = {label.output_id: label, **{c.output_id: c for c in carried}}
+        for pane, answers in ((self.left_pane, self.left_answers),
+                              (self.right_pane, self.right_answers)):
+            if pane.output is not None and pane.output.id in by_output:
+                pane.set_label(by_output[pane.output.id])
+            for case_id, answer in list(answers.items()):
+                if answer.output.id in by_output:
+                    answers[case_id] = Answer(answer.output, by_output[answer.output.id])
+        self._update_case(output.case_id)
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------------ choosing sides
+    @work(group="compare-choose", exit_on_error=False)
+    async def action_choose_versions(self) -> None:
+        if not self.versions or self.left is None or self.right is None:
+            return
+        picked = await self.app.push_screen_wait(
+            VersionPicker(self.versions, self.left.version.number, self.right.version.number))
+        if picked is None:
+            return
+        self._stop_run()
+        self.requested = picked
+        self.requested_second_model = None
+        self.current = None
+        self.load()
+
+    @work(group="compare-choose", exit_on_error=False)
+    async def action_second_model(self) -> None:
+        if self.right is None:
+            return
+        current = self.requested_second_model or ""
+        answer = await self.app.push_screen_wait(ModelPrompt(self.right.version.number, current))
+        if answer is None:
+            return
+        self._stop_run()
+        if answer:
+            self.requested = (None, self.right.version.number)
+            self.requested_second_model = answer
+        else:
+            self.requested = (None, None)
+            self.requested_second_model = None
+        self.current = None
+        self.load()
+
+    # ------------------------------------------------------------------ running the set
+    def _running(self) -> bool:
+        return any(w.group == "compare-run" and w.is_running for w in self.workers)
+
+    def _stop_run(self) -> None:
+        self.workers.cancel_group(self, "compare-run")
+
+    def action_run(self) -> None:
+        if self._running():
+            self._stop_run()
+            self.notify("run stopped; answers already stored are kept", timeout=4)
+            return
+        self.run_candidate()
+
+    @work(group="compare-run", exclusive=True, exit_on_error=False)
+    async def run_candidate(self) -> None:
+        """Run the candidate side over every active case; statuses fill in as answers
+        arrive (batched redraws), the panes keep streaming meanwhile."""
+        import contextlib
+
+        right = self.right
+        assert right is not None
+        app = self._coevo()
+        choice = right.choice or app.model_choice()  # UserError: no model, one clear line
+        runner_module = await app.load_llm("coevo_tui.llm.runner")
+        client_module = await app.load_llm("coevo_tui.llm.client")
+        shared = app.model_client()
+        # Two slots stay free for the panes, so a run never makes them wait for a slot.
+        client = client_module.ModelClient(concurrency=max(1, shared.concurrency - 2),
+                                           timeout=shared.timeout, retry=shared.retry)
+        project = app.project
+        runner = runner_module.Runner(self.store, client, choice,
+                                      dict(project.params) if project is not None else {})
+        self._run_timer = self.set_interval(RUN_REFRESH_S, self._flush_run)
+        try:
+            events = runner.run_version(right.version)
+            async with contextlib.aclosing(events) as stream:
+                async for event in stream:
+                    name = type(event).__name__
+                    if name == "RunStarted":
+                        self.run_summary = event.summary
+                        self._show_bar()
+                    elif name == "CaseFinished":
+                        if right.model is None or event.output.model == right.model:
+                            self.right_answers[event.case_id] = Answer(event.output, event.label)
+                            self._run_dirty.add(event.case_id)
+                    elif name == "RunFinished":
+                        self.run_summary = event.summary
+        finally:
+            if self._run_timer is not None:
+                self._run_timer.stop()
+                self._run_timer = None
+            self._flush_run()
+            if self.run_summary is not None:
+                self.notify(f"Run of {right.name}: {self.run_summary.line()}", timeout=6)
+
+    def _flush_run(self) -> None:
+        """Redraw the statuses of the cases the run answered since the last flush."""
+        dirty, self._run_dirty = self._run_dirty, set()
+        for case_id in dirty:
+            self._update_case(case_id)
+            if self.case is not None and self.case.id == case_id:
+                pane = self.right_pane
+                if pane.output is None and not pane.is_streaming and self.right is not None:
+                    pane.show(self.case, self.right.version, autostream=False)
+        self._show_bar()

@@ -1,0 +1,357 @@
+"""The Overview screen (`o`): how every version did, at a glance.
+
+Top to bottom: which cases and model are counted; a bar chart of the pass rate per
+version (good / labelled); a table with one row per version (pass rate, verdict counts,
+errors, cases not run yet, the main statuses against the parent version, cost and mean
+latency); then, for the version under the cursor, every status count against its parent,
+its note, and the cases and rationales that motivated it (its provenance).
+
+Counted: the active cases, and per version the newest answer of one model (mixing models
+would compare a model with another, not a version with another). That model is the one
+configured for the project when it has answers, else the one with the most answers; `m`
+cycles through the models that have answers. `enter` compares the version under the
+cursor with its parent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Header, Static
+
+from coevo_tui.domain.case_query import LINE_ID, LINE_STATE
+from coevo_tui.domain.errors import UserError
+from coevo_tui.domain.model import CaseState, Label, PromptVersion, first_line
+from coevo_tui.domain.status import (
+    Answer,
+    ComparisonStatus,
+    VersionSummary,
+    compare_all,
+    summarize,
+)
+from coevo_tui.screens.base import CoevoScreen
+from coevo_tui.widgets.case_table import CaseTable, Column
+from coevo_tui.widgets.pass_rate_chart import PassRateBar, PassRateChart
+from coevo_tui.widgets.status_badge import label_mark, status_label
+
+STYLES = Path(__file__).parent.parent / "styles"
+S = ComparisonStatus
+
+
+# ---------------------------------------------------------------------- plain data
+@dataclass(frozen=True)
+class Motivation:
+    """A case that motivated a version, with the label (and rationale) it pointed at."""
+
+    case_ext_id: str
+    case_input: str
+    label: Label | None
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One version's line of the overview."""
+
+    version: PromptVersion
+    parent_number: int | None
+    summary: VersionSummary
+    motivations: tuple[Motivation, ...] = ()
+
+
+def pick_model(configured: str | None, counts: Mapping[str, int]) -> str | None:
+    """The model whose answers are counted: the configured one if it has answers, else the
+    one with the most answers (ties: alphabetical), else the configured one (or None)."""
+    if configured is not None and counts.get(configured):
+        return configured
+    if counts:
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[0][0]
+    return configured
+
+
+def version_rows(versions: Sequence[PromptVersion], case_ids: Sequence[int],
+                 answers: Mapping[int, Mapping[int, Answer]],
+                 motivations: Mapping[int, Sequence[Motivation]] | None = None
+                 ) -> list[VersionRow]:
+    """Summaries per version over `case_ids`; `answers` is version id -> case id -> answer.
+    Statuses are counted against the parent version (none for the first version)."""
+    by_id = {v.id: v for v in versions}
+    rows = []
+    for version in versions:
+        mine = answers.get(version.id, {})
+        parent = by_id.get(version.parent_id) if version.parent_id is not None else None
+        statuses = None
+        if parent is not None:
+            statuses = compare_all(case_ids, answers.get(parent.id, {}), mine)
+        rows.append(VersionRow(
+            version=version,
+            parent_number=None if parent is None else parent.number,
+            summary=summarize(case_ids, mine, statuses),
+            motivations=tuple((motivations or {}).get(version.id, ())),
+        ))
+    return rows
+
+
+def percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.0%}"
+
+
+def latency_text(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def cost_text(summary: VersionSummary) -> str:
+    if summary.ok + summary.errors == 0:
+        return "-"
+    return f"${summary.cost:.4f}" if summary.cost < 100 else f"${summary.cost:,.0f}"
+
+
+def _count(summary: VersionSummary, *statuses: ComparisonStatus) -> int:
+    return sum(summary.statuses.get(s, 0) for s in statuses)
+
+
+def _status_cell(row: VersionRow, *statuses: ComparisonStatus) -> str:
+    if row.parent_number is None:
+        return "-"
+    return str(_count(row.summary, *statuses))
+
+
+def version_columns() -> list[Column[VersionRow]]:
+    """The version table's columns (they fit 80 columns)."""
+    def n(value: int) -> str:
+        return str(value)
+
+    return [
+        Column("version", "Ver", lambda r: f"v{r.version.number}", width=4),
+        Column("pass", "Pass", lambda r: percent(r.summary.pass_rate).rjust(4), width=4),
+        Column("good", "Good", lambda r: n(r.summary.good).rjust(4), width=4,
+               style=lambda r: "case-table--good" if r.summary.good else None),
+        Column("bad", " Bad", lambda r: n(r.summary.bad).rjust(4), width=4,
+               style=lambda r: "case-table--bad" if r.summary.bad else None),
+        Column("unsure", "Uns.", lambda r: n(r.summary.unsure).rjust(4), width=4,
+               style=lambda r: "case-table--unsure" if r.summary.unsure else None),
+        Column("unlabelled", "Unl.", lambda r: n(r.summary.unlabelled).rjust(4), width=4),
+        Column("errors", "Err", lambda r: n(r.summary.errors).rjust(3), width=3,
+               style=lambda r: "case-table--error" if r.summary.errors else None),
+        Column("missing", "Todo", lambda r: n(r.summary.missing).rjust(4), width=4,
+               style=lambda r: "case-table--muted"),
+        Column("fixed", "▲fix", lambda r: _status_cell(r, S.FIXED).rjust(4), width=4),
+        Column("regressed", "▼reg", lambda r: _status_cell(r, S.REGRESSED).rjust(4), width=4,
+               style=lambda r: "case-table--bad" if _count(r.summary, S.REGRESSED) else None),
+        Column("changed", "?chg",
+               lambda r: _status_cell(r, S.CHANGED_UNLABELLED).rjust(4), width=4),
+        Column("cost", "    Cost", lambda r: cost_text(r.summary).rjust(8), width=8),
+        Column("latency", "Latency", lambda r: latency_text(r.summary.mean_latency_ms).rjust(7),
+               width=7),
+    ]
+
+
+def status_counts_text(row: VersionRow) -> Text:
+    """Every status count of a version against its parent, most worth a look first."""
+    text = Text()
+    if row.parent_number is None:
+        text.append(f"v{row.version.number} is the first version: nothing to compare with.",
+                    style="italic")
+        return text
+    text.append(f"v{row.version.number} against v{row.parent_number}: ", style="bold")
+    parts = [(s, row.summary.statuses[s]) for s in ComparisonStatus if row.summary.statuses.get(s)]
+    if not parts:
+        text.append("no cases", style="italic")
+    for number, (status, count) in enumerate(parts):
+        if number:
+            text.append(" · ")
+        style = "bold" if status in (S.REGRESSED, S.CHANGED_UNLABELLED, S.FIXED) else ""
+        # No-break spaces: a line wraps between two counts, never inside one.
+        text.append(f"{status_label(status)} {count}".replace(" ", "\u00a0"), style=style)
+    return text
+
+
+def provenance_text(row: VersionRow) -> Text:
+    """The version's note and the cases (with rationales) that motivated it."""
+    text = Text()
+    text.append(f"v{row.version.number} note: ", style="bold")
+    text.append(row.version.note or "-")
+    text.append("\nMotivated by: ", style="bold")
+    if not row.motivations:
+        text.append("no cases recorded", style="italic")
+        return text
+    for motivation in row.motivations:
+        text.append(f"\n  {motivation.case_ext_id} ", style="bold")
+        label = motivation.label
+        if label is not None:
+            text.append(f"[{label_mark(label)}] ")
+            rationale = first_line(label.rationale, 200) if label.rationale else ""
+            text.append(rationale or first_line(motivation.case_input, 200),
+                        style="" if rationale else "italic")
+        else:
+            text.append(first_line(motivation.case_input, 200), style="italic")
+    return text
+
+
+def _row_key(row: VersionRow) -> int:
+    return row.version.number
+
+
+# ---------------------------------------------------------------------- the screen
+class OverviewScreen(CoevoScreen):
+    """Pass rate per version (a chart), counts by status, cost, latency, provenance."""
+
+    CSS_PATH = STYLES / "overview.tcss"
+    AUTO_FOCUS = "#overview-versions"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back", id="overview.back"),
+        Binding("enter", "compare", "Compare with parent", id="overview.compare",
+                tooltip="Compare the version under the cursor with its parent version"),
+        Binding("m", "next_model", "Model", id="overview.model",
+                tooltip="Count the answers of another model"),
+        Binding("ctrl+r", "reload", "Reload", id="overview.reload", show=False),
+    ]
+
+    def __init__(self, model: str | None = None) -> None:
+        super().__init__()
+        self.requested_model = model
+        self.model: str | None = None
+        self.models: list[str] = []
+        self.rows: list[VersionRow] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="")
+        yield Static("loading…", id="overview-scope")
+        with VerticalScroll(id="overview-body"):
+            yield Static("Pass rate (good / labelled) per version", classes="overview-heading")
+            yield PassRateChart(id="overview-chart")
+            yield Static("Versions", classes="overview-heading")
+            yield CaseTable(version_columns(), row_key=_row_key, empty_message="loading…",
+                            id="overview-versions")
+            yield Static("", id="overview-statuses")
+            yield Static("", id="overview-provenance")
+        yield Footer()
+
+    @property
+    def table(self) -> CaseTable[VersionRow]:
+        return self.query_one("#overview-versions", CaseTable)
+
+    def on_mount(self) -> None:
+        self.title = self.app.title
+        self.sub_title = "Overview"
+        self.load()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "compare":
+            row = self.table.current_row
+            return None if row is None or row.parent_number is None else True
+        if action == "next_model":
+            return True if len(self.models) > 1 else None
+        return True
+
+    # ------------------------------------------------------------------ loading
+    def _configured_model(self) -> str | None:
+        if self.requested_model:
+            return self.requested_model
+        from coevo_tui.llm.config import resolve_model  # no litellm: a cheap import
+
+        app: Any = self.app
+        project = app.project
+        try:
+            return resolve_model(app.model_override, project.model if project else None,
+                                 app.api_base_override).model
+        except UserError:
+            return None
+
+    @work(group="overview-load", exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        """Read versions, active cases and each version's answers; build the rows."""
+        store = self.store
+        versions = await store.versions()
+        lines = await store.case_lines()
+        active = [line[LINE_ID] for line in lines if line[LINE_STATE] == CaseState.ACTIVE.value]
+        totals: dict[str, int] = {}
+        for version in versions:
+            for model, count in (await store.models_with_outputs(version.id)).items():
+                totals[model] = totals.get(model, 0) + count
+        self.models = sorted(totals)
+        if self.model is None or self.model not in totals:
+            self.model = pick_model(self._configured_model(), totals)
+        answers = {v.id: await store.case_outputs_with_labels(v.id, self.model)
+                   for v in versions}
+        motivations = await self._motivations(versions)
+        self.rows = version_rows(versions, active, answers, motivations)
+        self._show(len(active))
+
+    async def _motivations(self, versions: Sequence[PromptVersion]
+                           ) -> dict[int, list[Motivation]]:
+        store = self.store
+        pairs = {v.id: await store.motivating_cases(v.id) for v in versions}
+        label_ids = [lid for found in pairs.values() for _, lid in found if lid is not None]
+        labels = await store.labels_by_id(label_ids) if label_ids else {}
+        cases = {cid: await store.case(cid) for found in pairs.values() for cid, _ in found}
+        return {
+            vid: [Motivation(cases[cid].ext_id, cases[cid].input,
+                             labels.get(lid) if lid is not None else None)
+                  for cid, lid in found]
+            for vid, found in pairs.items()
+        }
+
+    def _show(self, active: int) -> None:
+        model = self.model or "no model has answers yet"
+        others = f" (m: {len(self.models)} models)" if len(self.models) > 1 else ""
+        self.query_one("#overview-scope", Static).update(
+            f"{active:,} active cases · model {model}{others}")
+        chart = self.query_one(PassRateChart)
+        chart.bars = tuple(
+            PassRateBar(f"v{r.version.number}", r.summary.good, r.summary.labelled)
+            for r in self.rows
+        )
+        table = self.table
+        table.empty_message = "no versions"
+        keep = table.current_row.version.number if table.current_row is not None else (
+            self.rows[-1].version.number if self.rows else None)
+        table.set_rows(self.rows, keep_cursor_on=keep)
+        self._show_selected()
+        self.refresh_bindings()
+
+    def _show_selected(self) -> None:
+        row = self.table.current_row
+        statuses = self.query_one("#overview-statuses", Static)
+        provenance = self.query_one("#overview-provenance", Static)
+        if row is None:
+            statuses.update("")
+            provenance.update("")
+            return
+        statuses.update(status_counts_text(row))
+        provenance.update(provenance_text(row))
+
+    def on_case_table_cursor_moved(self, event: CaseTable.CursorMoved) -> None:
+        if event.table is self.table:
+            self._show_selected()
+            self.refresh_bindings()
+
+    # ------------------------------------------------------------------ actions
+    async def action_compare(self) -> None:
+        row = self.table.current_row
+        if row is None or row.parent_number is None:
+            return
+        app: Any = self.app
+        await app.open_screen("compare", baseline=row.parent_number,
+                              candidate=row.version.number, model=self.model)
+
+    def action_next_model(self) -> None:
+        if len(self.models) < 2:
+            return
+        index = self.models.index(self.model) if self.model in self.models else -1
+        self.model = self.models[(index + 1) % len(self.models)]
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
