@@ -109,6 +109,7 @@ class LabelScreen(CoevoScreen):
         self._run_streams: dict[int, list[str]] = {}
         self._progress_dirty = False
         self._progress_timer: Timer | None = None
+        self._bindings_for: tuple[object, ...] = ()
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -177,7 +178,7 @@ class LabelScreen(CoevoScreen):
             self.action_run_all()  # its worker shows the first case once the run knows it
         elif self.case_ids:
             await self._show_case(self.index)
-        self.refresh_bindings()
+        self._sync_bindings()
 
     async def _show_case(self, index: int, *, autostream: bool = True) -> None:
         """Show case number `index` of the list (its input, then its answer, streamed if
@@ -200,7 +201,7 @@ class LabelScreen(CoevoScreen):
         else:
             self.pane.show(case, self.version, autostream=autostream)
             self.verdict_bar.show_waiting("loading the answer…")
-        self.refresh_bindings()
+        self._sync_bindings()
 
     def _show_info(self) -> None:
         case, version = self.case, self.version
@@ -232,7 +233,7 @@ class LabelScreen(CoevoScreen):
                                           "model again")
         else:
             self._show_label(output.id, event.label)
-        self.refresh_bindings()
+        self._sync_bindings()
 
     @work(group="label-history", exclusive=True, exit_on_error=False)
     async def _show_label(self, output_id: int, label: Label | None) -> None:
@@ -281,6 +282,23 @@ class LabelScreen(CoevoScreen):
             run.set_class(bool(self.run_summary.errors), "-errors")
 
     # ------------------------------------------------------------------ keys
+    def _binding_state(self) -> tuple[object, ...]:
+        output = self.pane.output if self.is_mounted else None
+        return (self._ready, self.case is not None, bool(self.case_ids),
+                output is not None and output.status == OutputStatus.OK,
+                self.pane.label is not None if self.is_mounted else False, self.running,
+                self.case is not None and self.case.id in self._run_pending)
+
+    def _sync_bindings(self) -> None:
+        """Refresh the footer only when what `check_action` decides has changed: each
+        refresh rebuilds the footer's widgets, which costs more than the rest of a move."""
+        if self.is_mounted and self.pane.state == "loading":
+            return  # transient (a stored answer is on its way): wait for the outcome
+        state = self._binding_state()
+        if state != self._bindings_for:
+            self._bindings_for = state
+            self.refresh_bindings()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("verdict", "edit_rationale"):
             if not self._ready or self.case is None:
@@ -342,7 +360,7 @@ class LabelScreen(CoevoScreen):
             count = len(carried)
             self.notify(f"{case.ext_id}: {verdict.value}; also carried to {count} identical "
                         f"answer{'s' if count > 1 else ''}", timeout=3)
-        self.refresh_bindings()
+        self._sync_bindings()
         if advance:
             self._advance_from(case.id)
 
@@ -404,7 +422,7 @@ class LabelScreen(CoevoScreen):
             return
         self.pane.rerun()
         self.verdict_bar.show_waiting("calling the model again (not from the cache)…")
-        self.refresh_bindings()
+        self._sync_bindings()
 
     def action_scroll_output(self, direction: int) -> None:
         self.pane.scroll_page(direction)
@@ -438,7 +456,7 @@ class LabelScreen(CoevoScreen):
         self.running = True
         self.run_summary = None
         self._progress_dirty = True
-        self.refresh_bindings()
+        self._sync_bindings()
         try:
             runner_module = await app.load_llm("coevo_tui.llm.runner")
             params = dict(app.project.params) if app.project is not None else {}
@@ -481,7 +499,7 @@ class LabelScreen(CoevoScreen):
             self._set_verdict(event.case_id, event.label)
             if event.case_id == current:
                 self.pane.feed(event)
-                self.refresh_bindings()
+                self._sync_bindings()
             self._progress_dirty = True
         elif isinstance(event, RunStarted):
             self.run_summary = event.summary
@@ -524,5 +542,5 @@ class LabelScreen(CoevoScreen):
             # Stream the case on screen ourselves, unless the run never started (then the
             # same failure would only repeat).
             self.pane.show(self.case, self.version, autostream=summary is not None)
-        self.refresh_bindings()
+        self._sync_bindings()
 

@@ -331,8 +331,10 @@ class StreamPane(ReportsWorkerErrors, Vertical):
         self._render_all()
 
     def _set_state(self, state: str) -> None:
-        for name in STATES:
-            self.set_class(name == state, f"-{name}")
+        # Only the two classes that change: each class change restyles the pane's subtree.
+        if state != self.state or not self.has_class(f"-{state}"):
+            self.remove_class(f"-{self.state}")
+            self.add_class(f"-{state}")
         self.state = state
 
     def _start_timer(self) -> None:

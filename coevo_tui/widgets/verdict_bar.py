@@ -25,6 +25,9 @@ def verdict_text(label: Label | None) -> str:
     return head if label.source == LabelSource.HUMAN else f"{head} ({label.source.value})"
 
 
+_STATE_CLASSES = frozenset({"-good", "-bad", "-unsure", "-carried", "-unlabelled", "-waiting"})
+
+
 class VerdictBar(Static):
     """Shows a label (or why there is none) and its rationale, on one or two lines."""
 
@@ -55,16 +58,19 @@ class VerdictBar(Static):
             else:
                 text.append("none (r to write one)", style="dim")
         self.update(text)
-        for verdict in ("good", "bad", "unsure"):
-            self.set_class(label is not None and label.verdict.value == verdict, f"-{verdict}")
-        self.set_class(is_carried(label), "-carried")
-        self.set_class(label is None, "-unlabelled")
-        self.remove_class("-waiting")
+        wanted = {"-unlabelled"} if label is None else {f"-{label.verdict.value}"}
+        if is_carried(label):
+            wanted.add("-carried")
+        self._use_classes(wanted)
 
     def show_waiting(self, reason: str) -> None:
         """No output to label yet (streaming, waiting for a run, or an error)."""
         self.label = None
         self.update(Text.assemble(("Verdict ", "bold"), (reason, "dim")))
-        for name in ("-good", "-bad", "-unsure", "-carried", "-unlabelled"):
-            self.remove_class(name)
-        self.add_class("-waiting")
+        self._use_classes({"-waiting"})
+
+    def _use_classes(self, wanted: set[str]) -> None:
+        # One restyle for the whole change, none when nothing changed.
+        current = {c for c in self.classes if c in _STATE_CLASSES}
+        if current != wanted:
+            self.set_classes((set(self.classes) - _STATE_CLASSES) | wanted)
