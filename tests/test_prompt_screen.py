@@ -11,6 +11,7 @@ from textual.widgets import OptionList, SelectionList, TextArea
 
 from coevo_tui.app import CoevoApp, make_app
 from coevo_tui.domain.model import OutputStatus, Verdict
+from coevo_tui.screens.label import LabelScreen
 from coevo_tui.screens.prompt import PromptScreen, SaveVersionScreen, VersionDiffView
 from coevo_tui.store import NewCase, Store
 
@@ -248,3 +249,33 @@ async def test_the_prompt_screen_fits_80x24(project: Path) -> None:
         for needed in ("Versions", "v1 (base)", "Instructions", "Be polite.",
                        "User template", "Save version"):
             assert needed in text, needed
+
+
+async def test_an_edit_left_by_another_key_comes_back(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_prompt(app, pilot)
+        await pilot.press(*"Kept: ")
+        await app.open_screen("label")  # what c, R, o, v do: replace this screen
+        await wait_for(pilot, lambda: not isinstance(app.screen, PromptScreen), "left")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, LabelScreen), "back")
+        screen = await open_prompt(app, pilot)
+        await wait_for(pilot, lambda: screen.instructions_area.text.startswith("Kept: "),
+                       "the edit is back")
+        assert any("unsaved edit is back" in n.message for n in app._notifications)
+        assert "editing from v1" in screen_text(app)
+        await pilot.press("escape", "escape")  # esc twice drops it for good
+        await pilot.pause()
+        screen = await open_prompt(app, pilot)
+        assert screen.instructions_area.text == V1
+
+
+async def test_esc_without_edits_leaves_at_once(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_prompt(app, pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is not screen
+        assert not any("Unsaved" in n.message for n in app._notifications)

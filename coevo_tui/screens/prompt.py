@@ -47,6 +47,21 @@ from coevo_tui.widgets.status_bar import StatusBar
 LIST_TEXT_WIDTH = 22  # the version list's width (styles/labeling.tcss) less its border
 
 
+@dataclass(frozen=True)
+class UnsavedDraft:
+    """An edit not saved as a version when the screen was left some other way than esc
+    twice (another screen's key, the app quitting): offered again on the next visit."""
+
+    instructions: str
+    user_template: str
+    base_number: int
+
+
+# Per project file, for the life of the process: leaving the screen with `c` or `R`
+# must not silently throw an edit away.
+_UNSAVED: dict[str, UnsavedDraft] = {}
+
+
 # ---------------------------------------------------------------------- diff view
 class VersionDiffView(VerticalScroll):
     """Unified-diff lines coloured by kind through component classes; each line keeps its
@@ -200,6 +215,8 @@ class PromptScreen(CoevoScreen):
         self.marked: list[int] = []  # version numbers, at most two
         self.mode = "edit"
         self._armed_leave = False
+        self._discard = False  # esc twice: the user chose to drop the edit
+        self._texts = ("", "")  # (instructions, template) as last edited
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -250,6 +267,14 @@ class PromptScreen(CoevoScreen):
     async def _load(self) -> None:
         self.versions = await self.store.versions()
         self.base = self.versions[-1] if self.versions else None
+        kept = _UNSAVED.pop(str(self.store.path), None)
+        if kept is not None and self._draft is None:
+            self.base = next((v for v in self.versions if v.number == kept.base_number),
+                             self.base)
+            self._draft = kept.instructions
+            self._draft_template = kept.user_template
+            self.notify("Your unsaved edit is back: ctrl+s saves it, esc twice drops it.",
+                        timeout=5)
         self._fill_list()
         instructions = self._draft if self._draft is not None else (
             self.base.instructions if self.base else "")
@@ -257,6 +282,7 @@ class PromptScreen(CoevoScreen):
             self.base.user_template if self.base else None)
         self.instructions_area.load_text(instructions)
         self.template_area.load_text(template or "")
+        self._texts = (instructions, template or "")
         self._show_editor_title()
         self._show_hint()
 
@@ -373,6 +399,7 @@ class PromptScreen(CoevoScreen):
         self._draft = None
         self.instructions_area.load_text(version.instructions)
         self.template_area.load_text(version.user_template or "")
+        self._texts = (version.instructions, version.user_template or "")
         self._fill_list(highlight=version.number)
         self._show_editor_title()
         self._switch("edit")
@@ -426,17 +453,28 @@ class PromptScreen(CoevoScreen):
             self.notify("Unsaved changes: ctrl+s saves them as a version; esc again leaves "
                         "without saving.", severity="warning", timeout=5)
             return
+        self._discard = True
         self.app.pop_screen()
+
+    def on_unmount(self) -> None:
+        # The text areas are gone by now: use the texts kept on each change.
+        if self._discard or self.base is None or not self._has_unsaved_changes():
+            return
+        instructions, template = self._texts
+        _UNSAVED[str(self.store.path)] = UnsavedDraft(instructions, template,
+                                                      self.base.number)
 
     def _has_unsaved_changes(self) -> bool:
         if self.base is None:
             return False
-        return (self.instructions_area.text != self.base.instructions
-                or self.template_area.text.strip() != (self.base.user_template or "").strip())
+        instructions, template = self._texts
+        return (instructions != self.base.instructions
+                or template.strip() != (self.base.user_template or "").strip())
 
     @on(TextArea.Changed)
     def _edited(self, event: TextArea.Changed) -> None:
         self._armed_leave = False
+        self._texts = (self.instructions_area.text, self.template_area.text)
 
     # ------------------------------------------------------------------ saving
     def action_save(self) -> None:
