@@ -1,0 +1,423 @@
+"""The Cases screen, driven with Pilot as a user would: filter, add, edit, archive, open, help."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, TextArea
+
+from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.domain.case_query import LINE_EXT_ID, LINE_INPUT, CaseQuery, case_line
+from coevo_tui.domain.model import CaseState
+from coevo_tui.palette import bound_actions
+from coevo_tui.screens.case_detail import CaseDetailScreen
+from coevo_tui.screens.case_editor import CaseEditorScreen, parse_tags
+from coevo_tui.screens.cases import CasesScreen
+from coevo_tui.screens.help import HelpScreen
+from coevo_tui.store import NewCase, Store
+from coevo_tui.widgets.case_table import CaseTable
+
+CASES = [
+    NewCase(input="How do I get a refund?\nI paid twice.", tags=("refund",), ext_id="r1"),
+    NewCase(input="You are trash at this game", tags=("trash-talk", "edge"), ext_id="t1",
+            note="allowed banter"),
+    NewCase(input="Can you promise me a REFUND by Friday?", tags=("refund", "edge"),
+            ext_id="r2"),
+    NewCase(input="What time is it?", ext_id="q1"),
+    NewCase(input="an archived question", ext_id="old", state=CaseState.ARCHIVED),
+    NewCase(input="a generated candidate", ext_id="cand", state=CaseState.CANDIDATE),
+]
+
+
+async def _make_project(path: Path, cases: list[NewCase]) -> None:
+    store = await Store.open(path)
+    try:
+        await store.add_cases(cases, source_name="test")
+    finally:
+        await store.close()
+
+
+async def _settle(app: CoevoApp, pilot, *, modal_open: bool = False) -> None:
+    """Let workers (loading, filtering, writes) finish and the screen repaint.
+
+    With `modal_open`, the write worker is waiting for the editor the test expects to be
+    open, so only the other workers are awaited.
+    """
+    for _ in range(3):
+        await pilot.pause()
+        workers = [w for w in app.workers
+                   if not (modal_open and w.group == "cases-write")]
+        if workers:  # an empty list would mean "all workers" to Textual
+            await app.workers.wait_for_complete(workers)
+    await pilot.pause()
+
+
+def _screen_lines(app: CoevoApp) -> list[str]:
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def _shown_ids(app: CoevoApp) -> list[str]:
+    table = app.screen.query_one(CaseTable)
+    return [row[LINE_EXT_ID] for row in table.rows]
+
+
+def _notes(app: CoevoApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+@pytest.fixture
+async def project(project_path: Path) -> Path:
+    await _make_project(project_path, CASES)
+    return project_path
+
+
+# ---------------------------------------------------------------------- the filter language
+def test_query_words_tags_states_and_sources() -> None:
+    lines = [
+        (1, "a", "Refund please", '["refund"]', "manual", "active"),
+        (2, "b", "trash talk", '["trash-talk", "edge"]', "imported", "active"),
+        (3, "c", "old refund", '["refund"]', "manual", "archived"),
+        (4, "d", "maybe", "[]", "generated", "candidate"),
+    ]
+    lowered = [line[LINE_INPUT].lower() for line in lines]
+
+    def ids(text: str) -> list[str]:
+        return [r[1] for r in CaseQuery.parse(text).select(lines, lowered, 0, len(lines))]
+
+    assert ids("") == ["a", "b"]  # archived and candidates hidden by default
+    assert ids("REFUND") == ["a"]
+    assert ids("refund state:all") == ["a", "c"]
+    assert ids("state:arch") == ["c"]  # a prefix is enough while typing
+    assert ids("state:candidate state:archived") == ["c", "d"]
+    assert ids("#edge") == ["b"] and ids("tag:trash-talk") == ["b"]
+    assert ids("#trash") == []  # tags match whole, not by prefix
+    assert ids("-#edge") == ["a"] and ids("-refund") == ["b"]
+    assert ids("source:imp") == ["b"]
+    assert ids("id:b") == ["b"]
+    assert ids('"trash talk"') == ["b"] and ids('"talk trash"') == []
+    assert CaseQuery.parse("state:nope").problems
+
+
+def test_tag_with_a_quote_matches_exactly() -> None:
+    from coevo_tui.domain.case_query import tags_json
+
+    line = (1, "a", "x", tags_json(['say "hi"', "b"]), "manual", "active")
+    assert CaseQuery.parse("#'say \"hi\"'").matches(line)
+    assert not CaseQuery.parse("#say").matches(line)
+
+
+def test_parse_tags_from_the_editor() -> None:
+    assert parse_tags(" #refund, edge  refund\tnew ") == ("refund", "edge", "new")
+    assert parse_tags("") == ()
+
+
+# ---------------------------------------------------------------------- the screen
+async def test_the_table_shows_active_cases_with_counts(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        assert _shown_ids(app) == ["r1", "t1", "r2", "q1"]
+        text = "\n".join(_screen_lines(app))
+        assert "4 active · 1 candidates · 1 archived" in text
+        assert "4 shown" in text
+        assert "How do I get a refund?" in text  # the first line of the input
+        assert "I paid twice" not in text
+        assert "#trash-talk" in text
+
+
+async def test_filter_by_text_tag_and_state(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("slash")
+        assert app.screen.query_one("#cases-filter", Input).has_focus
+        await pilot.press(*"refund")
+        await _settle(app, pilot)
+        assert _shown_ids(app) == ["r1", "r2"]
+        assert "2 shown" in "\n".join(_screen_lines(app))
+        await pilot.press("space", *"#edge")
+        await _settle(app, pilot)
+        assert _shown_ids(app) == ["r2"]
+        await pilot.press("enter")  # back to the table, filter kept
+        assert app.screen.query_one(CaseTable).has_focus
+        await pilot.press("escape")  # esc on the table clears the filter
+        await _settle(app, pilot)
+        assert _shown_ids(app) == ["r1", "t1", "r2", "q1"]
+        await pilot.press("A")  # show archived and candidate cases too
+        await _settle(app, pilot)
+        assert _shown_ids(app) == ["r1", "t1", "r2", "q1", "old", "cand"]
+        assert app.screen.query_one("#cases-filter", Input).value == "state:all"
+        await pilot.press("A")
+        await _settle(app, pilot)
+        assert _shown_ids(app) == ["r1", "t1", "r2", "q1"]
+
+
+async def test_add_a_case_with_the_modal(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, CaseEditorScreen)
+        await pilot.press(*"first line", "enter", *"second line")
+        await pilot.press("tab", *"new, edge")
+        await pilot.press("tab", *"why it matters")
+        await pilot.press("ctrl+s")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, CasesScreen)
+        table = app.screen.query_one(CaseTable)
+        assert table.current_row is not None
+        assert table.current_row[LINE_INPUT] == "first line\nsecond line"  # cursor on it
+        assert "Added case" in _notes(app)[-1]
+        assert "6 active" not in "\n".join(_screen_lines(app))
+        assert "5 active" in "\n".join(_screen_lines(app))
+    async with await Store.open(project) as store:
+        case = (await store.cases())[-1]
+        assert (case.input, case.tags, case.note) == (
+            "first line\nsecond line", ("new", "edge"), "why it matters")
+
+
+async def test_an_empty_input_is_refused_in_the_modal(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("a", "space", "ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, CaseEditorScreen)
+        assert "cannot be empty" in "\n".join(_screen_lines(app))
+        await pilot.press("escape")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, CasesScreen)
+    async with await Store.open(project) as store:
+        assert len(await store.cases()) == len(CASES)
+
+
+async def test_edit_the_selected_case(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("down")  # t1
+        await pilot.press("e")
+        await _settle(app, pilot, modal_open=True)
+        editor = app.screen
+        assert isinstance(editor, CaseEditorScreen)
+        area = editor.query_one("#case-input", TextArea)
+        assert area.text == "You are trash at this game"  # pre-filled
+        assert editor.query_one("#case-tags", Input).value == "trash-talk edge"
+        assert editor.query_one("#case-note", Input).value == "allowed banter"
+        area.text = "You are garbage at this game"
+        await pilot.press("ctrl+s")
+        await _settle(app, pilot)
+        table = app.screen.query_one(CaseTable)
+        assert table.current_row is not None
+        assert table.current_row[LINE_INPUT] == "You are garbage at this game"
+        assert "You are garbage at this game" in "\n".join(_screen_lines(app))
+    async with await Store.open(project) as store:
+        case = await store.case_by_ext_id("t1")
+        assert case.input == "You are garbage at this game"
+        assert case.tags == ("trash-talk", "edge")
+        edits = await store.events(kind="edit")
+        assert edits[0].payload["before"] == {"input": "You are trash at this game"}
+
+
+async def test_archive_then_restore(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("x")  # archive r1
+        await _settle(app, pilot)
+        assert _shown_ids(app) == ["t1", "r2", "q1"]  # hidden by the default filter
+        assert "Archived case r1" in _notes(app)[-1]
+        text = "\n".join(_screen_lines(app))
+        assert "3 active · 1 candidates · 2 archived" in text
+        await pilot.press("slash", *"state:archived", "enter")
+        await _settle(app, pilot)
+        assert _shown_ids(app) == ["r1", "old"]
+        await pilot.press("x")  # restore r1
+        await _settle(app, pilot)
+        assert _shown_ids(app) == ["old"]
+        assert "Restored case r1" in _notes(app)[-1]
+    async with await Store.open(project) as store:
+        assert (await store.case_by_ext_id("r1")).state is CaseState.ACTIVE
+        states = [e.payload for e in await store.events(kind="state")]
+        assert states == [{"before": "archived", "after": "active"},
+                          {"before": "active", "after": "archived"}]
+
+
+async def test_enter_opens_the_detail_view(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("down", "enter")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, CaseDetailScreen)
+        text = "\n".join(_screen_lines(app))
+        for expected in ("Case t1", "You are trash at this game", "#trash-talk #edge",
+                         "allowed banter", "manual", "active", "No outputs yet"):
+            assert expected in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, CasesScreen)
+
+
+async def test_the_detail_view_shows_outputs_and_labels(project: Path) -> None:
+    from coevo_tui.domain.model import OutputStatus, Verdict
+
+    async with await Store.open(project) as store:
+        case = await store.case_by_ext_id("r1")
+        version = await store.latest_version()
+        output = await store.add_output(case_id=case.id, version_id=version.id, model="m",
+                                        params={}, text="No refunds, sorry.",
+                                        status=OutputStatus.OK)
+        await store.set_label(output.id, Verdict.BAD, "must offer the refund form")
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        text = "\n".join(_screen_lines(app))
+        assert "No refunds, sorry." in text
+        assert "[BAD]" in text and "must offer the refund form" in text
+
+
+async def test_help_lists_every_key_of_the_screen(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(100, 50)) as pilot:
+        await _settle(app, pilot)
+        expected = {(a.key_display, a.description) for a in bound_actions(app.screen)}
+        # Every described binding the screen and the app declare is among them.
+        # (A screen key shows once that screen's module exists.)
+        declared = {b.description for b in CasesScreen.BINDINGS + CoevoApp.BINDINGS
+                    if b.description and (not b.action.startswith("open_screen")
+                                          or b.action.split("'")[1] in app.available_screens)}
+        declared |= {b.description for b in CaseTable.BINDINGS}
+        assert declared <= {d for _, d in expected}
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = "\n".join(_screen_lines(app))
+        for key, description in expected:
+            assert any(key in line and description in line for line in text.splitlines()), (
+                key, description)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, CasesScreen)
+
+
+async def test_a_store_write_error_is_a_notification_and_keeps_the_draft(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        assert app.store is not None
+
+        async def disk_full(*args: object, **kwargs: object) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(app.store, "add_case", disk_full)
+        await pilot.press("a", *"keep me", "ctrl+s")
+        await _settle(app, pilot, modal_open=True)
+        assert any("database or disk is full" in n for n in _notes(app))
+        assert {n.severity for n in app._notifications} == {"error"}
+        # The editor came back with what was typed: nothing is lost.
+        assert isinstance(app.screen, CaseEditorScreen)
+        assert app.screen.query_one("#case-input", TextArea).text == "keep me"
+        monkeypatch.undo()
+        await pilot.press("ctrl+s")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, CasesScreen)
+        assert "Added case" in _notes(app)[-1]
+        # An archive that fails is reported too, and the app keeps running.
+        monkeypatch.setattr(app.store, "set_case_state", disk_full)
+        await pilot.press("x")
+        await _settle(app, pilot)
+        assert app.is_running and isinstance(app.screen, CasesScreen)
+        assert sum("database or disk is full" in n for n in _notes(app)) == 2
+
+
+async def test_a_few_thousand_cases_render_only_the_visible_rows(
+        project_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    await _make_project(project_path, [NewCase(input=f"case number {i}", tags=("t",))
+                                       for i in range(3000)])
+    rendered: set[int] = set()
+    original = CaseTable.render_line
+
+    def counting(self: CaseTable, y: int) -> object:
+        if y > 0 and self.rows:
+            rendered.add(int(self.scroll_y) + y - 1)
+        return original(self, y)
+
+    monkeypatch.setattr(CaseTable, "render_line", counting)
+    app = make_app(project_path, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        table = app.screen.query_one(CaseTable)
+        assert table.row_count == 3000
+        assert not table.children  # rows are lines, not widgets
+        assert len(app.screen.query("*")) < 40
+        page = table.scrollable_content_region.height - 1
+        assert rendered and max(rendered) < page
+        rendered.clear()
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.current_row is not None
+        assert table.current_row[LINE_INPUT] == "case number 2999"
+        assert "case number 2999" in "\n".join(_screen_lines(app))
+        assert rendered and min(rendered) >= 3000 - page
+        await pilot.press("home", "pagedown")
+        await pilot.pause()
+        assert table.cursor_row == page
+
+
+async def test_keyboard_navigation_moves_the_cursor(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        table = app.screen.query_one(CaseTable)
+        await pilot.press("down", "down", "up")
+        assert table.current_row is not None and table.current_row[LINE_EXT_ID] == "t1"
+        await pilot.press("end")
+        assert table.current_row[LINE_EXT_ID] == "q1"
+        await pilot.press("home")
+        assert table.current_row[LINE_EXT_ID] == "r1"
+
+
+async def test_the_screen_fits_80x24_with_its_keys_in_the_footer(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        lines = _screen_lines(app)
+        assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
+        assert "project" in lines[0]  # the project name in the header
+        assert lines[2].split()[:2] == ["Id", "Input"]
+        footer = lines[-1]
+        for key in ("Filter", "Add", "Edit", "Archive", "Open", "Help", "Quit"):
+            assert key in footer
+
+
+async def test_no_cases_yet_says_how_to_add_one(project_path: Path) -> None:
+    app = make_app(project_path, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        assert "press a to add one" in "\n".join(_screen_lines(app))
+        # Edit, archive and open do not apply: dimmed, and pressing them does nothing.
+        await pilot.press("e", "x", "enter")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, CasesScreen)
+        assert not [n for n in app._notifications if n.severity == "error"]
+
+
+async def test_a_row_written_elsewhere_in_the_list_keeps_the_order(project: Path) -> None:
+    """A written row replaces its line in place (bisect by id), not appended at the end."""
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, CasesScreen) and app.store is not None
+        case = await app.store.edit_case((await app.store.case_by_ext_id("r2")).id,
+                                         input="changed")
+        screen._show_line(case)
+        assert _shown_ids(app) == ["r1", "t1", "r2", "q1"]
+        assert screen.query_one(CaseTable).rows[2] == case_line(case)
