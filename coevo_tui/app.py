@@ -18,15 +18,14 @@ How the app is put together (read this before adding a screen):
 - **Model calls** (litellm) are never imported at start-up (`import litellm` costs ~3.5 s).
   Get the litellm-backed modules inside a worker with `await app.load_llm("coevo_tui.llm.x")`,
   which imports them in a thread the first time so the screen keeps drawing.
-- **Styles** are in `styles/app.tcss` (theme variables only); a demo project also loads the
-  demo stylesheet on top (`_apply_project_stylesheet`).
+- **Styles** are in `styles/app.tcss` (theme variables only); the demo project also loads
+  `demo.tcss` on top (`_apply_project_stylesheet`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-import importlib.util
 import sqlite3
 import sys
 import traceback
@@ -114,18 +113,18 @@ class CoevoApp(App[int]):
     def _apply_project_stylesheet(self, project: Project) -> None:
         """Load the demo stylesheet on top of app.tcss when the project is the demo.
 
-        HOOK: `coevo_tui/commands/demo.py` (another engineer's) provides `is_demo(project)`
-        and `demo_stylesheet()` (a path). Until it exists this does nothing.
+        `coevo_tui.demo` (no Textual, no litellm) says whether a project is the demo and
+        where demo.tcss is; its rules come after app.tcss, so at equal specificity they win.
         """
-        if importlib.util.find_spec("coevo_tui.commands.demo") is None:
+        from coevo_tui.demo import demo_stylesheet, is_demo
+
+        if not is_demo(project):
             return
-        demo = importlib.import_module("coevo_tui.commands.demo")
-        is_demo = getattr(demo, "is_demo", None)
-        demo_stylesheet = getattr(demo, "demo_stylesheet", None)
-        if not callable(is_demo) or not callable(demo_stylesheet) or not is_demo(project):
+        sheet = demo_stylesheet()
+        if sheet is None:  # an installation without the file: keep the plain look
             return
         try:
-            self.stylesheet.read(demo_stylesheet())
+            self.stylesheet.read(sheet)
             self.refresh_css(animate=False)
         except Exception as exc:  # a broken demo stylesheet must not stop the app
             self.report_error(UserError(f"demo stylesheet not loaded: {exc}"))

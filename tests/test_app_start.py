@@ -189,3 +189,18 @@ async def test_the_palette_offers_every_action_of_the_current_screen(project_pat
             assert description in found
         hits = [hit.text async for hit in provider.search("archi")]
         assert "Archive" in hits and "Add" not in hits
+
+
+async def test_the_demo_project_loads_the_demo_stylesheet(tmp_path: Path) -> None:
+    from coevo_tui.demo import DEMO_NAME
+
+    demo_path = tmp_path / "demo.db"
+    await (await Store.open(demo_path, name=DEMO_NAME)).close()
+    plain_path = tmp_path / "plain.db"
+    for path, expected in ((demo_path, True), (plain_path, False)):
+        app = make_app(path, keymap={})
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _started(app, pilot)
+            sources = {Path(p).name for p, _ in app.stylesheet.source}
+            assert "app.tcss" in sources
+            assert ("demo.tcss" in sources) is expected
