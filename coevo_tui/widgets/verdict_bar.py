@@ -28,6 +28,18 @@ def verdict_text(label: Label | None) -> str:
 _STATE_CLASSES = frozenset({"-good", "-bad", "-unsure", "-carried", "-unlabelled", "-waiting"})
 
 
+def verdict_cell(label: Label | None) -> str:
+    """The verdict in a narrow table cell (8 columns): "bad", "~good" for a carried label,
+    "j:good" for a confirmed judge verdict, "" when unlabelled."""
+    if label is None:
+        return ""
+    if is_carried(label):
+        return f"~{label.verdict.value}"
+    if label.source == LabelSource.JUDGE:
+        return f"j:{label.verdict.value}"
+    return label.verdict.value
+
+
 class VerdictBar(Static):
     """Shows a label (or why there is none) and its rationale, on one or two lines."""
 
