@@ -32,8 +32,9 @@ Faults, each for the next `count` requests (then the server answers normally aga
     "drop"       the connection is closed mid-answer (after a few chunks when streaming)
     "malformed"  a chunk that is not JSON (streaming) or a body that is not JSON
     "slow"       the first token waits `slow_s` seconds (to trip the client's timeout)
-Latency: `ttft` seconds before the first chunk, then `chunks` chunks `chunk_gap` apart; a
-non-streaming answer is sent after the same total time.
+Latency: `ttft` seconds before the first chunk, then `chunks` chunks `chunk_gap` apart and
+the closing chunk one gap later (ttft + chunks * chunk_gap in all); a non-streaming answer
+is sent after the same total time.
 """
 
 from __future__ import annotations
@@ -291,7 +292,7 @@ class FakeModelServer:
         ttft = fault.slow_s if fault is not None and fault.kind == "slow" else self.ttft
         if body.get("stream"):
             return await self._stream(number, body, text, model, ttft, fault, reader, writer)
-        await asyncio.sleep(ttft + self.chunk_gap * max(self.chunks - 1, 0))
+        await asyncio.sleep(ttft + self.chunk_gap * self.chunks)
         if fault is not None and fault.kind == "drop":
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          b"Content-Length: 500\r\n\r\n{\"id\": ")
@@ -359,6 +360,11 @@ class FakeModelServer:
                     "created": int(time.time()), "model": model,
                     "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
                 }))
+            if self.chunk_gap > 0:
+                done, _ = await asyncio.wait({hung_up}, timeout=self.chunk_gap)
+                if done:
+                    self.stats.streams_closed_by_client.append(number)
+                    return False
             prompt_tokens = sum(_tokens(str(m.get("content", "")))
                                 for m in body.get("messages", []))
             await _chunk(writer, _sse({

@@ -26,6 +26,11 @@ from coevo_tui.llm.client import (
 from coevo_tui.llm.config import ModelChoice
 from coevo_tui.llm.fake_provider import FakeModel
 
+# litellm queues a logging coroutine per call on a worker bound to the event loop; each
+# test's loop ends with some still queued, which Python reports when they are dropped.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:coroutine 'Logging.async_success_handler' was never awaited:RuntimeWarning")
+
 
 def _version(instructions: str = "", template: str | None = None) -> PromptVersion:
     return PromptVersion(1, 1, instructions, template, None, "", "")

@@ -10,8 +10,13 @@ from coevo_tui.llm.client import ModelCall, StreamDone, TextDelta
 from coevo_tui.llm.config import LOCAL_MODEL, local_model_installed
 from coevo_tui.llm.local_provider import gguf_path
 
-pytestmark = pytest.mark.skipif(not local_model_installed(),
-                                reason="the optional extra `local` is not installed")
+pytestmark = [
+    pytest.mark.skipif(not local_model_installed(),
+                       reason="the optional extra `local` is not installed"),
+    # See test_llm_client.py: litellm's logging worker drops coroutines between loops.
+    pytest.mark.filterwarnings(
+        "ignore:coroutine 'Logging.async_success_handler' was never awaited:RuntimeWarning"),
+]
 
 CALL = ModelCall(LOCAL_MODEL, [{"role": "system", "content": "Answer briefly."},
                                {"role": "user", "content": "Name a colour."}],

@@ -23,6 +23,11 @@ from coevo_tui.llm.runner import (
 )
 from coevo_tui.store import NewCase, Store
 
+# litellm queues a logging coroutine per call on a worker bound to the event loop; each
+# test's loop ends with some still queued, which Python reports when they are dropped.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:coroutine 'Logging.async_success_handler' was never awaited:RuntimeWarning")
+
 
 async def _setup(store: Store, n: int = 5, instructions: str = "Be brief."):
     version = await store.create_version(instructions, None, "test")

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coevo_tui.llm.litellm_import import preload_litellm
+from coevo_tui.llm.litellm_import import preload_litellm, use_litellm_http_handler_for_openai
 
 if TYPE_CHECKING:
     from coevo_tui.domain.model import PromptVersion
@@ -33,6 +33,7 @@ MAX_CONCURRENCY = 512
 def main(args: argparse.Namespace) -> int:
     # litellm takes seconds to import: start now so it overlaps opening the project.
     preload_litellm()
+    use_litellm_http_handler_for_openai()  # headless runs never stream
     import asyncio
 
     return asyncio.run(run_command(args))

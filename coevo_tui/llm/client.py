@@ -452,7 +452,24 @@ def _one_line(exc: BaseException) -> str:
     text = text.splitlines()[0] if text else type(exc).__name__
     text = text.split(" Original exception:", 1)[0]
     text = _LITELLM_PREFIX.sub("", text, count=1) or text
-    return text[:300]
+    return _error_body_message(text)[:300]
+
+
+def _error_body_message(text: str) -> str:
+    """The message inside an OpenAI-style error body ({"error": {"message": ...}}), which
+    some litellm handlers pass on verbatim; other text unchanged."""
+    if not text.startswith("{"):
+        return text
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"]
+    if isinstance(error, str):
+        return error
+    return text
 
 
 def _retry_after(exc: BaseException) -> float | None:

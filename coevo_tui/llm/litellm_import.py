@@ -8,6 +8,7 @@ opening the project and reading the cases.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -59,6 +60,10 @@ def _import() -> ModuleType:
             import litellm
 
             _configure(litellm)
+            # The import leaves about a million long-lived objects that every full garbage
+            # collection would walk again; freezing them cuts the collector's share of each
+            # model call (about 0.4 ms of CPU per call, measured).
+            gc.freeze()
             _module = litellm
         return _module
 
@@ -101,6 +106,17 @@ def preload_litellm() -> None:
 
         _preload = threading.Thread(target=run, name="import-litellm", daemon=True)
         _preload.start()
+
+
+def use_litellm_http_handler_for_openai() -> None:
+    """Route ``openai/...`` calls through litellm's own HTTP handler instead of the OpenAI SDK
+    (litellm's EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER setting), for processes that never
+    stream, such as `coevo run`. It costs about 40% less CPU per call (measured by
+    benchmarks/bench_run.py), which is what bounds a headless run's throughput. It is not
+    used where outputs stream: that handler skips a malformed stream chunk silently, while
+    the SDK path raises, so coevo can retry. An explicit setting in the environment wins.
+    """
+    os.environ.setdefault("EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER", "true")
 
 
 def litellm_loaded() -> bool:

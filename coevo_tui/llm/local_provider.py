@@ -12,6 +12,7 @@ answers show the plumbing works, not what a real model would say.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import threading
 import time
@@ -53,7 +54,18 @@ def _model() -> Any:
                 raise UserError("the offline demo model needs llama-cpp-python: ./dev install"
                                 " (or pip install -r requirements/local.txt)") from None
             _llama = Llama(model_path=str(gguf_path()), n_ctx=_CONTEXT_TOKENS, verbose=False)
+            # Free it while the interpreter is whole: llama_cpp's own __del__ fails noisily
+            # when it runs during shutdown, after the modules it needs are gone.
+            atexit.register(_close_model)
         return _llama
+
+
+def _close_model() -> None:
+    global _llama
+    with _load_lock:
+        if _llama is not None:
+            _llama.close()
+            _llama = None
 
 
 def _generation_args(optional_params: dict[str, Any]) -> dict[str, Any]:
