@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from coevo_tui.domain.errors import UserError
@@ -50,3 +53,11 @@ def test_an_api_base_calls_plain_names_through_the_openai_client() -> None:
 def test_an_api_base_needs_a_model_name() -> None:
     with pytest.raises(UserError, match="needs a model name"):
         resolve_model(api_base="http://127.0.0.1:8000/v1", env={})
+
+
+def test_importing_the_model_layer_does_not_import_litellm() -> None:
+    code = ("import sys, coevo_tui.llm, coevo_tui.llm.runner, coevo_tui.commands.run\n"
+            "print('litellm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -47,7 +47,8 @@ async def _run(runner: Runner, version, **kwargs) -> list[object]:
 async def test_a_run_stores_every_output_and_records_the_run(store, fake_server,
                                                              fast_client) -> None:
     version = await _setup(store)
-    events = await _run(_runner(store, fake_server, fast_client, {"temperature": 0}), version)
+    params = {"temperature": 0, "api_key": "sk-not-here-123456"}  # a key is never stored
+    events = await _run(_runner(store, fake_server, fast_client, params), version)
     assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
     finished = [e for e in events if isinstance(e, CaseFinished)]
     assert sorted(e.output.text for e in finished) == [f"Reply to: case {i}" for i in range(5)]
@@ -61,6 +62,7 @@ async def test_a_run_stores_every_output_and_records_the_run(store, fake_server,
         assert out.status == OutputStatus.OK and out.run_id == events[0].run_id
         assert out.params == {"temperature": 0} and out.tokens_in and out.cost
     assert fake_server.requests[0]["temperature"] == 0
+    assert fake_server.request_headers[0]["authorization"] != "Bearer sk-not-here-123456"
     assert fake_server.requests[0]["messages"][0] == {"role": "system", "content": "Be brief."}
     finish = (await store.events(kind="finish"))[0]
     assert finish.entity_id == events[0].run_id and finish.payload["status"] == "done"
@@ -117,7 +119,7 @@ async def test_errors_are_stored_with_the_message_and_the_run_goes_on(
     assert len(errors) == 1 and len(outputs) == 4
     assert errors[0].error.startswith("server error (HTTP 500)")
     assert "gave up after 3 attempts" in errors[0].error
-    assert events[-1].summary.line().startswith("3 ok (0 cached), 1 errors, 0 already done")
+    assert events[-1].summary.line().startswith("3 ok (0 cached), 1 error, 0 already done")
 
 
 async def test_run_case_streams_then_stores(store, fake_server, fast_client) -> None:

@@ -136,6 +136,7 @@ def test_the_api_key_lands_nowhere(tmp_path: Path, fake_server: FakeModelServer)
     assert len(places) >= 3
     for name, data in places.items():
         assert canary.encode() not in data, f"the key is in {name}"
+    assert "case 1" not in done.stdout + done.stderr  # nor are prompts printed
 
 
 def test_a_missing_key_is_one_line_and_changes_nothing(tmp_path: Path) -> None:

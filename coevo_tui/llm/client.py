@@ -41,7 +41,7 @@ from coevo_tui.llm.config import FAKE_PROVIDER, LOCAL_PROVIDER, ModelChoice
 from coevo_tui.llm.litellm_import import load_litellm_async
 
 # Keys a project's parameters may not override: they are the call itself.
-_RESERVED_PARAMS = frozenset({
+RESERVED_PARAMS = frozenset({
     "model", "messages", "stream", "stream_options", "api_base", "base_url", "api_key",
     "timeout", "num_retries", "max_retries", "custom_llm_provider",
 })
@@ -223,7 +223,7 @@ class ModelClient:
 
     def _kwargs(self, call: ModelCall) -> dict[str, Any]:
         kwargs: dict[str, Any] = {k: v for k, v in call.params.items()
-                                  if k not in _RESERVED_PARAMS}
+                                  if k not in RESERVED_PARAMS}
         kwargs.update(
             model=call.model,
             # litellm may add keys to message dicts; the caller's stay untouched.

@@ -53,10 +53,13 @@ def _import() -> ModuleType:
     global _module
     with _lock:
         if _module is None:
-            # Both must be set before the import: the first stops the download of the price
-            # list (litellm then uses the copy it ships), the second its debug log handler.
+            # All must be set before the import: the first stops the download of the price
+            # list (litellm then uses the copy it ships), the second its debug log handler,
+            # the third its loading of a .env file found near litellm's own files (keys
+            # come from the environment only).
             os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
             os.environ["LITELLM_LOG"] = "ERROR"
+            os.environ["LITELLM_MODE"] = "PRODUCTION"
             import litellm
 
             _configure(litellm)

@@ -37,6 +37,7 @@ from typing import Any
 
 from coevo_tui.domain.model import Case, CaseState, Label, Output, OutputStatus, PromptVersion
 from coevo_tui.llm.client import (
+    RESERVED_PARAMS,
     CallResult,
     ModelCall,
     ModelClient,
@@ -93,7 +94,8 @@ class RunSummary:
     def line(self) -> str:
         """The one-line summary printed at the end of a run."""
         head = "halted: " if self.halted else ""
-        return (f"{head}{self.ok} ok ({self.cached} cached), {self.errors} errors, "
+        errors = f"{self.errors} error" + ("" if self.errors == 1 else "s")
+        return (f"{head}{self.ok} ok ({self.cached} cached), {errors}, "
                 f"{self.skipped} already done; {self.cost_text()}; {self.elapsed_s:.1f} s")
 
     def as_dict(self) -> dict[str, Any]:
@@ -184,7 +186,9 @@ class Runner:
         self.store = store
         self.client = client
         self.choice = choice
-        self.params = dict(params or {})
+        # Parameters that name the call itself (model, api_key, ...) are neither sent nor
+        # stored with outputs: a key put there by mistake must not land in every output row.
+        self.params = {k: v for k, v in (params or {}).items() if k not in RESERVED_PARAMS}
 
     def call_for(self, version: PromptVersion, case_input: str) -> ModelCall:
         """The exact call made for a case under a version."""
