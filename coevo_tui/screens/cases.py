@@ -98,7 +98,7 @@ class CasesScreen(CoevoScreen):
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
-        yield Header(icon="")
+        yield Header()
         with Horizontal(id="cases-filter-bar"):
             yield Input(placeholder="/ filter: words  #tag  state:archived  source:manual",
                         id="cases-filter")
@@ -131,7 +131,7 @@ class CasesScreen(CoevoScreen):
         self._lines = list(first)
         self._lowered = []
         self._apply_written()
-        self._start_filter(keep_key=None)
+        self._start_filter()
         if len(first) == FIRST_PAGE:
             rest = await self.store.case_lines(after_id=first[-1][LINE_ID])
             # Rows added by this screen while loading have ids beyond the first page; the
@@ -142,7 +142,19 @@ class CasesScreen(CoevoScreen):
             self._apply_written()
         self._loading = False
         self.table.empty_message = "no cases yet: press a to add one"
-        self._start_filter(keep_key=self._cursor_key())
+        self._start_filter()
+        # Lower-case the inputs now, while the user reads, so the first text filter is as
+        # quick as the next ones (about 60 ms of CPU for 100,000 cases, in small steps).
+        await self._build_lowered()
+
+    async def _build_lowered(self) -> None:
+        lines, lowered = self._lines, self._lowered
+        while len(lowered) < len(lines):
+            start = len(lowered)
+            lowered.extend(line[LINE_INPUT].lower() for line in lines[start:start + 5000])
+            await asyncio.sleep(0)
+            if lines is not self._lines or lowered is not self._lowered:
+                return  # reloaded meanwhile
 
     def _apply_written(self) -> None:
         for line in self._written_while_loading.values():
@@ -166,7 +178,7 @@ class CasesScreen(CoevoScreen):
     def _filter_now(self) -> None:
         self._debounce = None
         self._query = CaseQuery.parse(self.filter_input.value)
-        self._start_filter(keep_key=self._cursor_key())
+        self._start_filter()
 
     @on(Input.Submitted, "#cases-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
@@ -175,30 +187,32 @@ class CasesScreen(CoevoScreen):
             self._filter_now()
         self.table.focus()
 
-    def _start_filter(self, keep_key: int | None) -> None:
+    def _start_filter(self, keep_key: int | None = None) -> None:
         self.run_filter(self._query, keep_key)
 
     @work(group="cases-filter", exclusive=True, exit_on_error=False)
-    async def run_filter(self, query: CaseQuery, keep_key: int | None) -> None:
-        """Select the rows matching `query`, a chunk at a time; a newer filter cancels this."""
+    async def run_filter(self, query: CaseQuery, keep_key: int | None = None) -> None:
+        """Select the rows matching `query`, a chunk at a time; a newer filter cancels this.
+
+        The cursor stays on `keep_key`'s case if given, else on the case under the cursor
+        when the result arrives (the user may have moved while the filter ran)."""
         lines = self._lines
-        big = len(lines) > FILTER_CHUNK
         if query.needs_lowered_text:
-            lowered = self._lowered
-            while len(lowered) < len(lines):
-                start = len(lowered)
-                lowered.extend(line[LINE_INPUT].lower() for line in lines[start:start + FILTER_CHUNK])
-                if big:
-                    await asyncio.sleep(0)
+            await self._build_lowered()
+            if lines is not self._lines:  # reloaded meanwhile: a newer filter run follows
+                return
+        lowered = self._lowered
+        big = len(lines) > FILTER_CHUNK
         shown: list[CaseLine] = []
         for start in range(0, len(lines), FILTER_CHUNK):
-            shown.extend(query.select(lines, self._lowered, start, start + FILTER_CHUNK))
+            shown.extend(query.select(lines, lowered, start, start + FILTER_CHUNK))
             if big:
                 await asyncio.sleep(0)
-        if lines is not self._lines:  # reloaded meanwhile: a newer filter run follows
+        if lines is not self._lines:
             return
         self._shown = shown
-        self.table.set_rows(shown, keep_cursor_on=keep_key)
+        self.table.set_rows(shown, keep_cursor_on=keep_key if keep_key is not None
+                            else self._cursor_key())
         self._show_counts()
 
     def _show_counts(self) -> None:
@@ -253,8 +267,9 @@ class CasesScreen(CoevoScreen):
             shown.insert(i, line)
         cursor_key = key if (visible and move_cursor) else self._cursor_key()
         self.table.set_rows(shown, keep_cursor_on=cursor_key)
-        if self.workers and any(w.group == "cases-filter" and w.is_running for w in self.workers):
-            self._start_filter(keep_key=cursor_key)  # a filter in flight saw the old row
+        if any(w.group == "cases-filter" and w.is_running for w in self.workers):
+            # A filter in flight saw the old row: run it again.
+            self._start_filter(keep_key=key if (visible and move_cursor) else None)
         return visible
 
     async def _refresh_counts(self) -> None:
