@@ -71,6 +71,7 @@ def test_cache_key_changes_with_model_params_and_messages_only() -> None:
 # ---------------------------------------------------------------------- ok paths
 async def test_complete_returns_text_tokens_and_price(fake_server, fast_client) -> None:
     result = await fast_client.complete(_call(fake_server, "three word input"))
+    assert "x-stainless-lang" in fake_server.request_headers[0]  # the OpenAI SDK path
     assert result.status == OutputStatus.OK
     assert result.text == "Reply to: three word input"
     assert (result.tokens_in, result.tokens_out) == (3, 5)
@@ -115,6 +116,20 @@ FAULTS = ["429", "500", "drop", "malformed", "slow"]
 @pytest.mark.parametrize("kind", FAULTS)
 @pytest.mark.parametrize("streaming", [False, True], ids=["complete", "stream"])
 async def test_each_fault_is_retried_then_ok(fake_server, kind: str, streaming: bool) -> None:
+    await _retried_then_ok(fake_server, kind, streaming)
+
+
+@pytest.mark.parametrize("kind", FAULTS)
+async def test_each_fault_is_retried_then_ok_by_litellms_http_handler(
+        fake_server, monkeypatch, kind: str) -> None:
+    # The batch path of `coevo run` (use_litellm_http_handler_for_openai).
+    monkeypatch.setenv("EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER", "true")
+    await _retried_then_ok(fake_server, kind, streaming=False)
+    # The OpenAI SDK would have sent its x-stainless-* headers.
+    assert not any(name.startswith("x-stainless") for name in fake_server.request_headers[0])
+
+
+async def _retried_then_ok(fake_server: FakeModelServer, kind: str, streaming: bool) -> None:
     client = ModelClient(concurrency=2, timeout=0.5 if kind == "slow" else FAST_TIMEOUT,
                          retry=FAST_RETRY, rng=random.Random(1))
     fake_server.set_fault(kind, count=1, retry_after=0.01)
