@@ -213,9 +213,9 @@ class ModelClient:
             missing = [name for name in missing if not os.environ.get(name)]
             if missing:
                 names = " and ".join(missing)
-                verb = "is" if len(missing) == 1 else "are"
+                verb, it = ("is", "it") if len(missing) == 1 else ("are", "them")
                 raise MissingApiKey(
-                    f"{names} {verb} not set; export it or choose another model with --model"
+                    f"{names} {verb} not set; export {it} or choose another model with --model"
                 )
         else:
             await load_litellm_async()
