@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,28 +21,31 @@ def screen_label(screen: Screen[object]) -> str:
 
 
 def help_entries(screen: Screen[object]) -> list[BoundAction]:
-    """What the help screen lists for `screen`: the same actions as the footer and palette."""
-    return bound_actions(screen)
+    """What the help screen lists for `screen`: the same actions as the footer and palette,
+    the screen's own first, then the app's, then those of the focused widget (navigation)."""
+    def rank(entry: BoundAction) -> int:
+        return 0 if entry.namespace is screen else 1 if entry.namespace is screen.app else 2
+
+    return sorted(bound_actions(screen), key=rank)  # stable: declaration order within
 
 
-def help_text(title: str, entries: list[BoundAction]) -> Text:
-    """The help body as plain, NO_COLOR-safe text: one `key  description` line a binding."""
-    width = max((len(e.key_display) for e in entries), default=3)
-    text = Text()
-    text.append(f"Keys: {title}\n\n", style="bold")
+def help_table(title: str, entries: list[BoundAction]) -> Group:
+    """The help body, NO_COLOR-safe (bold and dim only): a `key  description` grid whose
+    descriptions wrap under themselves, then how to remap keys."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
     for entry in entries:
-        text.append(f"  {entry.key_display:<{width}}  ", style="bold")
-        text.append(entry.description)
+        description = Text(entry.description)
         if entry.tooltip:
-            text.append(f" - {entry.tooltip}", style="dim")
-        text.append("\n")
-    text.append("\n  Keys are remappable: COEVO_KEYMAP=\"cases.add=n; app.quit=ctrl+q\"\n",
-                style="dim")
-    if any(e.binding_id for e in entries):
-        text.append("  Binding ids: ", style="dim")
-        text.append(", ".join(e.binding_id for e in entries if e.binding_id), style="dim")
-        text.append("\n")
-    return text
+            description.append(f": {entry.tooltip}", style="dim")
+        grid.add_row(entry.key_display, description)
+    ids = ", ".join(e.binding_id for e in entries if e.binding_id)
+    footer = Text("\nKeys are remappable, by binding id: "
+                  "COEVO_KEYMAP=\"cases.add=n; app.quit=ctrl+q\"\n", style="dim")
+    if ids:
+        footer.append(f"Ids here: {ids}", style="dim")
+    return Group(Text(f"Keys: {title}\n", style="bold"), grid, footer)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -59,7 +64,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
-            yield Static(help_text(self._title, self._entries), id="help-text")
+            yield Static(help_table(self._title, self._entries), id="help-text")
 
     def action_scroll(self, direction: str) -> None:
         body = self.query_one("#help-body", VerticalScroll)

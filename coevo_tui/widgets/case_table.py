@@ -11,6 +11,7 @@ from a row, so later features add verdict or comparison columns by appending a C
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
@@ -154,13 +155,18 @@ class CaseTable(ScrollView, Generic[Row], can_focus=True, inherit_bindings=False
         self.refresh()
 
     def index_of(self, key: Any) -> int | None:
-        """The index of the row with `key`; rows are kept in key order, so this bisects."""
-        from bisect import bisect_left
-
-        rows = self._rows
-        i = bisect_left(rows, key, key=self.row_key)
-        if i < len(rows) and self.row_key(rows[i]) == key:
+        """The index of the row with `key`. Bisects first (rows in key order, as the Cases
+        screen keeps them, make this O(log n)); otherwise falls back to a scan."""
+        rows, row_key = self._rows, self.row_key
+        try:
+            i = bisect_left(rows, key, key=row_key)
+        except TypeError:  # keys that do not compare: scan
+            i = len(rows)
+        if i < len(rows) and row_key(rows[i]) == key:
             return i
+        for i, row in enumerate(rows):
+            if row_key(row) == key:
+                return i
         return None
 
     def refresh_row(self, index: int) -> None:
