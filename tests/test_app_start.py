@@ -184,8 +184,8 @@ async def test_the_palette_offers_every_action_of_the_current_screen(project_pat
         await _started(app, pilot)
         provider = ScreenActionsProvider(app.screen)
         found = [hit.text async for hit in provider.discover()]
-        for description in ("Filter", "Add", "Edit", "Archive", "Open", "Show archived",
-                            "Help", "Quit"):
+        for description in ("Filter", "Add", "Edit", "Archive", "Label", "Details",
+                            "Show archived", "Help", "Quit"):
             assert description in found
         hits = [hit.text async for hit in provider.search("archi")]
         assert "Archive" in hits and "Add" not in hits

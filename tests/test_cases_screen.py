@@ -246,11 +246,11 @@ async def test_archive_then_restore(project: Path) -> None:
                           {"before": "active", "after": "archived"}]
 
 
-async def test_enter_opens_the_detail_view(project: Path) -> None:
+async def test_i_opens_the_detail_view(project: Path) -> None:
     app = make_app(project, keymap={})
     async with app.run_test(size=(80, 24)) as pilot:
         await _settle(app, pilot)
-        await pilot.press("down", "enter")
+        await pilot.press("down", "i")  # enter and l open the Label screen
         await _settle(app, pilot)
         assert isinstance(app.screen, CaseDetailScreen)
         text = "\n".join(_screen_lines(app))
@@ -275,7 +275,7 @@ async def test_the_detail_view_shows_outputs_and_labels(project: Path) -> None:
     app = make_app(project, keymap={})
     async with app.run_test(size=(100, 30)) as pilot:
         await _settle(app, pilot)
-        await pilot.press("enter")
+        await pilot.press("i")
         await _settle(app, pilot)
         text = "\n".join(_screen_lines(app))
         assert "No refunds, sorry." in text
@@ -393,7 +393,7 @@ async def test_the_screen_fits_80x24_with_its_keys_in_the_footer(project: Path) 
         assert "project" in lines[0]  # the project name in the header
         assert lines[2].split()[:2] == ["Id", "Input"]
         footer = lines[-1]
-        for key in ("Filter", "Add", "Edit", "Archive", "Open", "Help", "Quit"):
+        for key in ("Filter", "Add", "Edit", "Archive", "Label", "Help", "Quit"):
             assert key in footer
 
 

@@ -379,3 +379,89 @@ def test_opening_the_label_screen_does_not_import_litellm() -> None:
                          check=True)
     assert out.stdout.strip() == "False"
 
+
+
+# ---------------------------------------------------------------------- from the Cases screen
+def table_rows(app: CoevoApp) -> list[str]:
+    from coevo_tui.widgets.case_table import CaseTable
+
+    table = app.screen.query_one(CaseTable)
+    return [row[1] for row in table.rows]
+
+
+async def test_enter_and_l_open_label_on_the_shown_cases_from_the_cursor(
+        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    from coevo_tui.screens.cases import CasesScreen
+
+    app = app_for(project, fast_client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.press("slash", *"-nice", "enter")  # filter: c1, c2, c3
+        await wait_for(pilot, lambda: table_rows(app) == ["c1", "c2", "c3"], "filtered")
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LabelScreen), "Label")
+        screen = app.screen
+        await answered(pilot, screen, "c2")
+        assert screen.case_ids and len(screen.case_ids) == 3
+        assert "2 of 3" in screen_text(app)
+        await pilot.press("j")
+        await answered(pilot, screen, "c3")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LabelScreen), "Label via l")
+        await answered(pilot, app.screen, "c2")
+
+
+async def test_the_cases_table_shows_and_filters_the_latest_verdict(
+        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    from coevo_tui.screens.cases import CasesScreen
+
+    app = app_for(project, fast_client)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_label(app, pilot)
+        await answered(pilot, screen, "c1")
+        await pilot.press("g")
+        await answered(pilot, screen, "c2")
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "modal")
+        await pilot.press("escape")
+        await answered(pilot, screen, "c3")
+        await pilot.press("k", "k", "space")  # c1 again: its new answer is carried good
+        await wait_for(pilot, lambda: screen.pane.label is not None
+                       and screen.pane.label.source == LabelSource.CARRIED, "carried")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back")
+        await wait_for(pilot, lambda: "~good" in screen_text(app), "verdicts refreshed")
+        text = screen_text(app)
+        assert "Verdict" in text
+        rows = {line.split()[0]: line for line in text.splitlines() if line.split()
+                and line.split()[0] in ("c1", "c2", "c3", "c4")}
+        assert "~good" in rows["c1"] and " bad " in rows["c2"] + " "
+        assert "good" not in rows["c3"] and "bad" not in rows["c4"]
+
+        await pilot.press("slash", *"verdict:bad", "enter")
+        await wait_for(pilot, lambda: table_rows(app) == ["c2"], "verdict:bad")
+        await pilot.press("escape")  # leave the filter field... and clear it
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: len(table_rows(app)) == 4, "filter cleared")
+        await pilot.press("V")  # cycles: good, bad, unsure, unlabelled, all
+        await wait_for(pilot, lambda: table_rows(app) == ["c1"], "verdict:good")
+        await pilot.press("V", "V", "V")
+        await wait_for(pilot, lambda: table_rows(app) == ["c3", "c4"], "unlabelled")
+        assert "verdict:unlabelled" in screen_text(app)
+        await pilot.press("V")
+        await wait_for(pilot, lambda: len(table_rows(app)) == 4, "all again")
+        await pilot.press("slash", *"verdict:great", "enter")
+        await wait_for(pilot, lambda: "no verdict 'great'" in screen_text(app), "problem")
+
+
+def test_split_verdict_filter() -> None:
+    from coevo_tui.screens.cases import split_verdict_filter
+
+    assert split_verdict_filter("refund #edge") == ("refund #edge", None, None)
+    assert split_verdict_filter("verdict:bad refund") == ("refund", frozenset({"bad"}), None)
+    assert split_verdict_filter("verdict:un verdict:g")[1] == {"unsure", "unlabelled", "good"}
+    rest, verdicts, problem = split_verdict_filter("verdict:nope x")
+    assert rest == "x" and verdicts is None and problem and "nope" in problem

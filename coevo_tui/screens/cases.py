@@ -11,6 +11,7 @@ bisecting on the id) instead of reloading the table.
 from __future__ import annotations
 
 import asyncio
+import re
 from bisect import bisect_left
 from typing import Any, ClassVar
 
@@ -32,12 +33,14 @@ from coevo_tui.domain.case_query import (
     case_line,
     line_tags,
 )
-from coevo_tui.domain.model import Case, CaseState, first_line
+from coevo_tui.domain.errors import UserError
+from coevo_tui.domain.model import Case, CaseState, Label, first_line
 from coevo_tui.screens.base import CoevoScreen
 from coevo_tui.screens.case_detail import CaseDetailScreen
 from coevo_tui.screens.case_editor import CaseDraft, CaseEditorScreen
 from coevo_tui.store import NewCase
 from coevo_tui.widgets.case_table import CaseTable, Column
+from coevo_tui.widgets.verdict_bar import verdict_cell
 
 FIRST_PAGE = 500  # rows fetched before anything else, for the first paint
 FILTER_CHUNK = 20_000  # rows filtered between two yields to the event loop
@@ -58,9 +61,13 @@ def _state_style(line: CaseLine) -> str | None:
     return None
 
 
-def case_columns() -> list[Column[CaseLine]]:
-    """The Cases table's columns. Later features append verdict or status columns here."""
-    return [
+def case_columns(verdicts: dict[int, Label] | None = None) -> list[Column[CaseLine]]:
+    """The Cases table's columns. Later features append verdict or status columns here.
+
+    With `verdicts` (case id -> label of its newest answer under the newest version, kept
+    up to date in place by the screen) a Verdict column shows them: `bad`, `~good` for a
+    carried label, `j:good` for a confirmed judge verdict, blank when unlabelled."""
+    columns = [
         Column("id", "Id", lambda r: r[LINE_EXT_ID], width=7),
         Column("input", "Input", lambda r: first_line(r[LINE_INPUT]), min_width=16),
         Column("tags", "Tags", lambda r: " ".join(f"#{t}" for t in line_tags(r)), width=14),
@@ -68,6 +75,38 @@ def case_columns() -> list[Column[CaseLine]]:
                style=lambda r: "case-table--muted"),
         Column("state", "State", lambda r: r[LINE_STATE], width=9, style=_state_style),
     ]
+    if verdicts is not None:
+        def verdict_style(row: CaseLine) -> str | None:
+            label = verdicts.get(row[LINE_ID])
+            return None if label is None else f"case-table--{label.verdict.value}"
+
+        columns.insert(2, Column("verdict", "Verdict",
+                                 lambda r: verdict_cell(verdicts.get(r[LINE_ID])), width=8,
+                                 style=verdict_style))
+    return columns
+
+
+VERDICT_CHOICES = ("good", "bad", "unsure", "unlabelled")
+_VERDICT_TOKEN = re.compile(r"(?<!\S)verdict:(\S*)", re.IGNORECASE)
+
+
+def split_verdict_filter(text: str) -> tuple[str, frozenset[str] | None, str | None]:
+    """Take the `verdict:good|bad|unsure|unlabelled` words (prefixes allowed; several
+    mean "any of") out of a filter line. Returns the rest (for CaseQuery), the verdicts
+    asked for (None: no verdict filter) and a problem to show (None: none)."""
+    found: set[str] = set()
+    problem: str | None = None
+    seen = False
+    for match in _VERDICT_TOKEN.finditer(text):
+        seen = True
+        value = match.group(1).lower()
+        chosen = {v for v in VERDICT_CHOICES if v.startswith(value)} if value else set()
+        if not chosen:
+            problem = f"no verdict {value!r} ({', '.join(VERDICT_CHOICES)})"
+        found |= chosen
+    if not seen:
+        return text, None, None
+    return " ".join(_VERDICT_TOKEN.sub(" ", text).split()), frozenset(found) or None, problem
 
 
 class CasesScreen(CoevoScreen):
@@ -79,7 +118,13 @@ class CasesScreen(CoevoScreen):
         Binding("e", "edit_case", "Edit", id="cases.edit"),
         Binding("x", "toggle_archive", "Archive", id="cases.archive",
                 tooltip="Archive the case, or restore an archived one"),
-        Binding("enter", "open_case", "Open", id="cases.open"),
+        Binding("enter", "label_case", "Label", id="cases.open",
+                tooltip="Label the answers, from this case on (the cases shown, in order)"),
+        Binding("l", "label_case", "Label", id="cases.label", show=False),
+        Binding("i", "open_case", "Details", id="cases.details", show=False,
+                tooltip="Every field and every output of the case"),
+        Binding("V", "cycle_verdict", "Verdict filter", id="cases.verdict_filter",
+                show=False, tooltip="Show good, bad, unsure, unlabelled cases, then all"),
         Binding("A", "toggle_archived", "Show archived", id="cases.show_archived", show=False,
                 tooltip="Show or hide archived and candidate cases (state:all)"),
         Binding("escape", "leave_filter", "Back to table", show=False, id="cases.leave_filter"),
@@ -95,15 +140,20 @@ class CasesScreen(CoevoScreen):
         self._loading = True
         self._written_while_loading: dict[int, CaseLine] = {}
         self._debounce: Timer | None = None
+        # The label of each case's newest answer under the newest version (and the app's
+        # model), read in bulk; the Verdict column and `verdict:` filter read it.
+        self._verdicts: dict[int, Label] = {}
+        self._verdict_filter: frozenset[str] | None = None
+        self._verdict_problem: str | None = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="cases-filter-bar"):
-            yield Input(placeholder="/ filter: words  #tag  state:archived  source:manual",
+            yield Input(placeholder="/ filter: words  #tag  verdict:bad  state:archived",
                         id="cases-filter")
             yield Static("", id="cases-shown")
-        yield CaseTable(case_columns(), row_key=_line_key, empty_message="loading…",
+        yield CaseTable(case_columns(self._verdicts), row_key=_line_key, empty_message="loading…",
                         id="cases-table")
         yield Footer()
 
@@ -127,6 +177,7 @@ class CasesScreen(CoevoScreen):
         """First page at once (first paint with rows), then the rest, then filter."""
         self._counts = await self.store.case_counts()
         self._show_counts()
+        await self._load_verdicts()
         first = await self.store.case_lines(limit=FIRST_PAGE)
         self._lines = list(first)
         self._lowered = []
@@ -177,7 +228,9 @@ class CasesScreen(CoevoScreen):
 
     def _filter_now(self) -> None:
         self._debounce = None
-        self._query = CaseQuery.parse(self.filter_input.value)
+        rest, self._verdict_filter, self._verdict_problem = split_verdict_filter(
+            self.filter_input.value)
+        self._query = CaseQuery.parse(rest)
         self._start_filter()
 
     @on(Input.Submitted, "#cases-filter")
@@ -205,7 +258,10 @@ class CasesScreen(CoevoScreen):
         big = len(lines) > FILTER_CHUNK
         shown: list[CaseLine] = []
         for start in range(0, len(lines), FILTER_CHUNK):
-            shown.extend(query.select(lines, lowered, start, start + FILTER_CHUNK))
+            picked = query.select(lines, lowered, start, start + FILTER_CHUNK)
+            if self._verdict_filter is not None:
+                picked = [line for line in picked if self._verdict_shown(line)]
+            shown.extend(picked)
             if big:
                 await asyncio.sleep(0)
         if lines is not self._lines:
@@ -221,15 +277,18 @@ class CasesScreen(CoevoScreen):
         self.sub_title = (f"{counts.get('active', 0):,} active · "
                           f"{counts.get('candidate', 0):,} candidates · "
                           f"{counts.get('archived', 0):,} archived")
-        if self._query.problems:
-            shown = self._query.problems[0]
+        problems = list(self._query.problems)
+        if self._verdict_problem:
+            problems.insert(0, self._verdict_problem)
+        if problems:
+            shown = problems[0]
         elif self._loading:
             shown = f"{len(self._shown):,} shown, loading…"
         else:
             shown = f"{len(self._shown):,} shown"
         status = self.query_one("#cases-shown", Static)
         status.update(shown)
-        status.set_class(bool(self._query.problems), "-problem")
+        status.set_class(bool(problems), "-problem")
 
     # ------------------------------------------------------------------ one row changed
     def _put_line(self, line: CaseLine) -> None:
@@ -258,7 +317,7 @@ class CasesScreen(CoevoScreen):
         key = line[LINE_ID]
         i = bisect_left(shown, key, key=_line_key)
         present = i < len(shown) and shown[i][LINE_ID] == key
-        visible = self._query.matches(line)
+        visible = self._query.matches(line) and self._verdict_shown(line)
         if present and visible:
             shown[i] = line
         elif present:
@@ -278,7 +337,7 @@ class CasesScreen(CoevoScreen):
 
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("edit_case", "toggle_archive", "open_case"):
+        if action in ("edit_case", "toggle_archive", "open_case", "label_case"):
             return None if self.table.current_row is None else True
         return True
 
@@ -371,3 +430,63 @@ class CasesScreen(CoevoScreen):
         verb = "Restored" if archived else "Archived"
         hint = "" if shown else " (press A to show archived cases)"
         self.notify(f"{verb} case {case.ext_id}{hint}")
+
+    # ------------------------------------------------------------------ verdicts and Label
+    # Added for the Label screen: the latest-verdict column, the `verdict:` filter (and `V`
+    # cycling it), `enter`/`l` to label from the cursor on, `i` for the detail view.
+    async def _load_verdicts(self) -> None:
+        """One bulk read of the newest version's verdicts (for the app's model, or any
+        model when none is configured), updated in place for the column's closure."""
+        version = await self.store.latest_version()
+        try:
+            model: str | None = self.app.model_choice().model  # type: ignore[attr-defined]
+        except UserError:
+            model = None
+        verdicts = await self.store.verdict_by_case(version.id, model)
+        self._verdicts.clear()
+        self._verdicts.update(verdicts)
+
+    def _verdict_shown(self, line: CaseLine) -> bool:
+        wanted = self._verdict_filter
+        if wanted is None:
+            return True
+        label = self._verdicts.get(line[LINE_ID])
+        return (label.verdict.value if label is not None else "unlabelled") in wanted
+
+    def on_screen_resume(self) -> None:
+        # Back from Label (or Compare): verdicts may have changed.
+        if not self._loading:
+            self.refresh_verdicts()
+
+    @work(group="cases-verdicts", exclusive=True, exit_on_error=False)
+    async def refresh_verdicts(self) -> None:
+        await self._load_verdicts()
+        self.table.refresh()
+        if self._verdict_filter is not None:
+            self._start_filter(keep_key=self._cursor_key())
+
+    def action_cycle_verdict(self) -> None:
+        """`V`: verdict:good, bad, unsure, unlabelled, then no verdict filter."""
+        current = sorted(self._verdict_filter or ())
+        order = list(VERDICT_CHOICES)
+        if len(current) == 1 and current[0] in order:
+            index = order.index(current[0]) + 1
+            following = order[index] if index < len(order) else None
+        else:
+            following = order[0]
+        rest, _, _ = split_verdict_filter(self.filter_input.value)
+        words = rest.split()
+        if following is not None:
+            words.append(f"verdict:{following}")
+        self.filter_input.value = " ".join(words)
+        self._filter_now()
+
+    def action_label_case(self) -> None:
+        """Label the cases shown, in the table's order, from the one under the cursor."""
+        from coevo_tui.screens.label import LabelScreen
+
+        row = self.table.current_row
+        if row is None:
+            return
+        self.app.push_screen(LabelScreen([line[LINE_ID] for line in self._shown],
+                                         start_case_id=row[LINE_ID]))
