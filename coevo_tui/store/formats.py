@@ -180,8 +180,9 @@ class _Rows:
         case_state = CaseState.ACTIVE
         if state is not None and state != "":
             if not isinstance(state, str) or state.strip() not in _STATES:
+                shown = repr(state) if len(repr(state)) <= 40 else repr(state)[:39] + "…"
                 raise self.reject(line, f"'state' must be one of {', '.join(_STATES)}, "
-                                  f"not {state!r}")
+                                  f"not {shown}")
             case_state = _STATES[state.strip()]
 
         self.cases.append(NewCase(input=input, tags=tag_tuple, note=note, ext_id=ext_id,
