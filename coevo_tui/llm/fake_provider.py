@@ -74,7 +74,9 @@ class FakeModel:
     _gate: asyncio.Event | None = None
 
     def reset(self) -> None:
-        """Back to defaults: no delays, 4 chunks, echo answers, no faults, counters at 0."""
+        """Back to defaults: no delays, 4 chunks, echo answers, no faults, counters at 0
+        (calls held by `hold()` are released first)."""
+        self.release()
         self.__init__()  # type: ignore[misc]
 
     def configure(self, *, first_token_delay: float | None = None,
