@@ -96,15 +96,17 @@ async def test_the_answer_streams_in_then_is_stored(project: Path, fake_provider
                                                     fast_client: ModelClient) -> None:
     full = "This message is friendly banter between players and is allowed. " * 3
     fake_provider.responder = lambda messages: full
-    fake_provider.configure(chunks=24, chunk_delay=0.1)
+    fake_provider.configure(chunks=16, chunk_delay=0.15)
     app = app_for(project, fast_client)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await app.open_screen("label")
         screen = app.screen
         assert isinstance(screen, LabelScreen)
-        await wait_for(pilot, lambda: screen.pane.is_streaming and len(screen.pane.text) > 10
-                       and "This message is" in screen_text(app), "partial text on screen")
+        await wait_for(pilot, lambda: screen.pane.is_streaming and len(screen.pane.text) > 10,
+                       "partial text received")
+        await wait_for(pilot, lambda: "This message is" in screen_text(app),
+                       "partial text on screen", limit=20)
         partial = screen.pane.text
         assert full.startswith(partial) and len(partial) < len(full)
         assert screen.pane.output is None
@@ -145,7 +147,7 @@ async def test_every_labelling_key(project: Path, fake_provider: FakeModel,
 
         await pilot.press("b")  # bad asks for a rationale
         await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "rationale modal")
-        await pilot.press(*"threats need context")
+        await pilot.press(*"threat")
         await pilot.press("enter")
         await answered(pilot, screen, "c3")
 
@@ -160,13 +162,13 @@ async def test_every_labelling_key(project: Path, fake_provider: FakeModel,
         assert verdict_text(screen.verdict_bar.label) == "[UNSURE]"
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "rationale modal")
-        await pilot.press(*"a threat is never ok")
+        await pilot.press(*"never ok")
         await pilot.press("enter")
         await wait_for(pilot, lambda: screen.pane.label is not None
-                       and screen.pane.label.rationale == "a threat is never ok",
+                       and screen.pane.label.rationale == "never ok",
                        "edited rationale shown")
         assert screen.case is not None and screen.case.ext_id == "c3"  # r does not advance
-        assert "a threat is never ok" in screen_text(app)
+        assert "never ok" in screen_text(app)
 
         await pilot.press("k", "k")  # c1; n jumps to the next unlabelled case, c4
         await answered(pilot, screen, "c1")
@@ -178,9 +180,9 @@ async def test_every_labelling_key(project: Path, fake_provider: FakeModel,
         assert "Labelled" in screen_text(app) and "3/4" in screen_text(app)
 
     assert await labels_of(project, "c1") == [("good", "", "human")]
-    assert await labels_of(project, "c2") == [("bad", "threats need context", "human")]
+    assert await labels_of(project, "c2") == [("bad", "threat", "human")]
     assert await labels_of(project, "c3") == [("unsure", "", "human"),
-                                              ("unsure", "a threat is never ok", "human")]
+                                              ("unsure", "never ok", "human")]
     assert await labels_of(project, "c4") == []
 
 
@@ -197,7 +199,7 @@ async def test_changing_a_label_keeps_the_old_one_in_history(
         assert verdict_text(screen.verdict_bar.label) == "[GOOD]"
         await pilot.press("b")
         await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "rationale modal")
-        await pilot.press(*"on reflection, taunting")
+        await pilot.press(*"taunt")
         await pilot.press("enter")
         await answered(pilot, screen, "c2")
         await pilot.press("k")
@@ -205,7 +207,7 @@ async def test_changing_a_label_keeps_the_old_one_in_history(
         assert verdict_text(screen.verdict_bar.label) == "[BAD]"
         assert "1 earlier label kept in history" in screen_text(app)
     assert await labels_of(project, "c1") == [("good", "", "human"),
-                                              ("bad", "on reflection, taunting", "human")]
+                                              ("bad", "taunt", "human")]
 
 
 async def test_labelling_waits_for_an_answer(project: Path, fake_provider: FakeModel,
