@@ -201,6 +201,7 @@ class ComparePane(StreamPane, can_focus=True):
     def __init__(self, *, side_title: str, **kwargs: Any) -> None:
         super().__init__(title="  " + side_title, show_label=False, **kwargs)
         self.side_title = side_title
+        self._ready_state: tuple[object, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
@@ -235,7 +236,7 @@ class ComparePane(StreamPane, can_focus=True):
         super()._render_head()
         if not self.is_mounted:
             return
-        line = Text(no_wrap=True, overflow="ellipsis")
+        line = Text(overflow="ellipsis")
         output, label = self.output, self.label
         if output is not None and output.status == OutputStatus.OK:
             line.append(verdict_text(label), style="italic" if is_carried(label) else "bold")
@@ -247,6 +248,13 @@ class ComparePane(StreamPane, can_focus=True):
             verdict_line.update(line)
         for verdict in Verdict:
             self.set_class(label is not None and label.verdict == verdict, f"-{verdict.value}")
+        # What can be done with the pane (label, write a rationale) changed: the footer
+        # dims or shows those keys.
+        ready = (output.id if output is not None else None, output is not None
+                 and output.status == OutputStatus.OK, label is not None)
+        if ready != self._ready_state:
+            self._ready_state = ready
+            self.screen.refresh_bindings()
 
 
 class InstructionDiff(Static):
@@ -422,6 +430,7 @@ class CompareScreen(CoevoScreen):
         self._run_dirty: set[int] = set()
         self._run_timer: Timer | None = None
         self._loaded = False
+        self._run_active = False
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -605,28 +614,32 @@ class CompareScreen(CoevoScreen):
             self.query_one("#compare-history", Static).update(history_text(changes))
 
     def _show_bar(self) -> None:
+        """Versions (or models), a run's progress, the counts that matter, the model: in
+        that order, because a narrow bar cuts off the end."""
         left, right = self.left, self.right
         scope = Text(no_wrap=True, overflow="ellipsis")
+        models_mode = False
         if left is not None and right is not None:
-            if left.version.id == right.version.id and left.model != right.model:
+            models_mode = left.version.id == right.version.id and left.model != right.model
+            if models_mode:
                 scope.append(f"v{right.version.number}: ", style="bold")
                 scope.append(f"{left.model} vs {right.model}")
             else:
                 scope.append(f"{left.name} → {right.name}", style="bold")
-                if right.model:
-                    scope.append(f" · {right.model}")
+        if self.run_summary is not None:
+            run = self.run_summary
+            state = "run stopped" if run.halted else (
+                "running" if self.run_in_progress() else "run done")
+            scope.append(f" · {state} {run.done}/{run.to_run}", style="bold")
+            if run.errors:
+                scope.append(f" ({run.errors} errors)")
         counts = status_counts(self.rows)
         summary = " ".join(f"{status_label(s).split(' ', 1)[0]}{counts[s]}"
                            for s in (S.REGRESSED, S.CHANGED_UNLABELLED, S.FIXED) if counts.get(s))
         if summary:
             scope.append(f" · {summary}")
-        if self.run_summary is not None:
-            run = self.run_summary
-            state = "run stopped" if run.halted else (
-                "running" if self._running() else "run done")
-            scope.append(f" · {state} {run.done}/{run.to_run}")
-            if run.errors:
-                scope.append(f" ({run.errors} errors)")
+        if not models_mode and right is not None and right.model:
+            scope.append(f" · {right.model}", style="dim")
         self.query_one("#compare-scope", Static).update(scope)
         badge = self.query_one("#compare-badge", StatusBadge)
         position = self.query_one("#compare-position", Static)
@@ -823,14 +836,14 @@ class CompareScreen(CoevoScreen):
         self.load()
 
     # ------------------------------------------------------------------ running the set
-    def _running(self) -> bool:
-        return any(w.group == "compare-run" and w.is_running for w in self.workers)
+    def run_in_progress(self) -> bool:
+        return self._run_active
 
     def _stop_run(self) -> None:
         self.workers.cancel_group(self, "compare-run")
 
     def action_run(self) -> None:
-        if self._running():
+        if self.run_in_progress():
             self._stop_run()
             self.notify("run stopped; answers already stored are kept", timeout=4)
             return
@@ -856,6 +869,7 @@ class CompareScreen(CoevoScreen):
         runner = runner_module.Runner(self.store, client, choice,
                                       dict(project.params) if project is not None else {})
         self._run_timer = self.set_interval(RUN_REFRESH_S, self._flush_run)
+        self._run_active = True
         try:
             events = runner.run_version(right.version)
             async with contextlib.aclosing(events) as stream:
@@ -871,6 +885,7 @@ class CompareScreen(CoevoScreen):
                     elif name == "RunFinished":
                         self.run_summary = event.summary
         finally:
+            self._run_active = False
             if self._run_timer is not None:
                 self._run_timer.stop()
                 self._run_timer = None

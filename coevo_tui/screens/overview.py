@@ -20,11 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Footer, Header, Static
 
 from coevo_tui.domain.case_query import LINE_ID, LINE_STATE
@@ -155,24 +158,43 @@ def version_columns() -> list[Column[VersionRow]]:
     ]
 
 
-def status_counts_text(row: VersionRow) -> Text:
-    """Every status count of a version against its parent, most worth a look first."""
+def status_counts_text(row: VersionRow, width: int = 10_000) -> Text:
+    """Every status count of a version against its parent, most worth a look first,
+    wrapped to `width` between two counts (never inside one)."""
     text = Text()
     if row.parent_number is None:
         text.append(f"v{row.version.number} is the first version: nothing to compare with.",
                     style="italic")
         return text
-    text.append(f"v{row.version.number} against v{row.parent_number}: ", style="bold")
+    text.append(f"v{row.version.number} against v{row.parent_number}:", style="bold")
     parts = [(s, row.summary.statuses[s]) for s in ComparisonStatus if row.summary.statuses.get(s)]
     if not parts:
-        text.append("no cases", style="italic")
+        text.append(" no cases", style="italic")
+    used = text.cell_len
     for number, (status, count) in enumerate(parts):
-        if number:
-            text.append(" · ")
+        part = f"{status_label(status)} {count}"
+        separator = " · " if number else " "
+        if used + len(separator) + cell_len(part) > width and used > 0:
+            text.append("\n")
+            separator, used = "", 0
+        text.append(separator)
         style = "bold" if status in (S.REGRESSED, S.CHANGED_UNLABELLED, S.FIXED) else ""
-        # No-break spaces: a line wraps between two counts, never inside one.
-        text.append(f"{status_label(status)} {count}".replace(" ", "\u00a0"), style=style)
+        text.append(part, style=style)
+        used += len(separator) + cell_len(part)
     return text
+
+
+class StatusCounts(Widget):
+    """`status_counts_text` of one version, wrapped to the widget's width."""
+
+    DEFAULT_CSS = "StatusCounts { height: auto; }"
+
+    row: reactive[VersionRow | None] = reactive(None, layout=True)
+
+    def render(self) -> Text:
+        if self.row is None:
+            return Text("")
+        return status_counts_text(self.row, max(self.content_region.width, 20))
 
 
 def provenance_text(row: VersionRow) -> Text:
@@ -233,7 +255,7 @@ class OverviewScreen(CoevoScreen):
             yield Static("Versions", classes="overview-heading")
             yield CaseTable(version_columns(), row_key=_row_key, empty_message="loading…",
                             id="overview-versions")
-            yield Static("", id="overview-statuses")
+            yield StatusCounts(id="overview-statuses")
             yield Static("", id="overview-provenance")
         yield Footer()
 
@@ -303,10 +325,15 @@ class OverviewScreen(CoevoScreen):
         }
 
     def _show(self, active: int) -> None:
-        model = self.model or "no model has answers yet"
+        if self.model is None:
+            model = "no answers yet"
+        elif not self.models:
+            model = f"model {self.model} (no answers yet)"
+        else:
+            model = f"model {self.model}"
         others = f" (m: {len(self.models)} models)" if len(self.models) > 1 else ""
         self.query_one("#overview-scope", Static).update(
-            f"{active:,} active cases · model {model}{others}")
+            f"{active:,} active cases · {model}{others}")
         chart = self.query_one(PassRateChart)
         chart.bars = tuple(
             PassRateBar(f"v{r.version.number}", r.summary.good, r.summary.labelled)
@@ -322,13 +349,12 @@ class OverviewScreen(CoevoScreen):
 
     def _show_selected(self) -> None:
         row = self.table.current_row
-        statuses = self.query_one("#overview-statuses", Static)
+        statuses = self.query_one("#overview-statuses", StatusCounts)
         provenance = self.query_one("#overview-provenance", Static)
+        statuses.row = row
         if row is None:
-            statuses.update("")
             provenance.update("")
             return
-        statuses.update(status_counts_text(row))
         provenance.update(provenance_text(row))
 
     def on_case_table_cursor_moved(self, event: CaseTable.CursorMoved) -> None:

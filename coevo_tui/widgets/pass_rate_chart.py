@@ -63,10 +63,9 @@ def chart_lines(bars: Sequence[PassRateBar], width: int, *, filled: StyleType = 
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append(f"{bar.name:<{name_width}} ", style="bold")
         rate = bar.rate
-        if rate is None:
-            line.append(f"{'·' * bar_width} ", style="dim")
-            line.append(" n/a ", style="dim")
-            line.append(f"{'nothing labelled':<{counts_width}}", style="dim")
+        if rate is None:  # the words sit where the bar would be
+            line.append(f"{'nothing labelled ':·<{bar_width}}"[:bar_width], style="dim")
+            line.append("  n/a", style="dim")
         else:
             cells = bar_cells(rate, bar_width)
             done = len(cells.rstrip(EMPTY))

@@ -1,0 +1,453 @@
+"""The Compare screen, driven with Pilot: streaming side by side, labelling from a pane,
+navigation by status, the instruction diff, choosing versions and models, running the
+candidate over the set, and the layout at 80 and 120 columns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from comparison_project import MODEL, build
+from fake_model_server import FakeModelServer
+from llm_fixtures import fake_provider, fake_server, fast_client  # noqa: F401
+from textual.widgets import OptionList, TextArea
+
+from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.domain.model import OutputStatus, Verdict
+from coevo_tui.domain.status import ComparisonStatus
+from coevo_tui.llm.client import ModelClient
+from coevo_tui.llm.config import FAKE_MODEL
+from coevo_tui.llm.fake_provider import FakeModel
+from coevo_tui.screens.compare import CompareScreen, VersionPicker, build_rows, history_text
+from coevo_tui.screens.rationale import RationaleScreen
+from coevo_tui.store import NewCase, Store
+
+S = ComparisonStatus
+
+
+# ---------------------------------------------------------------------- helpers
+async def wait_for(pilot, condition: Callable[[], object], what: str, limit: int = 500) -> None:
+    """Pause until `condition()` holds (a hang guard, not a speed assertion)."""
+    for _ in range(limit):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def open_compare(app: CoevoApp, pilot, **kwargs) -> CompareScreen:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await app.open_screen("compare", **kwargs)
+    screen = app.screen
+    assert isinstance(screen, CompareScreen)
+    await wait_for(pilot, lambda: screen._loaded and screen.case is not None,
+                   "the first case is shown")
+    return screen
+
+
+async def settled(pilot, screen: CompareScreen) -> None:
+    """Both panes show a stored answer (or an error) for the current case."""
+    await wait_for(pilot, lambda: all(p.state in ("stored", "error")
+                                      and p.case is not None and p.case.id == screen.case.id
+                                      for p in (screen.left_pane, screen.right_pane)),
+                   "both panes settled")
+
+
+def screen_text(app: CoevoApp) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def current_ext_id(screen: CompareScreen) -> str:
+    assert screen.current is not None
+    return screen.rows[screen.current].ext_id
+
+
+async def labels_of(project: Path, ext_id: str, version: int) -> list[tuple[str, str, str]]:
+    """Every label (oldest first) on the case's answers under a version."""
+    store = await Store.open(project)
+    try:
+        case = await store.case_by_ext_id(ext_id)
+        v = await store.version(version)
+        result = []
+        for output in await store.outputs_for_case(case.id):
+            if output.version_id == v.id:
+                result += [(lb.verdict.value, lb.rationale, lb.source.value)
+                           for lb in await store.label_history(output.id)]
+        return result
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def stored(project_path: Path) -> Path:
+    """The fixed project: every answer and label already stored (nothing streams)."""
+    await build(project_path)
+    return project_path
+
+
+@pytest.fixture
+async def unrun(project_path: Path) -> Path:
+    """Two versions, three cases, no answer at all."""
+    store = await Store.open(project_path, instructions="Allow trash talk.")
+    try:
+        await store.create_version("Allow trash talk. Remove threats.", note="threats")
+        await store.add_cases([NewCase(input="gg ez", ext_id="a1"),
+                               NewCase(input="I will find you", ext_id="a2"),
+                               NewCase(input="nice shot", ext_id="a3")], source_name="test")
+    finally:
+        await store.close()
+    return project_path
+
+
+# ---------------------------------------------------------------------- streaming
+async def test_both_panes_stream_at_once_and_leaving_cancels_both(
+        unrun: Path, fake_server: FakeModelServer) -> None:
+    """Through litellm's real client to the fake OpenAI server: a slow stream per side,
+    both in flight together; esc closes both connections and stores nothing."""
+    fake_server.configure(ttft=0.05, chunks=200, chunk_gap=0.05)  # ~10 s per answer
+    app = make_app(unrun, model="fake-model", api_base=fake_server.url, keymap={})
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_compare(app, pilot)
+        left, right = screen.left_pane, screen.right_pane
+        await wait_for(pilot, lambda: left.is_streaming and right.is_streaming
+                       and left.text and right.text, "both panes show streamed text",
+                       limit=1500)
+        assert fake_server.request_count == 2
+        systems = sorted(r["messages"][0]["content"] for r in fake_server.requests)
+        assert systems == ["Allow trash talk.", "Allow trash talk. Remove threats."]
+        assert "Reply to: gg ez"[:len(left.text)] == left.text[:len("Reply to: gg ez")]
+        assert fake_server.streams_closed_by_client == []
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: len(fake_server.streams_closed_by_client) == 2,
+                       "the server sees both streams closed", limit=1500)
+        assert sorted(fake_server.streams_closed_by_client) == [1, 2]
+        assert fake_server.stats.streams_finished == []
+    store = await Store.open(unrun)
+    try:
+        case = await store.case_by_ext_id("a1")
+        assert await store.outputs_for_case(case.id) == []  # a cancelled call stores nothing
+    finally:
+        await store.close()
+
+
+async def test_a_missing_side_streams_while_a_stored_side_shows_at_once(
+        unrun: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    store = await Store.open(unrun)
+    try:
+        v1 = await store.version(1)
+        case = await store.case_by_ext_id("a1")
+        out = await store.add_output(case_id=case.id, version_id=v1.id, model=FAKE_MODEL,
+                                     params={}, text="ALLOW", status=OutputStatus.OK)
+        await store.label_output(out.id, Verdict.GOOD)
+    finally:
+        await store.close()
+    fake_provider.hold()
+    app = make_app(unrun, model=FAKE_MODEL, keymap={})
+    app.llm_client = fast_client
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        assert current_ext_id(screen) == "a1"  # new (no baseline answer for a2, a3: not run)
+        await wait_for(pilot, lambda: screen.left_pane.state == "stored"
+                       and screen.right_pane.state == "streaming", "left stored, right live")
+        assert screen.left_pane.text == "ALLOW"
+        await wait_for(pilot, lambda: fake_provider.calls, "the model is called")
+        assert fake_provider.calls == 1  # only the missing side was asked
+        fake_provider.release()
+        await settled(pilot, screen)
+        assert screen.right_pane.text == "Reply to: gg ez"
+        # The stored answer gives the case its status: changed, unlabelled.
+        await wait_for(pilot, lambda: screen.rows[screen.current].status
+                       == S.CHANGED_UNLABELLED, "the status follows the stored answer")
+        await pilot.pause()
+        assert "? changed, unlabelled" in screen_text(app)  # the badge
+
+
+# ---------------------------------------------------------------------- navigation
+def test_rows_are_in_navigation_order() -> None:
+    lines = [(1, "a", "x"), (2, "b", "y"), (3, "c", "z"), (4, "d", "w"), (5, "e", "v")]
+    statuses = {1: S.STILL_GOOD, 2: S.FIXED, 3: S.REGRESSED, 4: S.CHANGED_UNLABELLED,
+                5: S.REGRESSED}
+    rows = build_rows(lines, statuses)
+    assert [r.ext_id for r in rows] == ["c", "e", "d", "b", "a"]
+    assert [r.key for r in rows] == [0, 1, 2, 3, 4]
+
+
+async def test_the_list_puts_regressions_first_and_j_k_step_through_it(stored: Path) -> None:
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_compare(app, pilot)
+        await settled(pilot, screen)
+        assert [r.status for r in screen.rows][:3] == [S.REGRESSED, S.CHANGED_UNLABELLED,
+                                                       S.FIXED]
+        assert [r.ext_id for r in screen.rows] == [
+            "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c10", "c8", "c9"]
+        text = screen_text(app)
+        assert text.index("▼ regressed") < text.index("? changed, unlab.") < text.index(
+            "▲ fixed")
+        assert "v2 → v3" in text
+        assert current_ext_id(screen) == "c1"
+        assert screen.left_pane.text == "ALLOW: trash talk about skill"
+        assert screen.right_pane.text == "REMOVE: insult"
+        await pilot.press("j")
+        await settled(pilot, screen)
+        assert current_ext_id(screen) == "c2"
+        assert screen.right_pane.text == "REMOVE: doxxing, shares an address"
+        await pilot.press("j", "j")
+        await settled(pilot, screen)
+        assert current_ext_id(screen) == "c4"
+        assert screen.right_pane.state == "error"  # an error answer is shown as one
+        await pilot.press("k")
+        await settled(pilot, screen)
+        assert current_ext_id(screen) == "c3"
+        assert screen.case_list.cursor_row == 2
+
+
+async def test_the_case_shows_the_versions_that_changed_its_verdict(stored: Path) -> None:
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        await wait_for(pilot, lambda: "Verdict changed in" in screen_text(app), "history")
+        assert "v1 good · v3 ▼ good→bad" in screen_text(app)
+
+
+def test_history_text_without_changes() -> None:
+    assert history_text([]).plain == "Verdict changed in: no version yet"
+
+
+# ---------------------------------------------------------------------- labelling
+async def test_g_labels_the_focused_pane_and_the_status_updates(stored: Path) -> None:
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        await settled(pilot, screen)
+        assert screen.focused_pane() is screen.left_pane
+        assert "▶ Baseline" in screen_text(app)
+        await pilot.press("l")  # focus the candidate
+        assert screen.focused_pane() is screen.right_pane
+        assert "▶ Candidate" in screen_text(app) and "▶ Baseline" not in screen_text(app)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: screen.right_pane.label is not None
+                       and screen.right_pane.label.verdict == Verdict.GOOD, "labelled good")
+        await app.workers.wait_for_complete()
+        assert screen.rows[0].ext_id == "c1" and screen.rows[0].status == S.STILL_GOOD
+        assert screen.query_one("#compare-badge").status == S.STILL_GOOD
+    assert await labels_of(stored, "c1", 3) == [("bad", "", "human"), ("good", "", "human")]
+    assert await labels_of(stored, "c1", 2) == [("good", "Mocking play skill is allowed "
+                                                          "trash talk.", "human")]
+
+
+async def test_b_asks_for_a_rationale_and_labels_the_focused_pane(stored: Path) -> None:
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        await pilot.press("j")  # c2: changed, unlabelled
+        await settled(pilot, screen)
+        await pilot.press("tab")  # focus moves to the candidate pane
+        assert screen.focused_pane() is screen.right_pane
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "the modal")
+        app.screen.query_one(TextArea).text = "An address is doxxing."
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is screen and screen.right_pane.label
+                       is not None, "labelled")
+        await app.workers.wait_for_complete()
+        assert screen.rows[1].status == S.STILL_BAD
+        assert "[BAD] An address is doxxing." in screen_text(app)
+        # r edits the rationale of the focused pane's label
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "the modal")
+        app.screen.query_one(TextArea).text = "Sharing an address is doxxing."
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is screen and screen.right_pane.label
+                       is not None and screen.right_pane.label.rationale.startswith("Sharing"),
+                       "rationale edited")
+        await app.workers.wait_for_complete()
+    assert await labels_of(stored, "c2", 3) == [
+        ("bad", "An address is doxxing.", "human"),
+        ("bad", "Sharing an address is doxxing.", "human")]
+
+
+async def test_esc_in_the_rationale_still_labels_and_labelling_needs_an_answer(
+        stored: Path) -> None:
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        for _ in range(3):
+            await pilot.press("j")
+        await settled(pilot, screen)
+        assert current_ext_id(screen) == "c4"  # the candidate answer is an error
+        await pilot.press("l", "g")
+        await pilot.pause()
+        assert screen.right_pane.label is None
+        assert app.screen is screen
+        await pilot.press("h", "u")  # the baseline's answer can be labelled
+        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "the modal")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: screen.left_pane.label is not None
+                       and screen.left_pane.label.verdict == Verdict.UNSURE, "labelled")
+        await app.workers.wait_for_complete()
+    assert (await labels_of(stored, "c4", 2))[-1] == ("unsure", "", "human")
+
+
+async def test_a_label_carries_over_to_the_identical_answer_on_the_other_side(
+        stored: Path) -> None:
+    store = await Store.open(stored)
+    try:
+        [cid] = await store.add_cases([NewCase(input="ez clap", ext_id="c11")])
+        for number in (2, 3):
+            version = await store.version(number)
+            await store.add_output(case_id=cid, version_id=version.id, model=MODEL, params={},
+                                   text="ALLOW: banter" + " " * number,
+                                   status=OutputStatus.OK)
+    finally:
+        await store.close()
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        index = screen.index_of_case[cid]
+        assert screen.rows[index].status == S.UNCHANGED
+        await screen._select(index)
+        await settled(pilot, screen)
+        await pilot.press("l", "g")
+        await wait_for(pilot, lambda: screen.left_pane.label is not None, "carried left")
+        assert screen.left_pane.label.source.value == "carried"
+        assert screen.rows[index].status == S.STILL_GOOD
+    assert await labels_of(stored, "c11", 2) == [("good", "", "carried")]
+
+
+# ---------------------------------------------------------------------- diff, choosing
+async def test_d_toggles_the_instruction_diff(stored: Path) -> None:
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        await settled(pilot, screen)
+        assert "+Flag doxxing" not in screen_text(app)
+        await pilot.press("d")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "--- v2 instructions" in text and "+++ v3 instructions" in text
+        assert "+Flag doxxing (real names, addresses)" in text
+        assert "REMOVE: insult" not in text  # the diff takes the panes' place
+        await pilot.press("d")
+        await pilot.pause()
+        assert "+Flag doxxing" not in screen_text(app)
+        assert "REMOVE: insult" in screen_text(app)
+
+
+async def test_v_chooses_other_versions(stored: Path) -> None:
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        await pilot.press("V")
+        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker), "the picker")
+        picker = app.screen
+        assert picker.query_one("#version-picker-baseline", OptionList).highlighted == 1
+        await pilot.press("up", "enter")  # baseline v1, then the candidate list
+        await pilot.press("up", "enter")  # candidate v2
+        await wait_for(pilot, lambda: app.screen is screen and screen._loaded
+                       and screen.right is not None and screen.right.version.number == 2,
+                       "reloaded")
+        await wait_for(pilot, lambda: screen.case is not None, "a case")
+        assert screen.left is not None and screen.left.version.number == 1
+        assert "v1 → v2" in screen_text(app)
+        # v1 and v2 answered alike: nothing regressed or fixed
+        assert {r.status for r in screen.rows} <= {S.STILL_GOOD, S.STILL_BAD, S.MISSING}
+
+
+async def test_m_compares_the_candidate_under_a_second_model(
+        stored: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    app = make_app(stored, keymap={})
+    app.llm_client = fast_client
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_compare(app, pilot)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: app.screen is not screen, "the model prompt")
+        await pilot.press(*"coevo-fake/other", "enter")
+        await wait_for(pilot, lambda: app.screen is screen and screen._loaded
+                       and screen.right is not None and screen.right.model == "coevo-fake/other",
+                       "models mode")
+        await wait_for(pilot, lambda: screen.right_pane.state == "stored"
+                       and screen.right_pane.text.startswith("other says:"), "model B answers")
+        assert screen.left is not None and screen.left.version.number == 3
+        assert screen.left.model == MODEL
+        assert screen.left_pane.state in ("stored", "error")
+        text = screen_text(app)
+        assert f"v3: {MODEL} vs coevo-fake/other" in text
+        assert "Model A" in text and "Model B" in text
+        # Only the current case was asked: no run started by itself.
+        assert fake_provider.calls == 1
+
+
+# ---------------------------------------------------------------------- running the set
+async def test_r_runs_the_candidate_and_statuses_fill_in(
+        unrun: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    store = await Store.open(unrun)
+    try:
+        v1 = await store.version(1)
+        for ext in ("a1", "a2", "a3"):
+            case = await store.case_by_ext_id(ext)
+            out = await store.add_output(case_id=case.id, version_id=v1.id, model=FAKE_MODEL,
+                                         params={}, text=f"v1 answer {ext}",
+                                         status=OutputStatus.OK)
+            await store.label_output(out.id, Verdict.GOOD)
+    finally:
+        await store.close()
+    fake_provider.configure(chunks=6, chunk_delay=0.01)
+    app = make_app(unrun, model=FAKE_MODEL, keymap={})
+    app.llm_client = fast_client
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        assert {r.status for r in screen.rows} == {S.MISSING}
+        await pilot.press("R")
+        await wait_for(pilot, lambda: screen.run_summary is not None
+                       and not screen.run_in_progress(), "the run finished")
+        await wait_for(pilot, lambda: all(r.status == S.CHANGED_UNLABELLED
+                                          for r in screen.rows), "statuses filled in")
+        await settled(pilot, screen)
+        assert "run done" in screen_text(app)
+    store = await Store.open(unrun)
+    try:
+        v2 = await store.version(2)
+        answers = await store.case_outputs_with_labels(v2.id, FAKE_MODEL)
+        assert len(answers) == 3
+        assert all(a.output.text.startswith("Reply to: ") for a in answers.values())
+    finally:
+        await store.close()
+
+
+# ---------------------------------------------------------------------- layout
+async def test_the_layout_follows_the_width(stored: Path) -> None:
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        await settled(pilot, screen)
+        assert screen.has_class("-narrow") and not screen.has_class("-wide")
+        left, right = screen.left_pane.region, screen.right_pane.region
+        assert right.y > left.y and left.x == right.x  # stacked
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert screen.has_class("-wide")
+        left, right = screen.left_pane.region, screen.right_pane.region
+        assert right.x > left.x and left.y == right.y  # side by side
+        case_list = screen.case_list.region
+        assert case_list.right <= left.x
+
+
+async def test_without_a_model_stored_answers_still_show(stored: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    monkeypatch.delenv("COEVO_MODEL", raising=False)
+    store = await Store.open(stored)
+    try:
+        await store.update_project(model=None)
+    finally:
+        await store.close()
+    monkeypatch.setattr("coevo_tui.llm.config.local_model_installed", lambda: False)
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        await settled(pilot, screen)
+        assert screen.rows[0].status == S.REGRESSED
+        assert screen.right_pane.text == "REMOVE: insult"

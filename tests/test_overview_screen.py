@@ -1,0 +1,179 @@
+"""The Overview screen and its pass-rate chart: per-version counts, statuses against the
+parent, cost and latency, provenance, the model counted, and opening Compare."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from comparison_project import MODEL, build
+from rich.cells import cell_len
+
+from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.domain.model import OutputStatus, Verdict
+from coevo_tui.domain.status import ComparisonStatus
+from coevo_tui.screens.compare import CompareScreen
+from coevo_tui.screens.overview import OverviewScreen, pick_model
+from coevo_tui.store import Store
+from coevo_tui.widgets.pass_rate_chart import PassRateBar, bar_cells, chart_lines
+
+S = ComparisonStatus
+
+
+async def wait_for(pilot, condition: Callable[[], object], what: str, limit: int = 500) -> None:
+    """Pause until `condition()` holds (a hang guard, not a speed assertion)."""
+    for _ in range(limit):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
+def screen_text(app: CoevoApp) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def open_overview(app: CoevoApp, pilot) -> OverviewScreen:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.press("o")
+    screen = app.screen
+    assert isinstance(screen, OverviewScreen)
+    await wait_for(pilot, lambda: screen.rows and not screen.workers, "loaded")
+    await pilot.pause()
+    return screen
+
+
+@pytest.fixture
+async def stored(project_path: Path) -> Path:
+    await build(project_path)
+    return project_path
+
+
+# ---------------------------------------------------------------------- the chart
+def eighths(line: str) -> int:
+    """How many eighths of a cell a chart line's bar fills."""
+    partial = " ▏▎▍▌▋▊▉"
+    return sum(8 if c == "█" else partial.index(c) for c in line if c == "█" or c in partial[1:])
+
+
+def test_bar_cells_fill_the_rate_to_an_eighth() -> None:
+    assert bar_cells(0.5, 10) == "█████░░░░░"
+    assert bar_cells(0.0, 4) == "░░░░"
+    assert bar_cells(1.0, 4) == "████"
+    assert bar_cells(0.0625, 4) == "▎░░░"  # a quarter cell: 2 eighths
+    assert all(len(bar_cells(r / 100, 17)) == 17 for r in range(101))
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_chart_lines_fit_the_width_and_read_without_colour(width: int) -> None:
+    bars = [PassRateBar("v1", 3, 4), PassRateBar("v10", 1, 4), PassRateBar("v11", 0, 0)]
+    lines = chart_lines(bars, width)
+    assert all(cell_len(line.plain) <= width for line in lines)
+    first, second, third = (line.plain for line in lines)
+    assert first.startswith("v1  ") and "75%" in first and "3/4" in first
+    assert "25%" in second and "1/4" in second
+    # The length of the filled part says the rate, with no colour at all.
+    assert abs(eighths(first) - 3 * eighths(second)) <= 3  # each rounded to an eighth
+    assert eighths(first) == round(0.75 * 8 * len(first.split()[1]))
+    assert "n/a" in third and "nothing labelled" in third and "█" not in third
+
+
+def test_pick_model_prefers_the_configured_one_when_it_has_answers() -> None:
+    assert pick_model("a", {"a": 1, "b": 5}) == "a"
+    assert pick_model("c", {"a": 1, "b": 5}) == "b"
+    assert pick_model(None, {"a": 5, "b": 5}) == "a"
+    assert pick_model("c", {}) == "c"
+    assert pick_model(None, {}) is None
+
+
+# ---------------------------------------------------------------------- the screen
+async def test_overview_counts_each_version_against_its_parent(stored: Path) -> None:
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_overview(app, pilot)
+        v1, v2, v3 = screen.rows
+        assert (v1.summary.good, v1.summary.labelled, v1.summary.missing) == (6, 9, 1)
+        assert v1.parent_number is None and v1.summary.statuses == {}
+        assert v2.summary.statuses == {S.STILL_GOOD: 6, S.STILL_BAD: 3, S.MISSING: 1}
+        assert (v3.summary.good, v3.summary.bad, v3.summary.unsure) == (3, 2, 1)
+        assert v3.summary.errors == 1 and v3.summary.unlabelled == 2
+        assert v3.summary.statuses[S.REGRESSED] == 1 and v3.summary.statuses[S.FIXED] == 1
+        text = screen_text(app)
+        assert f"10 active cases · model {MODEL}" in text
+        chart = [line for line in text.splitlines() if "█" in line]
+        assert len(chart) == 3
+        assert "67%" in chart[0] and "6/9" in chart[0]
+        assert "50%" in chart[2] and "3/6" in chart[2]
+        # the table row of v3: pass, good, bad, unsure, unlabelled, errors, todo, fixed,
+        # regressed, changed, cost, latency
+        row = next(line for line in text.splitlines() if line.strip().startswith("v3    "))
+        assert row.split() == ["v3", "50%", "3", "2", "1", "2", "1", "1", "1", "1", "1",
+                               "$0.0040", "741", "ms"]
+        # The version under the cursor (the newest): its statuses and provenance.
+        assert "v3 against v2: ▼ regressed 1 · ? changed, unlabelled 1 · ▲ fixed 1" in (
+            text)
+        await pilot.press("end")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "v3 note: flag doxxing" in text
+        assert "c1 [G] Mocking play skill is allowed trash talk." in text
+        assert "c7 [B] 'kys' tells someone to kill themselves: never allowed." in text
+
+
+async def test_moving_to_a_version_shows_its_provenance_and_enter_compares(
+        stored: Path) -> None:
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_overview(app, pilot)
+        await pilot.press("up")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "v2 note: narrow removals to identity attacks" in text
+        assert "c2 [B] Sharing a home address is doxxing, even without a slur." in text
+        assert "c3 [B] Telling someone to go back to their country attacks origin." in text
+        await pilot.press("up")
+        await pilot.pause()
+        assert "v1 is the first version" in screen_text(app)
+        assert screen.check_action("compare", ()) is None  # no parent to compare with
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen)
+                       and app.screen._loaded, "compare opened")
+        compare = app.screen
+        assert compare.left.version.number == 1 and compare.right.version.number == 2
+
+
+async def test_m_counts_another_models_answers(stored: Path) -> None:
+    store = await Store.open(stored)
+    try:
+        case = await store.case_by_ext_id("c1")
+        v3 = await store.version(3)
+        out = await store.add_output(case_id=case.id, version_id=v3.id, model="other/model",
+                                     params={}, text="x", status=OutputStatus.OK)
+        await store.label_output(out.id, Verdict.GOOD)
+    finally:
+        await store.close()
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_overview(app, pilot)
+        assert screen.model == MODEL
+        assert "(m: 2 models)" in screen_text(app)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: screen.model == "other/model" and not screen.workers,
+                       "the other model")
+        v1, v2, v3 = screen.rows
+        assert v3.summary.good == 1 and v3.summary.missing == 9
+        assert v1.summary.missing == 10
+        await pilot.pause()
+        assert "model other/model" in screen_text(app)
+
+
+async def test_an_empty_project_says_so(project_path: Path) -> None:
+    app = make_app(project_path, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_overview(app, pilot)
+        text = screen_text(app)
+        assert "0 active cases · " in text and "no answers yet" in text
+        assert "n/a" in text and "nothing labelled" in text
+        assert len(screen.rows) == 1

@@ -1,0 +1,87 @@
+"""SVG snapshots of the Compare and Overview screens at 80x24 and 120x40.
+
+The project is fixed (tests/comparison_project.py: answers, labels, costs and latencies
+stored directly, nothing streams), so the screens are the same on every run. Regenerate
+after a deliberate change with ``pytest tests/test_snapshots.py --snapshot-update`` and look
+at the SVGs under tests/__snapshots__/ before committing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from comparison_project import build
+
+from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.screens.compare import CompareScreen
+from coevo_tui.screens.overview import OverviewScreen
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    path = tmp_path / "moderation.db"
+    asyncio.run(build(path))
+    return path
+
+
+def _opened(name: str, *keys: str):
+    """A run_before that opens screen `name`, waits until it shows its data, then presses
+    `keys` and waits for the workers again."""
+
+    async def run_before(pilot) -> None:
+        app: CoevoApp = pilot.app
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await app.open_screen(name)
+        screen = app.screen
+        for _ in range(500):
+            if isinstance(screen, CompareScreen) and screen.case is not None and all(
+                    p.state in ("stored", "error") for p in (screen.left_pane,
+                                                              screen.right_pane)):
+                break
+            if isinstance(screen, OverviewScreen) and screen.rows and not screen.workers:
+                break
+            await pilot.pause(0.02)
+        else:
+            raise AssertionError(f"the {name} screen never loaded")
+        if keys:
+            await pilot.press(*keys)
+        for _ in range(5):  # the case's verdict history, a key's effect
+            await pilot.pause(0.02)
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_compare_screen(snap_compare, project: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(project, keymap={}), terminal_size=size,
+                        run_before=_opened("compare"))
+
+
+def test_compare_screen_instruction_diff(snap_compare, project: Path) -> None:
+    assert snap_compare(make_app(project, keymap={}), terminal_size=(80, 24),
+                        run_before=_opened("compare", "d"))
+
+
+def test_compare_screen_without_colour(snap_compare, project: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(make_app(project, keymap={}), terminal_size=(80, 24),
+                        run_before=_opened("compare", "j", "l"))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_overview_screen(snap_compare, project: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(project, keymap={}), terminal_size=size,
+                        run_before=_opened("overview"))
+
+
+def test_overview_screen_without_colour(snap_compare, project: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(make_app(project, keymap={}), terminal_size=(80, 24),
+                        run_before=_opened("overview"))
