@@ -451,3 +451,21 @@ async def test_without_a_model_stored_answers_still_show(stored: Path,
         await settled(pilot, screen)
         assert screen.rows[0].status == S.REGRESSED
         assert screen.right_pane.text == "REMOVE: insult"
+
+
+async def test_a_new_status_shows_in_the_list_when_it_is_scrolled(stored: Path) -> None:
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        for _ in range(8):
+            await pilot.press("j")
+        await settled(pilot, screen)
+        assert current_ext_id(screen) == "c8"  # the list (4 rows high) has scrolled
+        assert screen.case_list.scroll_y > 0
+        assert "≡ unchanged       c8" in screen_text(app)
+        await pilot.press("l", "b")
+        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "the modal")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: screen.right_pane.label is not None, "labelled")
+        await pilot.pause()
+        assert "▼ regressed       c8" in screen_text(app)
