@@ -233,6 +233,9 @@ async def test_g_labels_the_focused_pane_and_the_status_updates(stored: Path) ->
         await app.workers.wait_for_complete()
         assert screen.rows[0].ext_id == "c1" and screen.rows[0].status == S.STILL_GOOD
         assert screen.query_one("#compare-badge").status == S.STILL_GOOD
+        # v3 no longer changed the case's verdict: its history says so.
+        await wait_for(pilot, lambda: "Verdict changed in: v1 good " in screen_text(app)
+                       + " " and "good→bad" not in screen_text(app), "history updated")
     assert await labels_of(stored, "c1", 3) == [("bad", "", "human"), ("good", "", "human")]
     assert await labels_of(stored, "c1", 2) == [("good", "Mocking play skill is allowed "
                                                           "trash talk.", "human")]
@@ -383,15 +386,19 @@ async def test_m_compares_the_candidate_under_a_second_model(
 # ---------------------------------------------------------------------- running the set
 async def test_r_runs_the_candidate_and_statuses_fill_in(
         unrun: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    # v1 answers: a1 and a3 as the fake model will answer again (so carry-over labels the
+    # v2 answers), a2 differently.
+    v1_answers = {"a1": ("Reply to: gg ez", Verdict.BAD),
+                  "a2": ("an old answer", Verdict.GOOD),
+                  "a3": ("Reply to: nice shot", Verdict.GOOD)}
     store = await Store.open(unrun)
     try:
         v1 = await store.version(1)
-        for ext in ("a1", "a2", "a3"):
+        for ext, (text, verdict) in v1_answers.items():
             case = await store.case_by_ext_id(ext)
             out = await store.add_output(case_id=case.id, version_id=v1.id, model=FAKE_MODEL,
-                                         params={}, text=f"v1 answer {ext}",
-                                         status=OutputStatus.OK)
-            await store.label_output(out.id, Verdict.GOOD)
+                                         params={}, text=text, status=OutputStatus.OK)
+            await store.label_output(out.id, verdict)
     finally:
         await store.close()
     fake_provider.configure(chunks=6, chunk_delay=0.01)
@@ -400,13 +407,19 @@ async def test_r_runs_the_candidate_and_statuses_fill_in(
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_compare(app, pilot)
         assert {r.status for r in screen.rows} == {S.MISSING}
+        assert [r.ext_id for r in screen.rows] == ["a1", "a2", "a3"]
+        await settled(pilot, screen)  # a1's missing candidate answer streamed in
         await pilot.press("R")
         await wait_for(pilot, lambda: screen.run_summary is not None
                        and not screen.run_in_progress(), "the run finished")
-        await wait_for(pilot, lambda: all(r.status == S.CHANGED_UNLABELLED
-                                          for r in screen.rows), "statuses filled in")
-        await settled(pilot, screen)
-        assert "run done" in screen_text(app)
+        await wait_for(pilot, lambda: screen._loaded and not screen.workers, "re-sorted")
+        # Statuses filled in, then the list went back to status order.
+        assert [(r.ext_id, r.status) for r in screen.rows] == [
+            ("a2", S.CHANGED_UNLABELLED), ("a1", S.STILL_BAD), ("a3", S.STILL_GOOD)]
+        assert current_ext_id(screen) == "a1"  # the case on show stays on show
+        assert screen.case_list.cursor_row == 1
+        await pilot.pause()
+        assert "run done 2/2" in screen_text(app)  # a1 was answered by its pane already
     store = await Store.open(unrun)
     try:
         v2 = await store.version(2)

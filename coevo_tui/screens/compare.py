@@ -416,6 +416,8 @@ class CompareScreen(CoevoScreen):
         Binding("m", "second_model", "Model", id="compare.model", show=False,
                 tooltip="Compare the candidate under a second model"),
         Binding("enter", "open_case", "Open case", id="compare.open", show=False),
+        Binding("ctrl+r", "reload", "Re-sort", id="compare.reload", show=False,
+                tooltip="Read every answer again and put the list back in status order"),
     ]
 
     def __init__(self, baseline: int | None = None, candidate: int | None = None,
@@ -550,7 +552,9 @@ class CompareScreen(CoevoScreen):
         """Read the versions, the active cases and both sides' answers; order the cases."""
         store = self.store
         self.versions = await store.versions()
+        before = (self.left, self.right)
         self.left, self.right = await self._sides()
+        same_sides = before == (self.left, self.right)
         lines = [(line[LINE_ID], line[LINE_EXT_ID], line[LINE_INPUT])
                  for line in await store.case_lines()
                  if line[LINE_STATE] == CaseState.ACTIVE.value]
@@ -567,7 +571,8 @@ class CompareScreen(CoevoScreen):
         self.case_list.empty_message = "no active cases: add some on the Cases screen"
         if self.rows:
             index = self.index_of_case.get(keep, 0) if keep is not None else 0
-            await self._select(index)
+            # Re-sorting the same comparison leaves the panes alone (a stream goes on).
+            await self._select(index, reshow=not (same_sides and keep is not None))
         else:
             self.current = None
             self._show_bar()
@@ -595,13 +600,18 @@ class CompareScreen(CoevoScreen):
         self.set_class(models_mode, "-models")
 
     # ------------------------------------------------------------------ showing a case
-    async def _select(self, index: int) -> None:
+    async def _select(self, index: int, *, reshow: bool = True) -> None:
+        """Make row `index` the current case; `reshow` False only moves the list's cursor
+        when that case is already on show."""
         if not self.rows:
             return
         index = max(0, min(index, len(self.rows) - 1))
         self.current = index
         row = self.rows[index]
         self.case_list.move_cursor_to(index)
+        if not reshow and self.case is not None and self.case.id == row.case_id:
+            self._show_bar()
+            return
         case = await self.store.case(row.case_id)
         self.case = case
         text = Text(case.input)
@@ -730,6 +740,9 @@ class CompareScreen(CoevoScreen):
         pane = self.left_pane if side == "left" else self.right_pane
         pane.focus()
 
+    def action_reload(self) -> None:
+        self.load()
+
     def action_toggle_diff(self) -> None:
         self.toggle_class("-diff")
         if self.has_class("-diff"):
@@ -807,6 +820,7 @@ class CompareScreen(CoevoScreen):
                 if answer.output.id in by_output:
                     answers[case_id] = Answer(answer.output, by_output[answer.output.id])
         self._update_case(output.case_id)
+        self.show_history(output.case_id)
         self.refresh_bindings()
 
     # ------------------------------------------------------------------ choosing sides
@@ -877,6 +891,7 @@ class CompareScreen(CoevoScreen):
                                       dict(project.params) if project is not None else {})
         self._run_timer = self.set_interval(RUN_REFRESH_S, self._flush_run)
         self._run_active = True
+        finished = False
         try:
             events = runner.run_version(right.version)
             async with contextlib.aclosing(events) as stream:
@@ -891,6 +906,7 @@ class CompareScreen(CoevoScreen):
                             self._run_dirty.add(event.case_id)
                     elif name == "RunFinished":
                         self.run_summary = event.summary
+            finished = True
         finally:
             self._run_active = False
             if self._run_timer is not None:
@@ -899,6 +915,8 @@ class CompareScreen(CoevoScreen):
             self._flush_run()
             if self.run_summary is not None:
                 self.notify(f"Run of {right.name}: {self.run_summary.line()}", timeout=6)
+        if finished:
+            self.load()  # every status is known now: put the list back in status order
 
     def _flush_run(self) -> None:
         """Redraw the statuses of the cases the run answered since the last flush."""
