@@ -482,3 +482,49 @@ async def test_a_new_status_shows_in_the_list_when_it_is_scrolled(stored: Path) 
         await wait_for(pilot, lambda: screen.right_pane.label is not None, "labelled")
         await pilot.pause()
         assert "▼ regressed       c8" in screen_text(app)
+
+
+# ---------------------------------------------------------------------- the Cases table
+def test_the_status_filter_words() -> None:
+    from coevo_tui.screens.cases import split_status_filter
+
+    assert split_status_filter("refund #edge") == ("refund #edge", None, None)
+    rest, wanted, problem = split_status_filter("refund status:reg #edge")
+    assert (rest, wanted, problem) == ("refund #edge", frozenset({S.REGRESSED}), None)
+    assert split_status_filter("status:still")[1] == {S.STILL_GOOD, S.STILL_BAD,
+                                                      S.STILL_UNSURE}
+    assert split_status_filter("status:not-run")[1] == {S.MISSING}
+    assert split_status_filter("status:changed status:fixed")[1] == {
+        S.CHANGED_UNLABELLED, S.FIXED}
+    rest, wanted, problem = split_status_filter("status:nope")
+    assert rest == "" and wanted is None and problem and "nope" in problem
+
+
+async def test_the_cases_table_has_version_columns_and_a_status_filter(stored: Path) -> None:
+    from textual.widgets import Input
+
+    from coevo_tui.widgets.case_table import CaseTable
+
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: any(c.label == "v3" for c in
+                                          app.screen.query_one(CaseTable).columns),
+                       "the version columns")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        header = next(line for line in lines if line.startswith("Id "))
+        assert "v1 v2 v3" in header
+        c1 = next(line for line in lines if line.startswith("c1 "))
+        assert "G  G  B " in c1  # good, good, then bad under v3
+        c6 = next(line for line in lines if line.startswith("c6 "))
+        assert "·  ·  G " in c6
+
+        def shown() -> list[str]:
+            return [row[1] for row in app.screen.query_one(CaseTable).rows]
+
+        app.screen.query_one("#cases-filter", Input).value = "status:regressed"
+        await wait_for(pilot, lambda: shown() == ["c1"], "only the regression")
+        app.screen.query_one("#cases-filter", Input).value = "status:changed status:fixed"
+        await wait_for(pilot, lambda: shown() == ["c2", "c3"], "changed and fixed")
+        app.screen.query_one("#cases-filter", Input).value = "status:not_run"
+        await wait_for(pilot, lambda: shown() == ["c10"], "not run under v3")

@@ -35,11 +35,13 @@ from coevo_tui.domain.case_query import (
 )
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import Case, CaseState, Label, first_line
+from coevo_tui.domain.status import ComparisonStatus, compare_all
 from coevo_tui.screens.base import CoevoScreen
 from coevo_tui.screens.case_detail import CaseDetailScreen
 from coevo_tui.screens.case_editor import CaseDraft, CaseEditorScreen
 from coevo_tui.store import NewCase
 from coevo_tui.widgets.case_table import CaseTable, Column
+from coevo_tui.widgets.status_badge import label_mark
 from coevo_tui.widgets.verdict_bar import verdict_cell
 
 FIRST_PAGE = 500  # rows fetched before anything else, for the first paint
@@ -61,7 +63,9 @@ def _state_style(line: CaseLine) -> str | None:
     return None
 
 
-def case_columns(verdicts: dict[int, Label] | None = None) -> list[Column[CaseLine]]:
+def case_columns(verdicts: dict[int, Label] | None = None,
+                 version_marks: list[tuple[str, dict[int, Label]]] | None = None,
+                 ) -> list[Column[CaseLine]]:
     """The Cases table's columns. Later features append verdict or status columns here.
 
     With `verdicts` (case id -> label of its newest answer under the newest version, kept
@@ -83,7 +87,48 @@ def case_columns(verdicts: dict[int, Label] | None = None) -> list[Column[CaseLi
         columns.insert(2, Column("verdict", "Verdict",
                                  lambda r: verdict_cell(verdicts.get(r[LINE_ID])), width=8,
                                  style=verdict_style))
+    for name, labels in reversed(version_marks or []):
+        columns.insert(2, version_column(name, labels))
     return columns
+
+
+def version_column(name: str, labels: dict[int, Label]) -> Column[CaseLine]:
+    """One version's verdicts as single characters (G B U; g b u when carried; · none),
+    headed by the version's name ("v3"); see status_badge.label_mark."""
+    def style(row: CaseLine) -> str | None:
+        label = labels.get(row[LINE_ID])
+        return None if label is None else f"case-table--{label.verdict.value}"
+
+    return Column(f"verdict-{name}", name, lambda r: label_mark(labels.get(r[LINE_ID])),
+                  width=max(2, len(name)), style=style)
+
+
+# `status:regressed`: the comparison status between the newest two versions.
+STATUS_CHOICES: dict[str, ComparisonStatus] = {
+    **{s.value: s for s in ComparisonStatus}, "not_run": ComparisonStatus.MISSING}
+_STATUS_TOKEN = re.compile(r"(?<!\S)status:(\S*)", re.IGNORECASE)
+
+
+def split_status_filter(text: str
+                        ) -> tuple[str, frozenset[ComparisonStatus] | None, str | None]:
+    """Take the `status:NAME` words out of a filter line (NAME a status such as regressed,
+    fixed, changed_unlabelled, still_good, not_run; a prefix is enough, `-` may stand for
+    `_`, several mean "any of"). Returns the rest, the statuses asked for (None: no status
+    filter) and a problem to show (None: none)."""
+    found: set[ComparisonStatus] = set()
+    problem: str | None = None
+    seen = False
+    for match in _STATUS_TOKEN.finditer(text):
+        seen = True
+        value = match.group(1).lower().replace("-", "_")
+        chosen = {s for name, s in STATUS_CHOICES.items() if name.startswith(value)} if value \
+            else set()
+        if not chosen:
+            problem = f"no status {value!r} (regressed, fixed, changed_unlabelled, ...)"
+        found |= chosen
+    if not seen:
+        return text, None, None
+    return " ".join(_STATUS_TOKEN.sub(" ", text).split()), frozenset(found) or None, problem
 
 
 VERDICT_CHOICES = ("good", "bad", "unsure", "unlabelled")
@@ -194,6 +239,7 @@ class CasesScreen(CoevoScreen):
         self._loading = False
         self.table.empty_message = "no cases yet: press a to add one"
         self._start_filter()
+        self.load_version_marks()
         # Lower-case the inputs now, while the user reads, so the first text filter is as
         # quick as the next ones (about 60 ms of CPU for 100,000 cases, in small steps).
         await self._build_lowered()
@@ -230,6 +276,7 @@ class CasesScreen(CoevoScreen):
         self._debounce = None
         rest, self._verdict_filter, self._verdict_problem = split_verdict_filter(
             self.filter_input.value)
+        rest, self._status_filter, self._status_problem = split_status_filter(rest)
         self._query = CaseQuery.parse(rest)
         self._start_filter()
 
@@ -255,12 +302,16 @@ class CasesScreen(CoevoScreen):
             if lines is not self._lines:  # reloaded meanwhile: a newer filter run follows
                 return
         lowered = self._lowered
+        if self._status_filter is not None:
+            await self._load_statuses()
         big = len(lines) > FILTER_CHUNK
         shown: list[CaseLine] = []
         for start in range(0, len(lines), FILTER_CHUNK):
             picked = query.select(lines, lowered, start, start + FILTER_CHUNK)
             if self._verdict_filter is not None:
                 picked = [line for line in picked if self._verdict_shown(line)]
+            if self._status_filter is not None:
+                picked = [line for line in picked if self._status_shown(line)]
             shown.extend(picked)
             if big:
                 await asyncio.sleep(0)
@@ -280,6 +331,8 @@ class CasesScreen(CoevoScreen):
         problems = list(self._query.problems)
         if self._verdict_problem:
             problems.insert(0, self._verdict_problem)
+        if self._status_problem:
+            problems.insert(0, self._status_problem)
         if problems:
             shown = problems[0]
         elif self._loading:
@@ -317,7 +370,8 @@ class CasesScreen(CoevoScreen):
         key = line[LINE_ID]
         i = bisect_left(shown, key, key=_line_key)
         present = i < len(shown) and shown[i][LINE_ID] == key
-        visible = self._query.matches(line) and self._verdict_shown(line)
+        visible = (self._query.matches(line) and self._verdict_shown(line)
+                   and self._status_shown(line))
         if present and visible:
             shown[i] = line
         elif present:
@@ -457,6 +511,10 @@ class CasesScreen(CoevoScreen):
         # Back from Label (or Compare): verdicts may have changed.
         if not self._loading:
             self.refresh_verdicts()
+            self._statuses = None  # read again when a status: filter needs them
+            self.load_version_marks()
+            if self._status_filter is not None:
+                self._start_filter(keep_key=self._cursor_key())
 
     @work(group="cases-verdicts", exclusive=True, exit_on_error=False)
     async def refresh_verdicts(self) -> None:
@@ -490,3 +548,49 @@ class CasesScreen(CoevoScreen):
             return
         self.app.push_screen(LabelScreen([line[LINE_ID] for line in self._shown],
                                          start_case_id=row[LINE_ID]))
+
+    # ------------------------------------------------------------------ versions and statuses
+    # Added for Compare: a verdict column per recent version and the `status:` filter
+    # (the comparison status between the newest two versions, read only when asked for).
+    VERSION_COLUMNS = 3  # the newest versions that get a verdict column
+    _status_filter: frozenset[ComparisonStatus] | None = None
+    _status_problem: str | None = None
+    _statuses: dict[int, ComparisonStatus] | None = None
+
+    def _model_filter(self) -> str | None:
+        try:
+            return self.app.model_choice().model  # type: ignore[attr-defined, no-any-return]
+        except UserError:
+            return None
+
+    @work(group="cases-version-marks", exclusive=True, exit_on_error=False)
+    async def load_version_marks(self) -> None:
+        """The verdicts of the newest versions (one bulk read each), as columns."""
+        versions = (await self.store.versions())[-self.VERSION_COLUMNS:]
+        if len(versions) < 2:
+            return  # one version: the Verdict column already says it all
+        model = self._model_filter()
+        marks = [(f"v{v.number}", await self.store.verdict_by_case(v.id, model))
+                 for v in versions]
+        self.table.set_columns(case_columns(self._verdicts, marks))
+
+    async def _load_statuses(self) -> None:
+        """Statuses of every case between the newest two versions (once, then kept until
+        the screen is shown again)."""
+        if self._statuses is not None:
+            return
+        versions = await self.store.versions()
+        ids = [line[LINE_ID] for line in self._lines]
+        if len(versions) < 2:
+            self._statuses = {cid: ComparisonStatus.MISSING for cid in ids}
+            return
+        model = self._model_filter()
+        baseline = await self.store.case_outputs_with_labels(versions[-2].id, model)
+        candidate = await self.store.case_outputs_with_labels(versions[-1].id, model)
+        self._statuses = compare_all(ids, baseline, candidate)
+
+    def _status_shown(self, line: CaseLine) -> bool:
+        wanted = self._status_filter
+        if wanted is None or self._statuses is None:
+            return True
+        return self._statuses.get(line[LINE_ID], ComparisonStatus.MISSING) in wanted
