@@ -177,3 +177,29 @@ async def test_an_empty_project_says_so(project_path: Path) -> None:
         assert "0 active cases · " in text and "no answers yet" in text
         assert "n/a" in text and "nothing labelled" in text
         assert len(screen.rows) == 1
+
+
+async def test_the_prompt_screen_version_view_shows_what_motivated_it(stored: Path) -> None:
+    from coevo_tui.screens.prompt import PromptScreen
+
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await app.open_screen("prompt")
+        screen = app.screen
+        assert isinstance(screen, PromptScreen)
+        await wait_for(pilot, lambda: screen.versions and not screen.workers, "loaded")
+        screen.version_list.highlighted = 0  # newest first: v3
+        screen.action_view()
+        await wait_for(pilot, lambda: not screen.workers, "provenance read")
+        await pilot.pause()
+        view = str(screen.query_one("#prompt-view-text").render())
+        assert "Version 3" in view
+        assert "Motivated by:" in view
+        assert "c7 [B] 'kys' tells someone to kill themselves: never allowed." in view
+        screen.version_list.highlighted = 2  # v1: nothing motivated it
+        screen.action_view()
+        await wait_for(pilot, lambda: not screen.workers, "provenance read")
+        view = str(screen.query_one("#prompt-view-text").render())
+        assert "Version 1" in view and "Motivated by: no cases recorded" in view

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -44,6 +44,9 @@ from coevo_tui.screens.base import CoevoScreen
 from coevo_tui.widgets.case_table import CaseTable, Column
 from coevo_tui.widgets.pass_rate_chart import PassRateBar, PassRateChart
 from coevo_tui.widgets.status_badge import label_mark, status_label
+
+if TYPE_CHECKING:
+    from coevo_tui.store import Store
 
 STYLES = Path(__file__).parent.parent / "styles"
 S = ComparisonStatus
@@ -197,16 +200,40 @@ class StatusCounts(Widget):
         return status_counts_text(self.row, max(self.content_region.width, 20))
 
 
+async def read_motivations(store: Store, versions: Sequence[PromptVersion]
+                           ) -> dict[int, list[Motivation]]:
+    """Per version id, the cases that motivated it with the labels they pointed at."""
+    pairs = {v.id: await store.motivating_cases(v.id) for v in versions}
+    label_ids = [lid for found in pairs.values() for _, lid in found if lid is not None]
+    labels = await store.labels_by_id(label_ids) if label_ids else {}
+    cases = {cid: await store.case(cid) for found in pairs.values() for cid, _ in found}
+    return {
+        vid: [Motivation(cases[cid].ext_id, cases[cid].input,
+                         labels.get(lid) if lid is not None else None)
+              for cid, lid in found]
+        for vid, found in pairs.items()
+    }
+
+
 def provenance_text(row: VersionRow) -> Text:
     """The version's note and the cases (with rationales) that motivated it."""
     text = Text()
     text.append(f"v{row.version.number} note: ", style="bold")
     text.append(row.version.note or "-")
-    text.append("\nMotivated by: ", style="bold")
-    if not row.motivations:
+    text.append("\n")
+    text.append_text(motivations_text(row.motivations))
+    return text
+
+
+def motivations_text(motivations: Sequence[Motivation]) -> Text:
+    """"Motivated by:" and one line per case: its id, the label's mark and rationale (or
+    the case's input when the label had no rationale)."""
+    text = Text()
+    text.append("Motivated by: ", style="bold")
+    if not motivations:
         text.append("no cases recorded", style="italic")
         return text
-    for motivation in row.motivations:
+    for motivation in motivations:
         text.append(f"\n  {motivation.case_ext_id} ", style="bold")
         label = motivation.label
         if label is not None:
@@ -306,23 +333,9 @@ class OverviewScreen(CoevoScreen):
             self.model = pick_model(self._configured_model(), totals)
         answers = {v.id: await store.case_outputs_with_labels(v.id, self.model)
                    for v in versions}
-        motivations = await self._motivations(versions)
+        motivations = await read_motivations(store, versions)
         self.rows = version_rows(versions, active, answers, motivations)
         self._show(len(active))
-
-    async def _motivations(self, versions: Sequence[PromptVersion]
-                           ) -> dict[int, list[Motivation]]:
-        store = self.store
-        pairs = {v.id: await store.motivating_cases(v.id) for v in versions}
-        label_ids = [lid for found in pairs.values() for _, lid in found if lid is not None]
-        labels = await store.labels_by_id(label_ids) if label_ids else {}
-        cases = {cid: await store.case(cid) for found in pairs.values() for cid, _ in found}
-        return {
-            vid: [Motivation(cases[cid].ext_id, cases[cid].input,
-                             labels.get(lid) if lid is not None else None)
-                  for cid, lid in found]
-            for vid, found in pairs.items()
-        }
 
     def _show(self, active: int) -> None:
         if self.model is None:

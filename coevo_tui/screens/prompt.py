@@ -373,6 +373,7 @@ class PromptScreen(CoevoScreen):
         self.query_one("#prompt-view-text", Static).update(self._version_text(version))
         self.query_one("#prompt-view", VerticalScroll).scroll_home(animate=False)
         self._switch("view")
+        self._show_provenance(version)
 
     def _version_text(self, version: PromptVersion) -> Text:
         text = Text()
@@ -541,3 +542,16 @@ class PromptScreen(CoevoScreen):
                 choices[cid] = MotivatingChoice(cid, label_id,
                                                 f"{case.ext_id} · {first_line(case.input, 40)}")
         return list(choices.values())
+
+    # ------------------------------------------------------------------ provenance
+    # Added for Compare/Overview: the version view also says which cases (and rationales)
+    # motivated the version.
+    @work(group="prompt-provenance", exclusive=True, exit_on_error=False)
+    async def _show_provenance(self, version: PromptVersion) -> None:
+        from coevo_tui.screens.overview import motivations_text, read_motivations
+
+        found = (await read_motivations(self.store, [version]))[version.id]
+        text = self._version_text(version)
+        text.append("\n\n")
+        text.append_text(motivations_text(found))
+        self.query_one("#prompt-view-text", Static).update(text)
