@@ -15,6 +15,7 @@ fresh process (headless, 80x24, through `App.run_test`), and prints medians of:
 - peak memory: the process's ru_maxrss.
 
 Run: .venv/bin/python benchmarks/bench_cases.py [--sizes 1000,10000,100000] [--runs 5]
+     [--labelled] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ WORDS = ("refund policy gamer trash talk slur account password order ship delay 
          "price discount billing error crash login").split()
 
 
-async def _build(path: Path, count: int) -> None:
+async def _build(path: Path, count: int, labelled: bool) -> None:
+    from coevo_tui.domain.model import OutputStatus, Verdict
     from coevo_tui.store import NewCase, Store
 
     rnd = random.Random(count)
@@ -50,7 +52,15 @@ async def _build(path: Path, count: int) -> None:
     ]
     store = await Store.open(path)
     try:
-        await store.add_cases(cases, source_name="bench")
+        ids = await store.add_cases(cases, source_name="bench")
+        if labelled:  # an answer for every case under v1, 70% of them labelled
+            version = await store.latest_version()
+            for case_id in ids:
+                output = await store.add_output(case_id=case_id, version_id=version.id,
+                                                model="bench/model", params={},
+                                                text=f"answer {case_id}", status=OutputStatus.OK)
+                if rnd.random() < 0.7:
+                    await store.set_label(output.id, rnd.choice(list(Verdict)))
     finally:
         await store.close()
 
@@ -144,6 +154,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--labelled", action="store_true",
+                        help="give every case an answer (70%% labelled): the Verdict column's "
+                             "load counts too; building 100,000 takes minutes")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="build the project files in DIR and reuse them on later runs")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--spawned-at", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -151,13 +166,17 @@ def main() -> int:
         print(json.dumps(asyncio.run(_child(args.child, args.spawned_at))))
         return 0
 
-    print(f"Cases screen, headless 80x24, median of {args.runs} runs, each a fresh process")
+    print(f"Cases screen, headless 80x24, median of {args.runs} runs, each a fresh process"
+          + (", every case answered (70% labelled)" if args.labelled else ", no answers"))
     print(f"{'cases':>8} {'first rows':>11} {'interactive':>12} {'all loaded':>11} "
           f"{'filter med':>11} {'filter max':>11} {'key@filter':>11} {'peak RSS':>9}")
     with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for size in (int(s) for s in args.sizes.split(",")):
-            path = Path(tmp) / f"bench-{size}.db"
-            asyncio.run(_build(path, size))
+            path = folder / f"bench-{size}{'-labelled' if args.labelled else ''}.db"
+            if not path.exists():
+                asyncio.run(_build(path, size, args.labelled))
             runs = [_run_once(path) for _ in range(args.runs)]
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             assert med["rows"] == size, med

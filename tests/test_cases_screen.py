@@ -421,3 +421,26 @@ async def test_a_row_written_elsewhere_in_the_list_keeps_the_order(project: Path
         screen._show_line(case)
         assert _shown_ids(app) == ["r1", "t1", "r2", "q1"]
         assert screen.query_one(CaseTable).rows[2] == case_line(case)
+
+
+async def test_the_cursor_stays_on_its_case_when_a_filter_result_lands(project: Path) -> None:
+    """Moving while a filter runs (100,000 rows take a moment) is not undone by its result."""
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, CasesScreen)
+        table = screen.query_one(CaseTable)
+        screen._query = CaseQuery.parse("refund")
+        screen._start_filter()  # a worker: it runs after this synchronous code
+        table.move_cursor_to(2)  # the user moves to r2 meanwhile (r1 was under the cursor)
+        # Keeping the case that was under the cursor when the filter started would land on
+        # r1 (index 0); keeping the index would land on r2 only by clamping, so check both.
+        await _settle(app, pilot)
+        assert _shown_ids(app) == ["r1", "r2"]
+        assert table.current_row is not None and table.current_row[LINE_EXT_ID] == "r2"
+        screen._query = CaseQuery.parse("")
+        screen._start_filter()
+        table.move_cursor_to(0)  # r1; the full list puts r2 at index 2, r1 at index 0
+        await _settle(app, pilot)
+        assert table.current_row is not None and table.current_row[LINE_EXT_ID] == "r1"
