@@ -20,7 +20,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coevo_tui.llm.litellm_import import preload_litellm, use_litellm_http_handler_for_openai
+from coevo_tui.llm.litellm_import import (
+    join_preload,
+    preload_litellm,
+    use_litellm_http_handler_for_openai,
+)
 
 if TYPE_CHECKING:
     from coevo_tui.domain.model import PromptVersion
@@ -36,7 +40,10 @@ def main(args: argparse.Namespace) -> int:
     use_litellm_http_handler_for_openai()  # headless runs never stream
     import asyncio
 
-    return asyncio.run(run_command(args))
+    try:
+        return asyncio.run(run_command(args))
+    finally:
+        join_preload()
 
 
 def _env_number(name: str, default: float, *, integer: bool = False, minimum: float = 0

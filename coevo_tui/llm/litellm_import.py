@@ -93,6 +93,17 @@ async def load_litellm_async() -> ModuleType:
     return await asyncio.to_thread(load_litellm)
 
 
+def join_preload() -> None:
+    """Wait for a preload started by `preload_litellm` to end.
+
+    Call before the process exits: an interpreter that shuts down while a daemon thread is
+    still inside `import litellm` can abort (SIGABRT) instead of exiting with its status.
+    """
+    thread = _preload
+    if thread is not None and thread is not threading.current_thread():
+        thread.join()
+
+
 def preload_litellm() -> None:
     """Start importing litellm in a daemon thread (idempotent). `load_litellm` waits for it."""
     global _preload
