@@ -44,9 +44,27 @@ def check_project_file(path: Path) -> bool:
         raise ProjectFileError(
             f"{path}: a SQLite database but not a coevo project; left unchanged"
         )
+    if _shorter_than_header_says(path, header):
+        raise ProjectFileError(f"{path}: damaged project file (cut short); left unchanged")
     if user_version > SCHEMA_VERSION:
         raise ProjectFileError(
             f"{path}: written by a newer coevo (schema {user_version}, this coevo reads up to "
             f"{SCHEMA_VERSION}); upgrade coevo to open it. Left unchanged"
         )
     return False
+
+
+def _shorter_than_header_says(path: Path, header: bytes) -> bool:
+    """True when the file is smaller than the page count in its header (a truncated copy).
+
+    The count is only trusted when SQLite marks it valid (offset 92 equals the change
+    counter at offset 24); reading 100 bytes is far cheaper than `PRAGMA quick_check`,
+    which reads the whole file.
+    """
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    counter_valid = header[92:96] == header[24:28]
+    if not counter_valid or pages == 0:
+        return False
+    return path.stat().st_size < pages * page_size

@@ -132,8 +132,11 @@ class Store:
         if create:
             await self._db.execute("PRAGMA journal_mode = WAL")
         else:
+            # Reading the schema and the settings row touches the pages every screen needs;
+            # a whole-file check (quick_check) would cost seconds on a large project.
             try:
-                await self._db.execute("PRAGMA quick_check(1)")
+                await self._scalar("SELECT count(*) FROM sqlite_master")
+                await self._scalar("SELECT count(*) FROM project")
             except sqlite3.DatabaseError as exc:
                 raise ProjectFileError(f"{self.path}: damaged project file ({exc})") from None
             mode = await self._scalar("PRAGMA journal_mode")
