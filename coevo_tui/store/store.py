@@ -1097,13 +1097,21 @@ class Store:
         the same case (any version or model), marked carried; one transaction. Returns
         the new label, or None (no identical labelled output, not ok, or already labelled).
         The run engine calls this after each ok output."""
-        async with self._transaction() as db:
-            output = await self.output(output_id)
-            if output.status != OutputStatus.OK:
-                return None
+        output = await self.output(output_id)
+        if output.status != OutputStatus.OK:
+            return None
+
+        async def decide() -> Label | None:
             answers = await self.case_answers(output.case_id)
             own = next((a.label for a in answers if a.output.id == output.id), None)
-            source = label_to_carry(output, own, answers)
+            return label_to_carry(output, own, answers)
+
+        # Most outputs have nothing to inherit: decide before taking the write lock, so a
+        # run does not queue a write transaction per answer; decide again under the lock.
+        if await decide() is None:
+            return None
+        async with self._transaction() as db:
+            source = await decide()
             if source is None:
                 return None
             return await self._insert_label(
