@@ -111,6 +111,8 @@ async def test_a_remapped_key_works_and_shows_everywhere(project_path: Path) -> 
         await _started(app, pilot)
         actions = {a.description: a.key_display for a in bound_actions(app.screen)}
         assert actions["Add"] == "n"
+        text = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+        assert "press n to add one" in text  # hints name the remapped key too
         await pilot.press("f1")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
@@ -35,6 +36,18 @@ class ReportsWorkerErrors:
 
 class CoevoScreen(ReportsWorkerErrors, Screen[Any]):
     """Base of coevo's full screens."""
+
+    def key_for(self, binding_id: str, default: str = "") -> str:
+        """The key shown for binding `binding_id` on this screen, after the user's keymap,
+        for hints in messages ("press A to show archived cases"), so they stay true."""
+        for active in self.active_bindings.values():
+            if active.binding.id == binding_id:
+                return self.app.get_key_display(active.binding)
+        for binding in type(self).BINDINGS:  # not active now (e.g. a field has focus)
+            if isinstance(binding, Binding) and binding.id == binding_id:
+                keys = self.app._keymap.get(binding_id, binding.key)
+                return keys.split(",")[0]
+        return default
 
     @property
     def store(self) -> Store:

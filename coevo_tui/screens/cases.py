@@ -240,7 +240,8 @@ class CasesScreen(CoevoScreen):
             self._lowered = []
             self._apply_written()
         self._loading = False
-        self.table.empty_message = "no cases yet: press a to add one"
+        add_key = self.key_for("cases.add", "a")
+        self.table.empty_message = f"no cases yet: press {add_key} to add one"
         self._start_filter()
         self.load_version_marks()
         # Lower-case the inputs now, while the user reads, so the first text filter is as
@@ -485,7 +486,8 @@ class CasesScreen(CoevoScreen):
         shown = self._show_line(case)
         await self._refresh_counts()
         verb = "Restored" if archived else "Archived"
-        hint = "" if shown else " (press A to show archived cases)"
+        hint = "" if shown else (
+            f" (press {self.key_for('cases.show_archived', 'A')} to show archived cases)")
         self.notify(f"{verb} case {case.ext_id}{hint}")
 
     # ------------------------------------------------------------------ verdicts and Label
