@@ -444,3 +444,14 @@ async def test_the_cursor_stays_on_its_case_when_a_filter_result_lands(project: 
         table.move_cursor_to(0)  # r1; the full list puts r2 at index 2, r1 at index 0
         await _settle(app, pilot)
         assert table.current_row is not None and table.current_row[LINE_EXT_ID] == "r1"
+
+
+async def test_an_empty_result_says_the_filter_hides_everything(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("slash", *"nothing-matches-this", "enter")
+        await _settle(app, pilot)
+        text = "\n".join(_screen_lines(app))
+        assert "no case matches the filter" in text and "no cases yet" not in text
+        assert "0 shown" in text

@@ -240,8 +240,6 @@ class CasesScreen(CoevoScreen):
             self._lowered = []
             self._apply_written()
         self._loading = False
-        add_key = self.key_for("cases.add", "a")
-        self.table.empty_message = f"no cases yet: press {add_key} to add one"
         self._start_filter()
         self.load_version_marks()
         # Lower-case the inputs now, while the user reads, so the first text filter is as
@@ -322,9 +320,19 @@ class CasesScreen(CoevoScreen):
         if lines is not self._lines:
             return
         self._shown = shown
+        self.table.empty_message = self._empty_message()
         self.table.set_rows(shown, keep_cursor_on=keep_key if keep_key is not None
                             else self._cursor_key())
         self._show_counts()
+
+    def _empty_message(self) -> str:
+        """What an empty table says: still loading, no cases at all, or none match."""
+        if self._loading:
+            return "loading…"
+        if not self._lines:
+            return f"no cases yet: press {self.key_for('cases.add', 'a')} to add one"
+        return ("no case matches the filter"
+                f" ({self.key_for('cases.leave_filter', 'esc')} on the table clears it)")
 
     def _show_counts(self) -> None:
         """Counts by state in the header; how many the filter shows beside the filter."""
