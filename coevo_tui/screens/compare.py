@@ -20,6 +20,7 @@ side (`-wide`); narrower, the list shrinks to a few lines on top and the panes s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,12 +109,29 @@ class CompareRow(NamedTuple):
 
 def build_rows(lines: Sequence[tuple[int, str, str]],
                statuses: Mapping[int, ComparisonStatus]) -> list[CompareRow]:
-    """Rows in navigation order from (case id, ext id, input) lines and their statuses."""
-    by_id = {line[0]: line for line in lines}
-    return [
-        CompareRow(position, cid, by_id[cid][1], by_id[cid][2], statuses[cid])
-        for position, cid in enumerate(navigation_order(statuses))
-    ]
+    """Rows in navigation order (`navigation_order`: regressions first, then changed-
+    unlabelled, then fixed, ...; ties keep the order of `lines`) from (case id, ext id,
+    input) lines and their statuses. Bucketed by status rather than sorted: a third of the
+    time at 100,000 cases."""
+    buckets: dict[ComparisonStatus, list[tuple[int, str, str]]] = {
+        status: [] for status in ComparisonStatus}  # declared in navigation order
+    for line in lines:
+        buckets[statuses[line[0]]].append(line)
+    rows: list[CompareRow] = []
+    for status, bucket in buckets.items():
+        start = len(rows)
+        rows.extend(CompareRow(start + i, cid, ext_id, text, status)
+                    for i, (cid, ext_id, text) in enumerate(bucket))
+    return rows
+
+
+def compare_lines(lines: Sequence[tuple[int, str, str]], left: Mapping[int, Answer],
+                  right: Mapping[int, Answer]) -> list[CompareRow]:
+    """The status of every case, then the rows in navigation order (pure: it runs in a
+    thread so that 100,000 cases do not freeze the screen)."""
+    statuses = {line[0]: compare_answers(left.get(line[0]), right.get(line[0]))
+                for line in lines}
+    return build_rows(lines, statuses)
 
 
 def newest_answer(answers: Sequence[Answer], version_id: int, model: str | None
@@ -208,7 +226,6 @@ class ComparePane(StreamPane, can_focus=True):
     def __init__(self, *, side_title: str, **kwargs: Any) -> None:
         super().__init__(title="  " + side_title, show_label=False, **kwargs)
         self.side_title = side_title
-        self._ready_state: tuple[object, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
@@ -255,13 +272,11 @@ class ComparePane(StreamPane, can_focus=True):
             verdict_line.update(line)
         for verdict in Verdict:
             self.set_class(label is not None and label.verdict == verdict, f"-{verdict.value}")
-        # What can be done with the pane (label, write a rationale) changed: the footer
-        # dims or shows those keys.
-        ready = (output.id if output is not None else None, output is not None
-                 and output.status == OutputStatus.OK, label is not None)
-        if ready != self._ready_state:
-            self._ready_state = ready
-            self.screen.refresh_bindings()
+        # What can be done with the pane (label, write a rationale) may have changed: the
+        # footer dims or shows those keys.
+        sync = getattr(self.screen, "sync_bindings", None)
+        if sync is not None:
+            sync()
 
 
 class InstructionDiff(Static):
@@ -440,6 +455,7 @@ class CompareScreen(CoevoScreen):
         self._run_timer: Timer | None = None
         self._loaded = False
         self._run_active = False
+        self._bindings_for: tuple[object, ...] = ()
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -493,6 +509,27 @@ class CompareScreen(CoevoScreen):
     def watch_focused(self) -> None:
         for pane in self.query(ComparePane):
             pane.retitle(pane.side_title)
+        self.sync_bindings()
+
+    def _binding_state(self) -> tuple[object, ...]:
+        """Everything `check_action` decides from."""
+        pane = self.focused_pane()
+        output = pane.output if pane is not None else None
+        return (pane.id if pane is not None else None,
+                output is not None and output.status == OutputStatus.OK,
+                pane is not None and pane.label is not None,
+                self.case is not None, bool(self.rows), self._loaded)
+
+    def sync_bindings(self) -> None:
+        """Refresh the footer only when what `check_action` decides has changed: every
+        refresh rebuilds the footer's widgets, which costs more than showing a case."""
+        pane = self.focused_pane()
+        if pane is not None and pane.state == "loading":
+            return  # its answer follows in a moment: decide then (one footer rebuild)
+        state = self._binding_state()
+        if state != self._bindings_for:
+            self._bindings_for = state
+            self.refresh_bindings()
 
     def _apply_width(self, width: int) -> None:
         wide = width >= WIDE_FROM
@@ -561,10 +598,10 @@ class CompareScreen(CoevoScreen):
         left, right = self.left, self.right
         self.left_answers = await store.case_outputs_with_labels(left.version.id, left.model)
         self.right_answers = await store.case_outputs_with_labels(right.version.id, right.model)
-        statuses = {cid: compare_answers(self.left_answers.get(cid), self.right_answers.get(cid))
-                    for cid, _, _ in lines}
+        rows = await asyncio.to_thread(compare_lines, lines, self.left_answers,
+                                       self.right_answers)
         keep = self.rows[self.current].case_id if self.current is not None and self.rows else None
-        self._set_rows(build_rows(lines, statuses))
+        self._set_rows(rows)
         self._configure_panes()
         self._show_diff()
         self._loaded = True
@@ -576,7 +613,7 @@ class CompareScreen(CoevoScreen):
         else:
             self.current = None
             self._show_bar()
-        self.refresh_bindings()
+        self.sync_bindings()
 
     def _set_rows(self, rows: list[CompareRow]) -> None:
         self.rows = rows
@@ -621,7 +658,7 @@ class CompareScreen(CoevoScreen):
         for pane, side in ((self.left_pane, self.left), (self.right_pane, self.right)):
             pane.show(case, side.version)
         self.show_history(case.id)
-        self.refresh_bindings()
+        self.sync_bindings()
 
     @work(group="compare-history", exclusive=True, exit_on_error=False)
     async def show_history(self, case_id: int) -> None:
@@ -821,7 +858,7 @@ class CompareScreen(CoevoScreen):
                     answers[case_id] = Answer(answer.output, by_output[answer.output.id])
         self._update_case(output.case_id)
         self.show_history(output.case_id)
-        self.refresh_bindings()
+        self.sync_bindings()
 
     # ------------------------------------------------------------------ choosing sides
     @work(group="compare-choose", exit_on_error=False)

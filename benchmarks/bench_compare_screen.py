@@ -1,0 +1,112 @@
+"""Opening the Compare and Overview screens on a large project (prints figures, asserts
+nothing).
+
+Builds N active cases (default 100,000) answered under two versions, half labelled (the
+same fixture as bench_comparison.py), then drives the real app headless at 120x40 and
+measures, for each screen: the time from opening it until it shows its data, and the
+longest the event loop was blocked meanwhile (a 10 ms ticker records the largest gap
+between two ticks: a long gap is a frozen screen). Then `j` on Compare: the time until
+the next case is on show.
+
+    .venv/bin/python benchmarks/bench_compare_screen.py [N]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_comparison import build  # noqa: E402
+
+from coevo_tui.app import make_app  # noqa: E402
+from coevo_tui.screens.compare import CompareScreen  # noqa: E402
+from coevo_tui.screens.overview import OverviewScreen  # noqa: E402
+
+
+class StallMeter:
+    """The longest gap between two ticks of a 10 ms timer on the event loop."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._last = time.perf_counter()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            self.longest = max(self.longest, now - self._last - 0.01)
+            self._last = now
+
+    def start(self) -> None:
+        self.longest = 0.0
+        self._last = time.perf_counter()
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+
+    def stop(self) -> float:
+        if self._task is not None:
+            self._task.cancel()
+        return self.longest
+
+
+async def wait(pilot, condition, limit_s: float = 600.0) -> None:
+    deadline = time.perf_counter() + limit_s
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise SystemExit("gave up waiting")
+        await pilot.pause(0.005)
+
+
+async def measure(path: Path) -> None:
+    app = make_app(path, model="m", keymap={})
+    meter = StallMeter()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        meter.start()
+        started = time.perf_counter()
+        await app.open_screen("compare")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await wait(pilot, lambda: screen._loaded and screen.case is not None
+                   and screen.right_pane.state == "stored")
+        opened = time.perf_counter() - started
+        stall = meter.stop()
+        print(f"Compare: shows the first case after {opened:.2f} s "
+              f"({len(screen.rows):,} cases); longest event-loop stall {stall * 1000:.0f} ms")
+        first = screen.case.id
+        started = time.perf_counter()
+        await pilot.press("j")
+        await wait(pilot, lambda: screen.case is not None and screen.case.id != first
+                   and screen.right_pane.state == "stored")
+        print(f"Compare: j shows the next case after {(time.perf_counter() - started) * 1000:.0f}"
+              " ms")
+        meter.start()
+        started = time.perf_counter()
+        await app.open_screen("overview")
+        overview = app.screen
+        assert isinstance(overview, OverviewScreen)
+        await wait(pilot, lambda: bool(overview.rows) and not overview.workers)
+        opened = time.perf_counter() - started
+        stall = meter.stop()
+        print(f"Overview: shows {len(overview.rows)} versions after {opened:.2f} s; "
+              f"longest event-loop stall {stall * 1000:.0f} ms")
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.db"
+        t = time.perf_counter()
+        asyncio.run(build(path, n))
+        print(f"built {n:,} cases x 2 answered versions in {time.perf_counter() - t:.1f} s")
+        asyncio.run(measure(path))
+
+
+if __name__ == "__main__":
+    main()
