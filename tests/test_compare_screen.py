@@ -528,3 +528,14 @@ async def test_the_cases_table_has_version_columns_and_a_status_filter(stored: P
         await wait_for(pilot, lambda: shown() == ["c2", "c3"], "changed and fixed")
         app.screen.query_one("#cases-filter", Input).value = "status:not_run"
         await wait_for(pilot, lambda: shown() == ["c10"], "not run under v3")
+
+
+def test_importing_compare_and_overview_does_not_import_litellm() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, coevo_tui.screens.compare, coevo_tui.screens.overview;"
+            "print('litellm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

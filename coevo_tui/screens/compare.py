@@ -336,7 +336,7 @@ class VersionPicker(CoevoModal[tuple[int, int] | None]):
                          id="version-picker-keys")
 
     def _options(self) -> list[Option]:
-        return [Option(f"v{v.number}  {first_line(v.note or '-', 40)}", id=str(v.number))
+        return [Option(f"v{v.number}  {first_line(v.note or '-', 26)}", id=str(v.number))
                 for v in self.versions]
 
     def on_mount(self) -> None:
@@ -383,8 +383,9 @@ class ModelPrompt(CoevoModal[str | None]):
         with Vertical(id="model-prompt"):
             yield Static(f"Compare v{self.version_number} under two models",
                          id="model-prompt-title")
-            yield TextLabel("Second model (a litellm model string, e.g. gpt-4o-mini or "
-                            "ollama/llama3.2); empty compares versions again")
+            yield Static("Second model: a litellm model string (gpt-4o-mini, "
+                         "ollama/llama3.2, ...). Empty compares versions again.",
+                         id="model-prompt-hint")
             yield Input(self.current, placeholder="provider/model", id="model-prompt-input")
             yield Static("enter compares · esc cancels", id="model-prompt-keys")
 
@@ -662,7 +663,8 @@ class CompareScreen(CoevoScreen):
 
     @work(group="compare-history", exclusive=True, exit_on_error=False)
     async def show_history(self, case_id: int) -> None:
-        model = self.right.model if self.right is not None else None
+        # The history of the baseline's model: in models mode that is the main model.
+        model = self.left.model if self.left is not None else None
         changes = await self.store.versions_changing_case(case_id, model)
         if self.case is not None and self.case.id == case_id:
             self.query_one("#compare-history", Static).update(history_text(changes))
