@@ -11,6 +11,8 @@ fresh process (headless, 80x24, through `App.run_test`), and prints medians of:
 - filter latency: from setting the filter text (as typing does) to the table showing the
   new result, for a few queries, after everything loaded (includes the 0.12 s debounce
   above 20,000 rows);
+- page down: one pgdn key handled and repainted (median of 20, after loading), next to
+  the same for an unbound key (f12), which is what Pilot's press-and-wait costs by itself;
 - key latency while filtering: a cursor key pressed while a 100,000-row filter runs;
 - peak memory: the process's ru_maxrss.
 
@@ -113,6 +115,18 @@ async def _child(path: Path, spawned_at: float) -> dict[str, float]:
         result["all_loaded_s"] = time.time() - spawned_at
         result["rows"] = float(table.row_count)
 
+        # Scrolling: page down 20 times, each press waited for until the app is idle again
+        # (the key handled and the screen repainted).
+        # An unbound key measures what Pilot itself costs per press, for comparison.
+        for key, name in (("pagedown", "page_down_s"), ("f12", "unbound_key_s")):
+            pages = []
+            for _ in range(20):
+                started = time.perf_counter()
+                await pilot.press(key)
+                pages.append(time.perf_counter() - started)
+            result[name] = statistics.median(pages)
+        await pilot.press("home")
+
         latencies = []
         filter_input = screen.filter_input
         for query in QUERIES:
@@ -169,7 +183,8 @@ def main() -> int:
     print(f"Cases screen, headless 80x24, median of {args.runs} runs, each a fresh process"
           + (", every case answered (70% labelled)" if args.labelled else ", no answers"))
     print(f"{'cases':>8} {'first rows':>11} {'interactive':>12} {'all loaded':>11} "
-          f"{'filter med':>11} {'filter max':>11} {'key@filter':>11} {'peak RSS':>9}")
+          f"{'filter med':>11} {'filter max':>11} {'key@filter':>11} {'pgdn':>7} "
+          f"{'(f12)':>7} {'peak RSS':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -184,6 +199,8 @@ def main() -> int:
                   f"{med['all_loaded_s']:>10.2f}s {med['filter_median_s'] * 1000:>9.0f}ms "
                   f"{med['filter_max_s'] * 1000:>9.0f}ms "
                   f"{med['key_during_filter_s'] * 1000:>9.0f}ms "
+                  f"{med['page_down_s'] * 1000:>5.0f}ms "
+                  f"{med['unbound_key_s'] * 1000:>5.0f}ms "
                   f"{med['peak_rss_mb']:>7.0f}MB", flush=True)
     return 0
 

@@ -185,6 +185,7 @@ class CasesScreen(CoevoScreen):
         self._loading = True
         self._written_while_loading: dict[int, CaseLine] = {}
         self._debounce: Timer | None = None
+        self._had_row = False  # whether the footer was last refreshed with a row selected
         # The label of each case's newest answer under the newest version (and the app's
         # model), read in bulk; the Verdict column and `verdict:` filter read it.
         self._verdicts: dict[int, Label] = {}
@@ -408,7 +409,12 @@ class CasesScreen(CoevoScreen):
         return True
 
     def on_case_table_cursor_moved(self, event: CaseTable.CursorMoved) -> None:
-        self.refresh_bindings()
+        # Only whether a row is selected changes what check_action allows; refreshing the
+        # footer on every move would rebuild it each key press (~0.1 s).
+        has_row = event.row is not None
+        if has_row != self._had_row:
+            self._had_row = has_row
+            self.refresh_bindings()
 
     def action_focus_filter(self) -> None:
         self.filter_input.focus()
