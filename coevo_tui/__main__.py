@@ -135,7 +135,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
         path = demo.write_demo(Path(args.path))
         if args.no_open:
-            print(f"wrote the demo project to {path}")
+            print(f"demo project ready at {path}")
             return 0
         return open_tui(path, args)
     if command in ("import", "export"):

@@ -37,6 +37,9 @@ V1_NOTE = "first policy, written by hand: trash talk stays; slurs, threats, doxx
 _SIDE_FILES = ("", "-wal", "-shm", "-journal")
 
 
+DEMO_PARAMS = {"temperature": 0, "max_tokens": 60}
+
+
 def write_demo(path: Path) -> Path:
     """Write the demo project to `path` (unless it already is the demo) and return `path`.
 
@@ -85,7 +88,10 @@ async def _write_demo(path: Path) -> Path:
             note=V1_NOTE,
         )
         try:
-            await store.update_project(task=TASK_FILE.read_text(encoding="utf-8").strip())
+            # A moderation answer is one short line; temperature 0 makes re-runs comparable
+            # and keeps the tiny offline model from rambling.
+            await store.update_project(task=TASK_FILE.read_text(encoding="utf-8").strip(),
+                                       params=DEMO_PARAMS)
             await store.add_cases(cases, kind="create", source_name=CASES_FILE.name)
         finally:
             await store.close()  # the last connection's close folds the WAL into the file
