@@ -199,13 +199,6 @@ class CaseStatusList(CaseTable[CompareRow], can_focus=False):
     """The cases with their statuses; the screen moves its cursor (`j`/`k`), so it never
     takes focus (its own keys would shadow the labelling keys)."""
 
-    def refresh_row(self, index: int) -> None:
-        # ScrollView.refresh_lines takes a line of the virtual content (it subtracts the
-        # scroll offset itself): row `index` is content line index + 1, under the header.
-        top = int(self.scroll_y)
-        if top <= index < top + self.size.height:
-            self.refresh_lines(index + 1)
-
 
 class ComparePane(StreamPane, can_focus=True):
     """A StreamPane that takes the focus itself (so `g`/`b`/`u` know which side they

@@ -173,7 +173,9 @@ class CaseTable(ScrollView, Generic[Row], can_focus=True, inherit_bindings=False
         """Repaint one row (after its data changed in place)."""
         y = index - int(self.scroll_y) + 1
         if 1 <= y < self.size.height:
-            self.refresh_lines(y)
+            # refresh_lines takes a line of the whole content (it subtracts the scroll
+            # offset itself): row `index` is content line index + 1, under the header.
+            self.refresh_lines(index + 1)
 
     def set_columns(self, columns: Sequence[Column[Row]]) -> None:
         self.columns = list(columns)
