@@ -66,8 +66,12 @@ async def measure(path: Path) -> None:
     app = make_app(path, model="m", keymap={})
     meter = StallMeter()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
+        # The Cases screen loads first (rows, verdicts, version columns): let it finish, so
+        # the figures are the Compare screen's own.
+        await wait(pilot, lambda: not getattr(app.screen, "_loading", True))
+        for _ in range(3):
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.2)
         meter.start()
         started = time.perf_counter()
         await app.open_screen("compare")
