@@ -15,7 +15,7 @@ from textual.widgets import OptionList, TextArea
 
 from coevo_tui.app import CoevoApp, make_app
 from coevo_tui.domain.model import OutputStatus, Verdict
-from coevo_tui.domain.status import ComparisonStatus
+from coevo_tui.domain.status import ComparisonStatus, navigation_order
 from coevo_tui.llm.client import ModelClient
 from coevo_tui.llm.config import FAKE_MODEL
 from coevo_tui.llm.fake_provider import FakeModel
@@ -171,6 +171,7 @@ def test_rows_are_in_navigation_order() -> None:
                 5: S.REGRESSED}
     rows = build_rows(lines, statuses)
     assert [r.ext_id for r in rows] == ["c", "e", "d", "b", "a"]
+    assert [r.case_id for r in rows] == navigation_order(statuses)  # the domain's order
     assert [r.key for r in rows] == [0, 1, 2, 3, 4]
 
 

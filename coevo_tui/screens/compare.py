@@ -53,7 +53,6 @@ from coevo_tui.domain.status import (
     ComparisonStatus,
     VerdictChange,
     compare_answers,
-    navigation_order,
 )
 from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
 from coevo_tui.screens.base import CoevoModal, CoevoScreen
