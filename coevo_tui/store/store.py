@@ -44,6 +44,10 @@ from coevo_tui.store.schema import MIGRATIONS, SCHEMA_VERSION
 # a 100,000-case import in another shell legitimately holds the write lock for seconds.
 BUSY_TIMEOUT_S = 60.0
 
+# Bulk reads with more rows than this turn them into objects in a thread, so a screen's
+# event loop keeps drawing while 100,000 answers are read.
+_CONVERT_INLINE_ROWS = 5_000
+
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -932,7 +936,11 @@ class Store:
             f" WHERE o.id IN ({newest})",
             params,
         )
-        return {a.output.case_id: a for a in self._answers(rows)}
+        if len(rows) < _CONVERT_INLINE_ROWS:
+            answers = self._answers(rows)
+        else:  # 100k rows take ~1 s to become objects: keep the caller's event loop free
+            answers = await asyncio.to_thread(self._answers, rows)
+        return {a.output.case_id: a for a in answers}
 
     async def verdict_by_case(self, version_id: int, model: str | None = None
                               ) -> dict[int, Label]:
@@ -948,10 +956,16 @@ class Store:
             params,
         )
         verdicts, sources = self._VERDICTS, self._LABEL_SOURCES
-        return {
-            r[0]: Label(r[1], r[2], verdicts[r[3]], r[4], sources[r[5]], r[6], r[7])
-            for r in rows
-        }
+
+        def convert() -> dict[int, Label]:
+            return {
+                r[0]: Label(r[1], r[2], verdicts[r[3]], r[4], sources[r[5]], r[6], r[7])
+                for r in rows
+            }
+
+        if len(rows) < _CONVERT_INLINE_ROWS:
+            return convert()
+        return await asyncio.to_thread(convert)
 
     async def case_answers(self, case_id: int) -> list[Answer]:
         """Every output of one case (oldest first) with its current label."""
