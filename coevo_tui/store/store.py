@@ -768,32 +768,9 @@ class Store:
         """Label an output. The previous label stays in history (a new row each time)."""
         async with self._transaction() as db:
             before = await self.current_label(output_id)
-            cur = await db.execute(
-                "INSERT INTO label (output_id, verdict, rationale, source, carried_from,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (output_id, verdict.value, rationale, source.value, carried_from, utc_now()),
+            return await self._insert_label(
+                db, output_id, verdict, rationale, source, carried_from, before
             )
-            label_id = cur.lastrowid
-            assert label_id is not None
-            await self._event(
-                db,
-                "label",
-                "output",
-                output_id,
-                {
-                    "label_id": label_id,
-                    "before": None if before is None else {
-                        "verdict": before.verdict.value,
-                        "rationale": before.rationale,
-                        "source": before.source.value,
-                    },
-                    "after": {"verdict": verdict.value, "rationale": rationale,
-                              "source": source.value},
-                },
-            )
-        row = await self._one("SELECT * FROM label WHERE id = ?", (label_id,))
-        assert row is not None
-        return self._label(row)
 
     async def current_label(self, output_id: int) -> Label | None:
         row = await self._one(
@@ -1024,8 +1001,7 @@ class Store:
         carried_from: int | None,
         before: Label | None,
     ) -> Label:
-        """Append a label row and its event, inside the caller's transaction (the same row
-        and event shape as `set_label`)."""
+        """Append a label row and its event, inside the caller's transaction."""
         cur = await db.execute(
             "INSERT INTO label (output_id, verdict, rationale, source, carried_from,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?)",
