@@ -19,6 +19,8 @@ from coevo_tui.screens.help import HelpScreen
 from coevo_tui.store import NewCase, Store
 from coevo_tui.widgets.case_table import CaseTable
 
+from pilot_support import screen_lines
+
 CASES = [
     NewCase(input="How do I get a refund?\nI paid twice.", tags=("refund",), ext_id="r1"),
     NewCase(input="You are trash at this game", tags=("trash-talk", "edge"), ext_id="t1",
@@ -52,10 +54,6 @@ async def _settle(app: CoevoApp, pilot, *, modal_open: bool = False) -> None:
         if workers:  # an empty list would mean "all workers" to Textual
             await app.workers.wait_for_complete(workers)
     await pilot.pause()
-
-
-def _screen_lines(app: CoevoApp) -> list[str]:
-    return [strip.text for strip in app.screen._compositor.render_strips()]
 
 
 def _shown_ids(app: CoevoApp) -> list[str]:
@@ -119,7 +117,7 @@ async def test_the_table_shows_active_cases_with_counts(project: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await _settle(app, pilot)
         assert _shown_ids(app) == ["r1", "t1", "r2", "q1"]
-        text = "\n".join(_screen_lines(app))
+        text = "\n".join(screen_lines(app))
         assert "4 active · 1 candidates · 1 archived" in text
         assert "4 shown" in text
         assert "How do I get a refund?" in text  # the first line of the input
@@ -136,7 +134,7 @@ async def test_filter_by_text_tag_and_state(project: Path) -> None:
         await pilot.press(*"refund")
         await _settle(app, pilot)
         assert _shown_ids(app) == ["r1", "r2"]
-        assert "2 shown" in "\n".join(_screen_lines(app))
+        assert "2 shown" in "\n".join(screen_lines(app))
         await pilot.press("space", *"#edge")
         await _settle(app, pilot)
         assert _shown_ids(app) == ["r2"]
@@ -171,8 +169,8 @@ async def test_add_a_case_with_the_modal(project: Path) -> None:
         assert table.current_row is not None
         assert table.current_row[LINE_INPUT] == "first line\nsecond line"  # cursor on it
         assert "Added case" in _notes(app)[-1]
-        assert "6 active" not in "\n".join(_screen_lines(app))
-        assert "5 active" in "\n".join(_screen_lines(app))
+        assert "6 active" not in "\n".join(screen_lines(app))
+        assert "5 active" in "\n".join(screen_lines(app))
     async with await Store.open(project) as store:
         case = (await store.cases())[-1]
         assert (case.input, case.tags, case.note) == (
@@ -186,7 +184,7 @@ async def test_an_empty_input_is_refused_in_the_modal(project: Path) -> None:
         await pilot.press("a", "space", "ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, CaseEditorScreen)
-        assert "cannot be empty" in "\n".join(_screen_lines(app))
+        assert "cannot be empty" in "\n".join(screen_lines(app))
         await pilot.press("escape")
         await _settle(app, pilot)
         assert isinstance(app.screen, CasesScreen)
@@ -213,7 +211,7 @@ async def test_edit_the_selected_case(project: Path) -> None:
         table = app.screen.query_one(CaseTable)
         assert table.current_row is not None
         assert table.current_row[LINE_INPUT] == "You are garbage at this game"
-        assert "You are garbage at this game" in "\n".join(_screen_lines(app))
+        assert "You are garbage at this game" in "\n".join(screen_lines(app))
     async with await Store.open(project) as store:
         case = await store.case_by_ext_id("t1")
         assert case.input == "You are garbage at this game"
@@ -230,7 +228,7 @@ async def test_archive_then_restore(project: Path) -> None:
         await _settle(app, pilot)
         assert _shown_ids(app) == ["t1", "r2", "q1"]  # hidden by the default filter
         assert "Archived case r1" in _notes(app)[-1]
-        text = "\n".join(_screen_lines(app))
+        text = "\n".join(screen_lines(app))
         assert "3 active · 1 candidates · 2 archived" in text
         await pilot.press("slash", *"state:archived", "enter")
         await _settle(app, pilot)
@@ -253,7 +251,7 @@ async def test_i_opens_the_detail_view(project: Path) -> None:
         await pilot.press("down", "i")  # enter and l open the Label screen
         await _settle(app, pilot)
         assert isinstance(app.screen, CaseDetailScreen)
-        text = "\n".join(_screen_lines(app))
+        text = "\n".join(screen_lines(app))
         for expected in ("Case t1", "You are trash at this game", "#trash-talk #edge",
                          "allowed banter", "manual", "active", "No outputs yet"):
             assert expected in text
@@ -277,7 +275,7 @@ async def test_the_detail_view_shows_outputs_and_labels(project: Path) -> None:
         await _settle(app, pilot)
         await pilot.press("i")
         await _settle(app, pilot)
-        text = "\n".join(_screen_lines(app))
+        text = "\n".join(screen_lines(app))
         assert "No refunds, sorry." in text
         assert "[BAD]" in text and "must offer the refund form" in text
 
@@ -297,7 +295,7 @@ async def test_help_lists_every_key_of_the_screen(project: Path) -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        text = "\n".join(_screen_lines(app))
+        text = "\n".join(screen_lines(app))
         for key, description in expected:
             assert any(key in line and description in line for line in text.splitlines()), (
                 key, description)
@@ -364,7 +362,7 @@ async def test_a_few_thousand_cases_render_only_the_visible_rows(
         await pilot.pause()
         assert table.current_row is not None
         assert table.current_row[LINE_INPUT] == "case number 2999"
-        assert "case number 2999" in "\n".join(_screen_lines(app))
+        assert "case number 2999" in "\n".join(screen_lines(app))
         assert rendered and min(rendered) >= 3000 - page
         await pilot.press("home", "pagedown")
         await pilot.pause()
@@ -388,7 +386,7 @@ async def test_the_screen_fits_80x24_with_its_keys_in_the_footer(project: Path) 
     app = make_app(project, keymap={})
     async with app.run_test(size=(80, 24)) as pilot:
         await _settle(app, pilot)
-        lines = _screen_lines(app)
+        lines = screen_lines(app)
         assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
         assert "project" in lines[0]  # the project name in the header
         assert lines[2].split()[:2] == ["Id", "Input"]
@@ -401,7 +399,7 @@ async def test_no_cases_yet_says_how_to_add_one(project_path: Path) -> None:
     app = make_app(project_path, keymap={})
     async with app.run_test(size=(80, 24)) as pilot:
         await _settle(app, pilot)
-        assert "press a to add one" in "\n".join(_screen_lines(app))
+        assert "press a to add one" in "\n".join(screen_lines(app))
         # Edit, archive and open do not apply: dimmed, and pressing them does nothing.
         await pilot.press("e", "x", "enter")
         await _settle(app, pilot)
@@ -452,6 +450,6 @@ async def test_an_empty_result_says_the_filter_hides_everything(project: Path) -
         await _settle(app, pilot)
         await pilot.press("slash", *"nothing-matches-this", "enter")
         await _settle(app, pilot)
-        text = "\n".join(_screen_lines(app))
+        text = "\n".join(screen_lines(app))
         assert "no case matches the filter" in text and "no cases yet" not in text
         assert "0 shown" in text

@@ -4,13 +4,9 @@ candidate over the set, and the layout at 80 and 120 columns."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from comparison_project import MODEL, build
-from fake_model_server import FakeModelServer
-from llm_fixtures import fake_provider, fake_server, fast_client  # noqa: F401
 from textual.widgets import OptionList, TextArea
 
 from coevo_tui.app import CoevoApp, make_app
@@ -23,19 +19,15 @@ from coevo_tui.screens.compare import CompareScreen, VersionPicker, build_rows, 
 from coevo_tui.screens.rationale import RationaleScreen
 from coevo_tui.store import NewCase, Store
 
+from comparison_project import MODEL, build
+from fake_model_server import FakeModelServer
+from llm_fixtures import fake_provider, fake_server, fast_client  # noqa: F401
+from pilot_support import screen_text, wait_for
+
 S = ComparisonStatus
 
 
 # ---------------------------------------------------------------------- helpers
-async def wait_for(pilot, condition: Callable[[], object], what: str, limit: int = 500) -> None:
-    """Pause until `condition()` holds (a hang guard, not a speed assertion)."""
-    for _ in range(limit):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"never happened: {what}")
-
-
 async def open_compare(app: CoevoApp, pilot, **kwargs) -> CompareScreen:
     await pilot.pause()
     await app.workers.wait_for_complete()
@@ -53,10 +45,6 @@ async def settled(pilot, screen: CompareScreen) -> None:
                                       and p.case is not None and p.case.id == screen.case.id
                                       for p in (screen.left_pane, screen.right_pane)),
                    "both panes settled")
-
-
-def screen_text(app: CoevoApp) -> str:
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 def current_ext_id(screen: CompareScreen) -> str:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
-from llm_fixtures import fake_provider, fast_client  # noqa: F401
 
 from coevo_tui.app import CoevoApp, make_app
 from coevo_tui.domain.model import CaseState, LabelSource, OutputStatus, Verdict
@@ -20,6 +19,12 @@ from coevo_tui.screens.label import LabelScreen
 from coevo_tui.screens.rationale import RationaleScreen
 from coevo_tui.store import NewCase, Store
 from coevo_tui.widgets.verdict_bar import verdict_text
+
+from llm_fixtures import fake_provider, fast_client  # noqa: F401
+from pilot_support import screen_text
+from pilot_support import wait_for as _wait_for
+
+wait_for = partial(_wait_for, limit=400)
 
 CASES = [
     NewCase(input="gg ez", ext_id="c1"),
@@ -46,15 +51,6 @@ def app_for(project: Path, client: ModelClient, **kwargs) -> CoevoApp:
     return app
 
 
-async def wait_for(pilot, condition: Callable[[], object], what: str, limit: int = 400) -> None:
-    """Pause until `condition()` holds (a hang guard, not a speed assertion)."""
-    for _ in range(limit):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"never happened: {what}")
-
-
 async def open_label(app: CoevoApp, pilot, **kwargs) -> LabelScreen:
     await pilot.pause()
     await app.workers.wait_for_complete()
@@ -71,10 +67,6 @@ async def answered(pilot, screen: LabelScreen, ext_id: str) -> None:
                    and screen.pane.output.case_id == screen.case.id
                    and screen.verdict_bar.label is screen.pane.label
                    and not screen.workers, f"{ext_id} answered and shown")
-
-
-def screen_text(app: CoevoApp) -> str:
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 async def labels_of(project: Path, ext_id: str) -> list[tuple[str, str, str]]:

@@ -3,11 +3,9 @@ parent, cost and latency, provenance, the model counted, and opening Compare."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from comparison_project import MODEL, build
 from rich.cells import cell_len
 
 from coevo_tui.app import CoevoApp, make_app
@@ -18,20 +16,10 @@ from coevo_tui.screens.overview import OverviewScreen, pick_model
 from coevo_tui.store import Store
 from coevo_tui.widgets.pass_rate_chart import PassRateBar, bar_cells, chart_lines
 
+from comparison_project import MODEL, build
+from pilot_support import screen_text, wait_for
+
 S = ComparisonStatus
-
-
-async def wait_for(pilot, condition: Callable[[], object], what: str, limit: int = 500) -> None:
-    """Pause until `condition()` holds (a hang guard, not a speed assertion)."""
-    for _ in range(limit):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"never happened: {what}")
-
-
-def screen_text(app: CoevoApp) -> str:
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 async def open_overview(app: CoevoApp, pilot) -> OverviewScreen:

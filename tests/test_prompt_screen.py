@@ -3,7 +3,7 @@ template validation as a notification, read-only view, edit-from, and diffs with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,11 @@ from coevo_tui.domain.model import OutputStatus, Verdict
 from coevo_tui.screens.label import LabelScreen
 from coevo_tui.screens.prompt import PromptScreen, SaveVersionScreen, VersionDiffView
 from coevo_tui.store import NewCase, Store
+
+from pilot_support import screen_text
+from pilot_support import wait_for as _wait_for
+
+wait_for = partial(_wait_for, limit=300)
 
 V1 = "Be polite.\nNever promise refunds."
 
@@ -27,19 +32,6 @@ async def project(project_path: Path) -> Path:
     finally:
         await store.close()
     return project_path
-
-
-async def wait_for(pilot, condition: Callable[[], object], what: str, limit: int = 300) -> None:
-    """Pause until `condition()` holds (a hang guard, not a speed assertion)."""
-    for _ in range(limit):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"never happened: {what}")
-
-
-def screen_text(app: CoevoApp) -> str:
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 async def open_prompt(app: CoevoApp, pilot) -> PromptScreen:

@@ -3,11 +3,9 @@ litellm provider: progress, every active case answered, cancel, resume."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from llm_fixtures import fake_provider, fast_client  # noqa: F401
 
 from coevo_tui.app import CoevoApp, make_app
 from coevo_tui.domain.model import CaseState
@@ -19,6 +17,9 @@ from coevo_tui.screens.cases import CasesScreen
 from coevo_tui.screens.label import LabelScreen
 from coevo_tui.screens.run import run_line, text_bar
 from coevo_tui.store import NewCase, Store
+
+from llm_fixtures import fake_provider, fast_client  # noqa: F401
+from pilot_support import screen_text, wait_for
 
 ACTIVE = [f"a{i}" for i in range(1, 7)]
 
@@ -35,19 +36,6 @@ async def project(project_path: Path) -> Path:
     finally:
         await store.close()
     return project_path
-
-
-async def wait_for(pilot, condition: Callable[[], object], what: str, limit: int = 500) -> None:
-    """Pause until `condition()` holds (a hang guard, not a speed assertion)."""
-    for _ in range(limit):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"never happened: {what}")
-
-
-def screen_text(app: CoevoApp) -> str:
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 async def outputs_by_case(project: Path) -> dict[str, list[tuple[str, str]]]:
