@@ -119,8 +119,12 @@ async def test_cancelling_a_run_stores_nothing_half_done_and_R_resumes(
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await press_run_from_cases(app, pilot)
         # Stop while answers are in flight: at least one stored, others mid-stream.
+        # The case on screen must be answered already: a stop while it is mid-stream
+        # makes the screen stream it on its own, which would race the resume below.
         await wait_for(pilot, lambda: screen.run_summary is not None
-                       and screen.run_summary.done >= 1 and screen._run_streams
+                       and screen.run_summary.done >= 1 and screen.case is not None
+                       and screen.case.id not in screen._run_pending
+                       and screen._run_streams
                        and any(screen._run_streams.values()), "a case mid-stream")
         await pilot.press("x")
         await wait_for(pilot, lambda: not screen.running, "the run stops")
@@ -135,9 +139,15 @@ async def test_cancelling_a_run_stores_nothing_half_done_and_R_resumes(
             assert first[ext] == [("ok", f"Reply to: message number {ACTIVE.index(ext)}")]
         calls_before = fake_provider.calls
 
+        assert fake_provider.streams_started == (fake_provider.streams_finished
+                                                 + fake_provider.streams_cancelled)
         await pilot.press("R")  # resume: only the unfinished cases are called
-        await wait_for(pilot, lambda: screen.running, "the run restarts")
-        await wait_for(pilot, lambda: not screen.running, "the run ends")
+        # A new summary that is not halted: the resumed run started and ran to the end
+        # (polling `running` alone can miss a short run on a loaded machine).
+        await wait_for(pilot, lambda: screen.run_summary is not summary
+                       and not screen.running and screen.run_summary is not None
+                       and not screen.run_summary.halted,
+                       "the resumed run ends")
         resumed = screen.run_summary
         assert resumed is not None and not resumed.halted
         assert resumed.skipped == len(stored)
