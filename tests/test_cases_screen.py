@@ -19,7 +19,7 @@ from coevo_tui.screens.help import HelpScreen
 from coevo_tui.store import NewCase, Store
 from coevo_tui.widgets.case_table import CaseTable
 
-from pilot_support import screen_lines
+from pilot_support import screen_lines, wait_for
 
 CASES = [
     NewCase(input="How do I get a refund?\nI paid twice.", tags=("refund",), ext_id="r1"),
@@ -391,8 +391,18 @@ async def test_the_screen_fits_80x24_with_its_keys_in_the_footer(project: Path) 
         assert "project" in lines[0]  # the project name in the header
         assert lines[2].split()[:2] == ["Id", "Input"]
         footer = lines[-1]
-        for key in ("Filter", "Add", "Edit", "Archive", "Label", "Help", "Quit"):
-            assert key in footer
+        # x Archive, i Details, V and A are in help and the palette: the footer has no room
+        for key in ("/ Filter", "a Add", "e Edit", "Label", "? Help", "q Quit",
+                    "p Prompt", "R Run", "c Compare", "o Overview"):
+            assert key in footer, key
+        assert "palette" not in footer  # the ^p hint gives way to keys below 100 columns
+
+
+async def test_a_wide_terminal_footer_keeps_the_palette_hint(project: Path) -> None:
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(120, 30)) as pilot:
+        await _settle(app, pilot)
+        await wait_for(pilot, lambda: "palette" in screen_lines(app)[-1], "the ^p hint")
 
 
 async def test_no_cases_yet_says_how_to_add_one(project_path: Path) -> None:

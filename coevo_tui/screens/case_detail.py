@@ -7,10 +7,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from coevo_tui.domain.model import Case, Label, Output, PromptVersion
 from coevo_tui.screens.base import CoevoScreen
+from coevo_tui.widgets.footer import CoevoFooter
 
 
 def case_text(case: Case) -> Text:
@@ -79,7 +80,7 @@ class CaseDetailScreen(CoevoScreen):
             yield Static("", id="case-detail-input", classes="case-detail-input")
             yield Static("Outputs", classes="case-detail-heading")
             yield Static("", id="case-detail-outputs")
-        yield Footer()
+        yield CoevoFooter()
 
     def on_mount(self) -> None:
         self.load()

@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.timer import Timer
 from textual.containers import Horizontal
-from textual.widgets import Footer, Header, Input, Static
+from textual.timer import Timer
+from textual.widgets import Header, Input, Static
 
 from coevo_tui.domain.case_query import (
     LINE_EXT_ID,
@@ -41,6 +41,7 @@ from coevo_tui.screens.case_detail import CaseDetailScreen
 from coevo_tui.screens.case_editor import CaseDraft, CaseEditorScreen
 from coevo_tui.store import NewCase
 from coevo_tui.widgets.case_table import CaseTable, Column
+from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.status_badge import label_mark
 from coevo_tui.widgets.verdict_bar import verdict_cell
 
@@ -161,7 +162,7 @@ class CasesScreen(CoevoScreen):
         Binding("slash", "focus_filter", "Filter", id="cases.filter", key_display="/"),
         Binding("a", "add_case", "Add", id="cases.add"),
         Binding("e", "edit_case", "Edit", id="cases.edit"),
-        Binding("x", "toggle_archive", "Archive", id="cases.archive",
+        Binding("x", "toggle_archive", "Archive", id="cases.archive", show=False,
                 tooltip="Archive the case, or restore an archived one"),
         Binding("enter", "label_case", "Label", id="cases.open",
                 tooltip="Label the answers, from this case on (the cases shown, in order)"),
@@ -201,7 +202,7 @@ class CasesScreen(CoevoScreen):
             yield Static("", id="cases-shown")
         yield CaseTable(case_columns(self._verdicts), row_key=_line_key, empty_message="loading…",
                         id="cases-table")
-        yield Footer()
+        yield CoevoFooter()
 
     @property
     def table(self) -> CaseTable[CaseLine]:

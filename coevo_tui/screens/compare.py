@@ -32,7 +32,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Label as TextLabel, OptionList, Static
+from textual.widgets import Header, Input, OptionList, Static
+from textual.widgets import Label as TextLabel
 from textual.widgets.option_list import Option
 
 from coevo_tui.domain.carryover import is_carried
@@ -58,6 +59,7 @@ from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
 from coevo_tui.screens.base import CoevoModal, CoevoScreen
 from coevo_tui.screens.rationale import RationaleScreen
 from coevo_tui.widgets.case_table import CaseTable, Column
+from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.status_badge import (
     STATUS_LABEL_WIDTH,
     StatusBadge,
@@ -470,7 +472,7 @@ class CompareScreen(CoevoScreen):
                                       classes="compare-pane")
                 with VerticalScroll(id="compare-diff"):
                     yield InstructionDiff("", id="compare-diff-text")
-        yield Footer()
+        yield CoevoFooter()
 
     @property
     def case_list(self) -> CaseStatusList:

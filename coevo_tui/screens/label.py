@@ -26,7 +26,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import (
@@ -49,6 +49,7 @@ from coevo_tui.llm.runner import (
 from coevo_tui.screens.base import CoevoScreen
 from coevo_tui.screens.rationale import RationaleScreen
 from coevo_tui.screens.run import run_line, text_bar
+from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.status_bar import StatusBar
 from coevo_tui.widgets.stream_pane import StreamPane
 from coevo_tui.widgets.verdict_bar import VerdictBar
@@ -126,7 +127,7 @@ class LabelScreen(CoevoScreen):
             yield Static("", id="label-progress")
             yield Static("", id="label-run")
         yield StatusBar(id="label-status")
-        yield Footer()
+        yield CoevoFooter()
 
     @property
     def pane(self) -> StreamPane:

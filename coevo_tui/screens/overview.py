@@ -28,7 +28,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from coevo_tui.domain.case_query import LINE_ID, LINE_STATE
 from coevo_tui.domain.errors import UserError
@@ -42,6 +42,7 @@ from coevo_tui.domain.status import (
 )
 from coevo_tui.screens.base import CoevoScreen
 from coevo_tui.widgets.case_table import CaseTable, Column
+from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.pass_rate_chart import PassRateBar, PassRateChart
 from coevo_tui.widgets.status_badge import label_mark, status_label
 
@@ -284,7 +285,7 @@ class OverviewScreen(CoevoScreen):
                             id="overview-versions")
             yield StatusCounts(id="overview-statuses")
             yield Static("", id="overview-provenance")
-        yield Footer()
+        yield CoevoFooter()
 
     @property
     def table(self) -> CaseTable[VersionRow]:

@@ -29,7 +29,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import (
     ContentSwitcher,
-    Footer,
     Header,
     Input,
     OptionList,
@@ -42,6 +41,7 @@ from textual.widgets.option_list import Option
 from coevo_tui.domain.model import CaseState, PromptVersion, Verdict, first_line
 from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
 from coevo_tui.screens.base import CoevoModal, CoevoScreen
+from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.status_bar import StatusBar
 
 LIST_TEXT_WIDTH = 22  # the version list's width (styles/labeling.tcss) less its border
@@ -237,7 +237,7 @@ class PromptScreen(CoevoScreen):
                 yield VersionDiffView(id="prompt-diff")
         yield Static("", id="prompt-hint")
         yield StatusBar(id="prompt-status")
-        yield Footer()
+        yield CoevoFooter()
 
     @property
     def instructions_area(self) -> TextArea:
