@@ -20,7 +20,7 @@ from coevo_tui.llm.fake_provider import FakeModel, fake_model
 # Short waits so retry tests take milliseconds; the timeout trips the "slow" fault (which
 # waits 5 s) yet is far above anything the fake server needs.
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, max_retry_after=0.5)
-FAST_TIMEOUT = 2.0
+FAST_TIMEOUT = 5.0  # generous: a loaded CI machine must not turn a normal call into a retry
 
 
 @pytest.fixture

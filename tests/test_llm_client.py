@@ -130,7 +130,7 @@ async def test_each_fault_is_retried_then_ok_by_litellms_http_handler(
 
 
 async def _retried_then_ok(fake_server: FakeModelServer, kind: str, streaming: bool) -> None:
-    client = ModelClient(concurrency=2, timeout=0.5 if kind == "slow" else FAST_TIMEOUT,
+    client = ModelClient(concurrency=2, timeout=1.5 if kind == "slow" else FAST_TIMEOUT,
                          retry=FAST_RETRY, rng=random.Random(1))
     fake_server.set_fault(kind, count=1, retry_after=0.01)
     if streaming:
@@ -150,7 +150,7 @@ async def _retried_then_ok(fake_server: FakeModelServer, kind: str, streaming: b
 @pytest.mark.parametrize("streaming", [False, True], ids=["complete", "stream"])
 async def test_each_fault_gives_up_as_an_error_after_the_bound(fake_server, kind: str,
                                                                streaming: bool) -> None:
-    client = ModelClient(concurrency=2, timeout=0.5 if kind == "slow" else FAST_TIMEOUT,
+    client = ModelClient(concurrency=2, timeout=1.5 if kind == "slow" else FAST_TIMEOUT,
                          retry=FAST_RETRY, rng=random.Random(1))
     fake_server.set_fault(kind, count=FAST_RETRY.max_attempts, retry_after=0.01)
     if streaming:

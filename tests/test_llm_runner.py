@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 from fake_model_server import FakeModelServer
-from llm_fixtures import FAST_RETRY, fake_provider, fake_server, fast_client  # noqa: F401
+from llm_fixtures import FAST_RETRY, FAST_TIMEOUT, fake_provider, fake_server, fast_client  # noqa: F401
 
 from coevo_tui.domain.model import LabelSource, OutputStatus, Verdict
 from coevo_tui.llm.client import ModelClient
@@ -88,7 +88,7 @@ async def test_a_cache_hit_makes_no_request(store, fake_server, fast_client) -> 
 
 def _one_at_a_time() -> ModelClient:
     # One call at a time, so that consecutive faults hit the same case.
-    return ModelClient(concurrency=1, timeout=2, retry=FAST_RETRY)
+    return ModelClient(concurrency=1, timeout=FAST_TIMEOUT, retry=FAST_RETRY)
 
 
 async def test_a_second_run_calls_only_unfinished_cases(store, fake_server) -> None:
