@@ -33,6 +33,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
@@ -41,6 +42,7 @@ from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import Project
 from coevo_tui.keymap import keymap_from_environment
 from coevo_tui.palette import ScreenActionsProvider
+from coevo_tui.screens.base import CoevoModal
 from coevo_tui.screens.registry import SCREENS
 from coevo_tui.store import Store
 
@@ -105,6 +107,33 @@ class CoevoApp(App[int]):
 
         await self.push_screen(CasesScreen())
         self._warn_unknown_keymap_ids()
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys typed right behind the one that opens a dialog go to the dialog.
+
+        Textual routes each key to the screen focused when the key *arrives*; a burst (a
+        fast typist, an SSH connection) is routed before the first key's binding has run.
+        So in "b" + "quite rude", the rationale's letters were routed to the Label screen
+        underneath, where `q` quits and `g` labels. A key routed to a screen that a coevo
+        dialog has covered since is handed to the dialog instead, in order."""
+        if isinstance(event, events.Key):
+            if not event.is_forwarded:
+                event._coevo_routed_to = self.screen  # type: ignore[attr-defined]
+            else:
+                routed = getattr(event, "_coevo_routed_to", None)
+                active = self.screen
+                if (routed is not None and routed is not active and routed in self.screen_stack
+                        and isinstance(active, CoevoModal)):
+                    # As Textual routes a new key: the dialog's priority keys (enter
+                    # saves), then its field; typed text goes in at once, so that it
+                    # stays in order with the enter behind it.
+                    if (not await self._check_bindings(event.key, priority=True)
+                            and not active.take_key(event)):
+                        again = events.Key(event.key, event.character)
+                        again.set_sender(self)
+                        (self.focused or active)._forward_event(again)
+                    return
+        await super().on_event(event)
 
     async def on_unmount(self) -> None:
         if self.store is not None:

@@ -3,7 +3,7 @@ is on sys.path through pytest's rootdir insertion, like llm_fixtures)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from textual.app import App
 
@@ -25,3 +25,27 @@ def screen_lines(app: App) -> list[str]:
 def screen_text(app: App) -> str:
     """The current screen's text, one string."""
     return "\n".join(screen_lines(app))
+
+
+def burst(app: App, keys: Iterable[str]) -> None:
+    """Send `keys` the way a fast typist or an SSH connection delivers them: all queued at
+    once, with no pause for the app between them (`pilot.press` waits after each key)."""
+    import unicodedata
+
+    from textual import events
+    from textual.app import REPLACED_KEYS
+    from textual.keys import _character_to_key, _get_unicode_name_from_key
+
+    driver = app._driver
+    assert driver is not None
+    for key in keys:
+        if len(key) == 1 and not key.isalnum():
+            key = _character_to_key(key)
+        try:
+            char: str | None = unicodedata.lookup(
+                _get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
+        except KeyError:
+            char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        driver.send_message(event)

@@ -19,7 +19,7 @@ from coevo_tui.screens.help import HelpScreen
 from coevo_tui.store import NewCase, Store
 from coevo_tui.widgets.case_table import CaseTable
 
-from pilot_support import screen_lines, wait_for
+from pilot_support import burst, screen_lines, wait_for
 
 CASES = [
     NewCase(input="How do I get a refund?\nI paid twice.", tags=("refund",), ext_id="r1"),
@@ -175,6 +175,23 @@ async def test_add_a_case_with_the_modal(project: Path) -> None:
         case = (await store.cases())[-1]
         assert (case.input, case.tags, case.note) == (
             "first line\nsecond line", ("new", "edge"), "why it matters")
+
+
+async def test_a_case_typed_straight_after_a_goes_into_the_editor(project: Path) -> None:
+    # "a" and the text in one burst (a fast typist, SSH): no key reaches the table, where
+    # "e" edits, "x" archives and "q" quits.
+    async with await Store.open(project) as store:
+        before = [(c.ext_id, c.input, c.state) for c in await store.cases()]
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        burst(app, ["a", *"quick example text", "ctrl+s"])
+        await wait_for(pilot, lambda: any("Added case" in n for n in _notes(app)), "added")
+        assert app.is_running and isinstance(app.screen, CasesScreen)
+    async with await Store.open(project) as store:
+        cases = await store.cases()
+    assert cases[-1].input == "quick example text"
+    assert [(c.ext_id, c.input, c.state) for c in cases[:-1]] == before  # nothing else changed
 
 
 async def test_an_empty_input_is_refused_in_the_modal(project: Path) -> None:

@@ -22,7 +22,7 @@ from coevo_tui.store import NewCase, Store
 from comparison_project import MODEL, build
 from fake_model_server import FakeModelServer
 from llm_fixtures import fake_provider, fake_server, fast_client  # noqa: F401
-from pilot_support import screen_text, wait_for
+from pilot_support import burst, screen_text, wait_for
 
 S = ComparisonStatus
 
@@ -259,6 +259,24 @@ async def test_b_asks_for_a_rationale_and_labels_the_focused_pane(stored: Path) 
     assert await labels_of(stored, "c2", 3) == [
         ("bad", "An address is doxxing.", "human"),
         ("bad", "Sharing an address is doxxing.", "human")]
+
+
+async def test_a_rationale_typed_straight_after_b_goes_into_the_rationale(
+        stored: Path) -> None:
+    # "b" and the rationale in one burst: the keys belong to the dialog; on Compare "g"
+    # would label the pane good and "j" move to another case.
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        await pilot.press("j")  # c2: changed, unlabelled
+        await settled(pilot, screen)
+        await pilot.press("tab")
+        burst(app, ["b", *"gj: an address is doxxing", "enter"])
+        await wait_for(pilot, lambda: app.screen is screen and screen.right_pane.label
+                       is not None, "labelled")
+        await app.workers.wait_for_complete()
+        assert screen.case is not None and screen.case.ext_id == "c2"
+    assert await labels_of(stored, "c2", 3) == [("bad", "gj: an address is doxxing", "human")]
 
 
 async def test_esc_in_the_rationale_still_labels_and_labelling_needs_an_answer(

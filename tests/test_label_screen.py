@@ -21,7 +21,7 @@ from coevo_tui.store import NewCase, Store
 from coevo_tui.widgets.verdict_bar import verdict_text
 
 from llm_fixtures import fake_provider, fast_client  # noqa: F401
-from pilot_support import screen_text
+from pilot_support import burst, screen_text
 from pilot_support import wait_for as _wait_for
 
 wait_for = partial(_wait_for, limit=400)
@@ -459,3 +459,20 @@ def test_split_verdict_filter() -> None:
     assert split_verdict_filter("verdict:un verdict:g")[1] == {"unsure", "unlabelled", "good"}
     rest, verdicts, problem = split_verdict_filter("verdict:nope x")
     assert rest == "x" and verdicts is None and problem and "nope" in problem
+
+
+# ---------------------------------------------------------------------- typing fast
+async def test_a_rationale_typed_straight_after_b_loses_no_key(
+        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    # "b" and the rationale arrive in one burst (a fast typist, an SSH connection): every
+    # key after "b" belongs to the rationale. Before the dialog opened in b's own handler,
+    # the "q" of "quite" reached the Label screen underneath and quit the app.
+    app = app_for(project, fast_client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_label(app, pilot)
+        await answered(pilot, screen, "c1")
+        burst(app, ["b", *"quite rude, go", "enter"])
+        await answered(pilot, screen, "c2")
+        assert app.is_running and app.screen is screen
+    assert await labels_of(project, "c1") == [("bad", "quite rude, go", "human")]
+    assert await labels_of(project, "c2") == []

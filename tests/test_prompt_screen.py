@@ -15,7 +15,7 @@ from coevo_tui.screens.label import LabelScreen
 from coevo_tui.screens.prompt import PromptScreen, SaveVersionScreen, VersionDiffView
 from coevo_tui.store import NewCase, Store
 
-from pilot_support import screen_text
+from pilot_support import burst, screen_text
 from pilot_support import wait_for as _wait_for
 
 wait_for = partial(_wait_for, limit=300)
@@ -140,6 +140,7 @@ async def test_bad_and_unsure_cases_are_offered_as_motivating(project: Path) -> 
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, SaveVersionScreen), "save modal")
         choices = app.screen.query_one(SelectionList)
+        await wait_for(pilot, lambda: choices.option_count, "the choices load")
         assert choices.option_count == 1 and len(choices.selected) == 1
         assert "r1 bad: never promise refunds" in screen_text(app)
         await pilot.press(*"refunds")
@@ -271,3 +272,35 @@ async def test_esc_without_edits_leaves_at_once(project: Path) -> None:
         await pilot.pause()
         assert app.screen is not screen
         assert not any("Unsaved" in n.message for n in app._notifications)
+
+
+async def test_a_note_typed_straight_after_ctrl_s_goes_into_the_note(project: Path) -> None:
+    # ctrl+s and the note in one burst: the dialog opens at once (its list of motivating
+    # cases loads inside it), so the note does not land in the instructions, and enter
+    # before the list has loaded still records the preselected bad cases.
+    store = await Store.open(project)
+    try:
+        v1 = await store.latest_version()
+        case = await store.case_by_ext_id("r1")
+        out = await store.add_output(case_id=case.id, version_id=v1.id, model="m", params={},
+                                     text="Sure, refund promised!", status=OutputStatus.OK)
+        label, _ = await store.label_output(out.id, Verdict.BAD, "never promise refunds")
+    finally:
+        await store.close()
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_prompt(app, pilot)
+        screen.instructions_area.move_cursor(screen.instructions_area.document.end)
+        await pilot.press(*" Ask.")
+        burst(app, ["ctrl+s", *"quick note", "enter"])
+        await wait_for(pilot, lambda: len(screen.versions) == 2, "v2 saved")
+        await app.workers.wait_for_complete()
+        assert isinstance(app.screen, PromptScreen)
+        assert screen.instructions_area.text == V1 + " Ask."
+    v2 = (await versions_of(project))[-1]
+    assert (v2.number, v2.note, v2.instructions) == (2, "quick note", V1 + " Ask.")
+    store = await Store.open(project)
+    try:
+        assert await store.motivating_cases(v2.id) == [(case.id, label.id)]
+    finally:
+        await store.close()

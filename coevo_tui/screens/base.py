@@ -8,10 +8,14 @@ notification (never a traceback on screen).
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from textual import events
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
@@ -34,8 +38,29 @@ class ReportsWorkerErrors:
             app.report_error(event.worker.error)
 
 
+def ask(app: Any, modal: ModalScreen[ResultT]) -> asyncio.Future[ResultT]:
+    """Push `modal` now and return a future of its result, for a worker to await.
+
+    Push from the key's own handler, never from inside a worker: a worker starts a loop
+    turn later, and keys typed right behind the one that opened the dialog (a fast typist,
+    a burst over SSH) would reach the screen underneath, where `g` labels and `q` quits.
+    """
+    result: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
+
+    def done(value: ResultT | None) -> None:
+        if not result.done():
+            result.set_result(cast(ResultT, value))
+
+    app.push_screen(modal, callback=done)
+    return result
+
+
 class CoevoScreen(ReportsWorkerErrors, Screen[Any]):
     """Base of coevo's full screens."""
+
+    def ask(self, modal: ModalScreen[ResultT]) -> asyncio.Future[ResultT]:
+        """Open `modal` at once; see `ask`."""
+        return ask(self.app, modal)
 
     def key_for(self, binding_id: str, default: str = "") -> str:
         """The key shown for binding `binding_id` on this screen, after the user's keymap,
@@ -58,7 +83,40 @@ class CoevoScreen(ReportsWorkerErrors, Screen[Any]):
 
 
 class CoevoModal(ReportsWorkerErrors, ModalScreen[ResultT], Generic[ResultT]):
-    """Base of coevo's modal dialogs; they return a typed result through `dismiss`."""
+    """Base of coevo's modal dialogs; they return a typed result through `dismiss`.
+
+    Keys that arrive before the dialog has focused its field (typed right behind the key
+    that opened it) go into that field instead of being lost."""
+
+    def on_key(self, event: events.Key) -> None:
+        if self.focused is None and self.take_key(event):
+            event.stop()
+            event.prevent_default()
+
+    def take_key(self, event: events.Key) -> bool:
+        """Type a printable key into the focused field, or the first one (which then takes
+        focus); False when the key is not text or the dialog has no field."""
+        if not event.is_printable or not event.character:
+            return False
+        focused = self.focused
+        field = focused if isinstance(focused, (TextArea, Input)) else self._first_field()
+        if field is None:
+            return False
+        if isinstance(field, TextArea):
+            if field is not focused:
+                field.move_cursor(field.document.end)
+            field.insert(event.character)
+        elif isinstance(field, Input):
+            field.insert_text_at_cursor(event.character)
+        if field is not focused:
+            field.focus()
+        return True
+
+    def _first_field(self) -> Widget | None:
+        for widget in self.query("TextArea, Input"):
+            if widget.focusable:
+                return widget
+        return None
 
     @property
     def store(self) -> Store:

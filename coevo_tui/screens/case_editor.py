@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static, TextArea
+
+from coevo_tui.screens.base import CoevoModal
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def parse_tags(text: str) -> tuple[str, ...]:
     return tuple(tags)
 
 
-class CaseEditorScreen(ModalScreen[CaseDraft | None]):
+class CaseEditorScreen(CoevoModal[CaseDraft | None]):
     """Add a case (empty) or edit one (pre-filled). Returns a CaseDraft, or None on esc."""
 
     BINDINGS = [

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 from bisect import bisect_left
+from collections.abc import Awaitable
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -440,7 +441,7 @@ class CasesScreen(CoevoScreen):
             self.app.push_screen(CaseDetailScreen(row[LINE_ID]))
 
     def action_add_case(self) -> None:
-        self.add_case()
+        self.add_case(self.ask(CaseEditorScreen(title="Add a case")))
 
     def action_edit_case(self) -> None:
         row = self.table.current_row
@@ -460,8 +461,8 @@ class CasesScreen(CoevoScreen):
         return result
 
     @work(group="cases-write", exit_on_error=False)
-    async def add_case(self) -> None:
-        draft = await self._ask("Add a case", None)
+    async def add_case(self, asked: Awaitable[CaseDraft | None]) -> None:
+        draft = await asked
         while draft is not None:
             try:
                 case = await self.store.add_case(

@@ -21,7 +21,7 @@ side (`-wide`); narrower, the list shrinks to a few lines on top and the panes s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
@@ -801,27 +801,29 @@ class CompareScreen(CoevoScreen):
         if pane is None or pane.output is None or pane.output.status != OutputStatus.OK:
             self.notify("no answer to label in this pane yet", severity="warning", timeout=3)
             return
-        self.label_answer(pane, Verdict(verdict))
+        chosen, case, asked = Verdict(verdict), self.case, None
+        if chosen != Verdict.GOOD and case is not None:  # bad and unsure first ask why
+            current = pane.label
+            keep = current.rationale if current is not None and current.verdict == chosen else ""
+            asked = self.ask(RationaleScreen(chosen, case.input, text=keep))
+        self.label_answer(pane, chosen, asked)
 
     def action_rationale(self) -> None:
         pane = self.focused_pane()
-        if pane is None or pane.output is None or pane.label is None:
+        if pane is None or pane.output is None or pane.label is None or self.case is None:
             return
-        self.edit_rationale(pane)
+        label = pane.label
+        self.edit_rationale(pane, self.ask(RationaleScreen(
+            label.verdict, self.case.input, text=label.rationale, editing=True)))
 
     @work(group="compare-label", exit_on_error=False)
-    async def label_answer(self, pane: ComparePane, verdict: Verdict) -> None:
+    async def label_answer(self, pane: ComparePane, verdict: Verdict,
+                           asked: Awaitable[str | None] | None = None) -> None:
         """Store a person's label on the pane's answer (the store carries it to identical
-        answers); bad and unsure first ask why (`esc` labels without a rationale)."""
+        answers), with the rationale `asked` for (`esc` labels without one)."""
         output, case = pane.output, self.case
         assert output is not None and case is not None
-        rationale = ""
-        if verdict != Verdict.GOOD:
-            current = pane.label
-            keep = current.rationale if current is not None and current.verdict == verdict else ""
-            answer: Any = await self.app.push_screen_wait(
-                RationaleScreen(verdict, case.input, text=keep))
-            rationale = answer or ""
+        rationale = ((await asked) or "") if asked is not None else ""
         label, carried = await self.store.label_output(output.id, verdict, rationale)
         self._labelled(output, label, carried)
         if carried:
@@ -830,11 +832,10 @@ class CompareScreen(CoevoScreen):
                         f"answer{'s' if count > 1 else ''}", timeout=3)
 
     @work(group="compare-label", exit_on_error=False)
-    async def edit_rationale(self, pane: ComparePane) -> None:
-        output, label, case = pane.output, pane.label, self.case
-        assert output is not None and label is not None and case is not None
-        answer: Any = await self.app.push_screen_wait(
-            RationaleScreen(label.verdict, case.input, text=label.rationale, editing=True))
+    async def edit_rationale(self, pane: ComparePane, asked: Awaitable[str | None]) -> None:
+        output, label = pane.output, pane.label
+        assert output is not None and label is not None
+        answer = await asked
         if answer is None or answer == label.rationale:
             return
         # A new label row (the old one stays in history); a carried label so edited
@@ -857,12 +858,15 @@ class CompareScreen(CoevoScreen):
         self.sync_bindings()
 
     # ------------------------------------------------------------------ choosing sides
-    @work(group="compare-choose", exit_on_error=False)
-    async def action_choose_versions(self) -> None:
+    def action_choose_versions(self) -> None:
         if not self.versions or self.left is None or self.right is None:
             return
-        picked = await self.app.push_screen_wait(
-            VersionPicker(self.versions, self.left.version.number, self.right.version.number))
+        self._choose_versions(self.ask(
+            VersionPicker(self.versions, self.left.version.number, self.right.version.number)))
+
+    @work(group="compare-choose", exit_on_error=False)
+    async def _choose_versions(self, asked: Awaitable[tuple[int, int] | None]) -> None:
+        picked = await asked
         if picked is None:
             return
         self._stop_run()
@@ -871,12 +875,15 @@ class CompareScreen(CoevoScreen):
         self.current = None
         self.load()
 
-    @work(group="compare-choose", exit_on_error=False)
-    async def action_second_model(self) -> None:
+    def action_second_model(self) -> None:
         if self.right is None:
             return
         current = self.requested_second_model or ""
-        answer = await self.app.push_screen_wait(ModelPrompt(self.right.version.number, current))
+        self._second_model(self.ask(ModelPrompt(self.right.version.number, current)))
+
+    @work(group="compare-choose", exit_on_error=False)
+    async def _second_model(self, asked: Awaitable[str | None]) -> None:
+        answer = await asked
         if answer is None:
             return
         self._stop_run()

@@ -18,7 +18,8 @@ arrived are kept, and `R` later resumes with the unfinished cases only.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
 from textual import on, work
@@ -337,13 +338,13 @@ class LabelScreen(CoevoScreen):
         else:
             current = self.pane.label
             keep = current.rationale if current is not None and current.verdict == chosen else ""
-            self._ask_and_label(case, output.id, chosen, keep)
+            self._ask_and_label(case, output.id, chosen,
+                                self.ask(RationaleScreen(chosen, case.input, text=keep)))
 
     @work(group="label-ask", exclusive=True, exit_on_error=False)
     async def _ask_and_label(self, case: Case, output_id: int, verdict: Verdict,
-                             rationale: str) -> None:
-        answer: Any = await self.app.push_screen_wait(
-            RationaleScreen(verdict, case.input, text=rationale))
+                             asked: Awaitable[str | None]) -> None:
+        answer = await asked
         self._writing.add(case.id)
         self._write_label(case, output_id, verdict, answer or "", advance=True)
 
@@ -381,12 +382,13 @@ class LabelScreen(CoevoScreen):
         output, case, label = self.pane.output, self.case, self.pane.label
         if output is None or case is None or label is None:
             return
-        self._edit_rationale(case, output.id, label)
+        self._edit_rationale(case, output.id, label, self.ask(
+            RationaleScreen(label.verdict, case.input, text=label.rationale, editing=True)))
 
     @work(group="label-ask", exclusive=True, exit_on_error=False)
-    async def _edit_rationale(self, case: Case, output_id: int, label: Label) -> None:
-        answer: Any = await self.app.push_screen_wait(
-            RationaleScreen(label.verdict, case.input, text=label.rationale, editing=True))
+    async def _edit_rationale(self, case: Case, output_id: int, label: Label,
+                              asked: Awaitable[str | None]) -> None:
+        answer = await asked
         if answer is None or answer == label.rationale:
             return
         self._writing.add(case.id)

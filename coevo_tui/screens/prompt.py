@@ -18,9 +18,11 @@ Other screens can open it with a draft (e.g. an assistant's revision)::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import inspect
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import ClassVar, cast
 
 from rich.text import Text
 from textual import on, work
@@ -139,18 +141,25 @@ class MotivatingChoice:
 
 
 class SaveVersionScreen(CoevoModal[SaveRequest | None]):
-    """Ask for the note of version `number` and which labelled cases motivated it."""
+    """Ask for the note of version `number` and which labelled cases motivated it.
+
+    `choices` may be still loading (an awaitable): the dialog opens at once, so the note
+    can be typed straight after ctrl+s, and the list fills in when they arrive."""
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="save_version.save", priority=True),
         Binding("escape", "cancel", "Cancel", id="save_version.cancel", priority=True),
     ]
 
-    def __init__(self, number: int, choices: Sequence[MotivatingChoice], *,
+    def __init__(self, number: int,
+                 choices: Sequence[MotivatingChoice] | Awaitable[list[MotivatingChoice]], *,
                  note: str = "") -> None:
         super().__init__()
         self.number = number
-        self.choices = list(choices)
+        self._pending = choices if inspect.isawaitable(choices) else None
+        self.choices: list[MotivatingChoice] = [] if self._pending else list(
+            cast(Sequence[MotivatingChoice], choices))
+        self._loaded = asyncio.Event()
         self.note = note
 
     def compose(self) -> ComposeResult:
@@ -159,9 +168,11 @@ class SaveVersionScreen(CoevoModal[SaveRequest | None]):
             yield Static("Note: what changed and why", classes="save-version-label")
             yield Input(self.note, id="save-version-note",
                         placeholder="e.g. threats need a target to be removed")
-            if self.choices:
-                yield Static("Motivated by (space toggles): bad and unsure cases of the base",
-                             classes="save-version-label")
+            if self.choices or self._pending is not None:
+                loading = " (loading…)" if self._pending is not None else ""
+                yield Static("Motivated by (space toggles): bad and unsure cases of the base"
+                             + loading, classes="save-version-label",
+                             id="save-version-cases-label")
                 yield SelectionList[int](
                     *[(c.text, i, c.selected) for i, c in enumerate(self.choices)],
                     id="save-version-cases")
@@ -170,8 +181,32 @@ class SaveVersionScreen(CoevoModal[SaveRequest | None]):
 
     def on_mount(self) -> None:
         self.query_one("#save-version-note", Input).focus()
+        if self._pending is not None:
+            self._load_choices()
+        else:
+            self._loaded.set()
+
+    @work(group="save-version-load", exit_on_error=False)
+    async def _load_choices(self) -> None:
+        assert self._pending is not None
+        try:
+            self.choices = list(await self._pending)
+        finally:
+            self._loaded.set()
+        label = self.query_one("#save-version-cases-label", Static)
+        cases = self.query_one("#save-version-cases", SelectionList)
+        if not self.choices:
+            label.display = cases.display = False
+            return
+        label.update("Motivated by (space toggles): bad and unsure cases of the base")
+        cases.add_options([(c.text, i, c.selected) for i, c in enumerate(self.choices)])
 
     def action_save(self) -> None:
+        self._save()
+
+    @work(group="save-version-save", exclusive=True, exit_on_error=False)
+    async def _save(self) -> None:
+        await self._loaded.wait()  # saved before the list arrived: its defaults count
         note = self.query_one("#save-version-note", Input).value.strip()
         motivating: tuple[tuple[int, int | None], ...] = ()
         if self.choices:
@@ -479,10 +514,6 @@ class PromptScreen(CoevoScreen):
 
     # ------------------------------------------------------------------ saving
     def action_save(self) -> None:
-        self._save()
-
-    @work(group="prompt-save", exclusive=True, exit_on_error=False)
-    async def _save(self) -> None:
         instructions = self.instructions_area.text
         template = self.template_area.text.strip() or None
         newest = self.versions[-1] if self.versions else None
@@ -491,9 +522,15 @@ class PromptScreen(CoevoScreen):
             self.notify(f"No change from v{newest.number}: nothing to save.", timeout=4)
             return
         number = (newest.number if newest else 0) + 1
-        choices = await self._motivating_choices()
-        request: Any = await self.app.push_screen_wait(
-            SaveVersionScreen(number, choices, note=self._note))
+        # The dialog opens now (the note can be typed straight away); its list of
+        # motivating cases loads inside it.
+        asked = self.ask(SaveVersionScreen(number, self._motivating_choices(), note=self._note))
+        self._save(instructions, template, asked)
+
+    @work(group="prompt-save", exclusive=True, exit_on_error=False)
+    async def _save(self, instructions: str, template: str | None,
+                    asked: Awaitable[SaveRequest | None]) -> None:
+        request = await asked
         if request is None:
             return
         request = cast(SaveRequest, request)
