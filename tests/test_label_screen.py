@@ -98,7 +98,7 @@ async def test_the_answer_streams_in_then_is_stored(project: Path, fake_provider
         await wait_for(pilot, lambda: screen.pane.is_streaming and len(screen.pane.text) > 10,
                        "partial text received")
         await wait_for(pilot, lambda: "This message is" in screen_text(app),
-                       "partial text on screen", limit=20)
+                       "partial text on screen", limit=50)
         partial = screen.pane.text
         assert full.startswith(partial) and len(partial) < len(full)
         assert screen.pane.output is None
