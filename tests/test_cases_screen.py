@@ -10,7 +10,7 @@ from textual.widgets import Input, TextArea
 
 from coevo_tui.app import CoevoApp, make_app
 from coevo_tui.domain.case_query import LINE_EXT_ID, LINE_INPUT, CaseQuery, case_line
-from coevo_tui.domain.model import CaseState
+from coevo_tui.domain.model import CaseState, OutputStatus, Verdict
 from coevo_tui.palette import bound_actions
 from coevo_tui.screens.case_detail import CaseDetailScreen
 from coevo_tui.screens.case_editor import CaseEditorScreen, parse_tags
@@ -480,3 +480,44 @@ async def test_an_empty_result_says_the_filter_hides_everything(project: Path) -
         text = "\n".join(screen_lines(app))
         assert "no case matches the filter" in text and "no cases yet" not in text
         assert "0 shown" in text
+
+
+async def test_s_cycles_the_order_and_the_cursor_stays_on_its_case(project: Path) -> None:
+    async with await Store.open(project) as store:
+        v1 = await store.latest_version()
+        for ext, verdict in (("r1", Verdict.GOOD), ("t1", Verdict.BAD), ("q1", Verdict.UNSURE)):
+            case = await store.case_by_ext_id(ext)
+            out = await store.add_output(case_id=case.id, version_id=v1.id, model="m",
+                                         params={}, text=f"answer {ext}", status=OutputStatus.OK)
+            await store.label_output(out.id, verdict, "")
+    app = make_app(project, model="m", keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        table = app.screen.query_one(CaseTable)
+        assert _shown_ids(app) == ["r1", "t1", "r2", "q1"]  # the order they were added
+        await pilot.press("down")
+        orders = []
+        for _ in range(5):
+            await pilot.press("s")
+            await _settle(app, pilot)
+            assert table.current_row is not None and table.current_row[LINE_EXT_ID] == "t1"
+            orders.append((_shown_ids(app), screen_lines(app)[1]))
+        assert [ids for ids, _ in orders] == [
+            ["q1", "r2", "t1", "r1"],  # newest first
+            ["r2", "r1", "q1", "t1"],  # input A to Z: Can, How, What, You
+            ["t1", "q1", "r2", "r1"],  # verdict: bad, unsure, unlabelled, good
+            ["r1", "r2", "t1", "q1"],  # tag: refund < refund edge < trash-talk; untagged last
+            ["r1", "t1", "r2", "q1"],  # back to the order added
+        ]
+        assert "by newest" in orders[0][1] and "by verdict" in orders[2][1]
+        assert "by" not in orders[4][1].split("shown")[-1]
+        # The Label screen steps through the cases in the order shown.
+        for _ in range(3):
+            await pilot.press("s")
+        await _settle(app, pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, CasesScreen), "Label")
+        labelled = app.screen
+        async with await Store.open(project) as store:
+            expected = [(await store.case_by_ext_id(e)).id for e in ["t1", "q1", "r2", "r1"]]
+        assert labelled.case_ids == expected

@@ -29,6 +29,7 @@ from coevo_tui.domain.case_query import (
     LINE_INPUT,
     LINE_SOURCE,
     LINE_STATE,
+    LINE_TAGS,
     CaseLine,
     CaseQuery,
     case_line,
@@ -54,6 +55,23 @@ DEBOUNCE_S = 0.12
 
 def _line_key(line: CaseLine) -> int:
     return line[LINE_ID]
+
+
+#: The orders `s` cycles through, and what each means.
+SORTS = ("added", "newest", "input", "verdict", "tag")
+SORT_HELP = {
+    "added": "the order the cases were added",
+    "newest": "the newest cases first",
+    "input": "the input, A to Z",
+    "verdict": "bad first, then unsure, unlabelled, good",
+    "tag": "the tags, A to Z; untagged last",
+}
+VERDICT_RANK = {"bad": 0, "unsure": 1, None: 2, "good": 3}
+
+
+def _verdict_of(verdicts: dict[int, Label], line: CaseLine) -> str | None:
+    label = verdicts.get(line[LINE_ID])
+    return None if label is None else label.verdict.value
 
 
 def _state_style(line: CaseLine) -> str | None:
@@ -174,6 +192,8 @@ class CasesScreen(CoevoScreen):
                 show=False, tooltip="Show good, bad, unsure, unlabelled cases, then all"),
         Binding("A", "toggle_archived", "Show archived", id="cases.show_archived", show=False,
                 tooltip="Show or hide archived and candidate cases (state:all)"),
+        Binding("s", "cycle_sort", "Sort", id="cases.sort", show=False,
+                tooltip="Order the rows by: added, newest, input, verdict (bad first), tag"),
         Binding("escape", "leave_filter", "Back to table", show=False, id="cases.leave_filter"),
     ]
 
@@ -193,6 +213,9 @@ class CasesScreen(CoevoScreen):
         self._verdicts: dict[int, Label] = {}
         self._verdict_filter: frozenset[str] | None = None
         self._verdict_problem: str | None = None
+        # `_shown` stays in id order (rows written in place find theirs by bisection);
+        # the table shows it in the order `s` picked.
+        self._sort = SORTS[0]
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -324,8 +347,8 @@ class CasesScreen(CoevoScreen):
             return
         self._shown = shown
         self.table.empty_message = self._empty_message()
-        self.table.set_rows(shown, keep_cursor_on=keep_key if keep_key is not None
-                            else self._cursor_key())
+        self.table.set_rows(self._ordered(shown), keep_cursor_on=keep_key if keep_key
+                            is not None else self._cursor_key())
         self._show_counts()
 
     def _empty_message(self) -> str:
@@ -354,6 +377,8 @@ class CasesScreen(CoevoScreen):
             shown = f"{len(self._shown):,} shown, loading…"
         else:
             shown = f"{len(self._shown):,} shown"
+        if not problems and self._sort != SORTS[0]:
+            shown += f" · by {self._sort}"
         status = self.query_one("#cases-shown", Static)
         status.update(shown)
         status.set_class(bool(problems), "-problem")
@@ -394,7 +419,7 @@ class CasesScreen(CoevoScreen):
         elif visible:
             shown.insert(i, line)
         cursor_key = key if (visible and move_cursor) else self._cursor_key()
-        self.table.set_rows(shown, keep_cursor_on=cursor_key)
+        self.table.set_rows(self._ordered(shown), keep_cursor_on=cursor_key)
         if any(w.group == "cases-filter" and w.is_running for w in self.workers):
             # A filter in flight saw the old row: run it again.
             self._start_filter(keep_key=key if (visible and move_cursor) else None)
@@ -543,6 +568,8 @@ class CasesScreen(CoevoScreen):
         self.table.refresh()
         if self._verdict_filter is not None:
             self._start_filter(keep_key=self._cursor_key())
+        elif self._sort == "verdict":  # new labels move rows
+            self.table.set_rows(self._ordered(self._shown), keep_cursor_on=self._cursor_key())
 
     def action_cycle_verdict(self) -> None:
         """`V`: verdict:good, bad, unsure, unlabelled, then no verdict filter."""
@@ -567,8 +594,31 @@ class CasesScreen(CoevoScreen):
         row = self.table.current_row
         if row is None:
             return
-        self.app.push_screen(LabelScreen([line[LINE_ID] for line in self._shown],
+        self.app.push_screen(LabelScreen([line[LINE_ID] for line in self.table.rows],
                                          start_case_id=row[LINE_ID]))
+
+    # ------------------------------------------------------------------ sorting
+    def action_cycle_sort(self) -> None:
+        """`s`: the next order of SORTS; the cursor stays on its case."""
+        self._sort = SORTS[(SORTS.index(self._sort) + 1) % len(SORTS)]
+        self.table.set_rows(self._ordered(self._shown), keep_cursor_on=self._cursor_key())
+        self._show_counts()
+        self.notify(f"Sorted by {self._sort}: {SORT_HELP[self._sort]}", timeout=3)
+
+    def _ordered(self, shown: list[CaseLine]) -> list[CaseLine]:
+        """`shown` (in id order) in the order the user picked."""
+        sort = self._sort
+        if sort == "added":
+            return shown
+        if sort == "newest":
+            return shown[::-1]
+        if sort == "input":
+            return sorted(shown, key=lambda line: line[LINE_INPUT].casefold())
+        if sort == "tag":  # untagged last; by the first tag, then the rest
+            return sorted(shown, key=lambda line: (line[LINE_TAGS] == "[]",
+                                                   line_tags(line)))
+        verdicts = self._verdicts  # "verdict": what needs work first
+        return sorted(shown, key=lambda line: VERDICT_RANK[_verdict_of(verdicts, line)])
 
     # ------------------------------------------------------------------ versions and statuses
     # Added for Compare: a verdict column per recent version and the `status:` filter
