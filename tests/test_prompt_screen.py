@@ -54,6 +54,20 @@ async def versions_of(project: Path):
         await store.close()
 
 
+async def label_r1_bad(project: Path) -> tuple[int, int]:
+    """Answer r1 under v1 and label the answer bad; returns (case id, label id)."""
+    store = await Store.open(project)
+    try:
+        v1 = await store.latest_version()
+        case = await store.case_by_ext_id("r1")
+        out = await store.add_output(case_id=case.id, version_id=v1.id, model="m", params={},
+                                     text="Sure, refund promised!", status=OutputStatus.OK)
+        label, _ = await store.label_output(out.id, Verdict.BAD, "never promise refunds")
+    finally:
+        await store.close()
+    return case.id, label.id
+
+
 async def save(app: CoevoApp, pilot, note: str) -> None:
     await pilot.press("ctrl+s")
     await wait_for(pilot, lambda: isinstance(app.screen, SaveVersionScreen), "save modal")
@@ -123,15 +137,7 @@ async def test_nothing_changed_saves_nothing(project: Path) -> None:
 
 
 async def test_bad_and_unsure_cases_are_offered_as_motivating(project: Path) -> None:
-    store = await Store.open(project)
-    try:
-        v1 = await store.latest_version()
-        case = await store.case_by_ext_id("r1")
-        out = await store.add_output(case_id=case.id, version_id=v1.id, model="m", params={},
-                                     text="Sure, refund promised!", status=OutputStatus.OK)
-        label, _ = await store.label_output(out.id, Verdict.BAD, "never promise refunds")
-    finally:
-        await store.close()
+    case_id, label_id = await label_r1_bad(project)
     app = make_app(project, keymap={})
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_prompt(app, pilot)
@@ -150,7 +156,7 @@ async def test_bad_and_unsure_cases_are_offered_as_motivating(project: Path) -> 
     store = await Store.open(project)
     try:
         v2 = await store.latest_version()
-        assert await store.motivating_cases(v2.id) == [(case.id, label.id)]
+        assert await store.motivating_cases(v2.id) == [(case_id, label_id)]
     finally:
         await store.close()
 
@@ -278,15 +284,7 @@ async def test_a_note_typed_straight_after_ctrl_s_goes_into_the_note(project: Pa
     # ctrl+s and the note in one burst: the dialog opens at once (its list of motivating
     # cases loads inside it), so the note does not land in the instructions, and enter
     # before the list has loaded still records the preselected bad cases.
-    store = await Store.open(project)
-    try:
-        v1 = await store.latest_version()
-        case = await store.case_by_ext_id("r1")
-        out = await store.add_output(case_id=case.id, version_id=v1.id, model="m", params={},
-                                     text="Sure, refund promised!", status=OutputStatus.OK)
-        label, _ = await store.label_output(out.id, Verdict.BAD, "never promise refunds")
-    finally:
-        await store.close()
+    case_id, label_id = await label_r1_bad(project)
     app = make_app(project, keymap={})
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_prompt(app, pilot)
@@ -301,6 +299,6 @@ async def test_a_note_typed_straight_after_ctrl_s_goes_into_the_note(project: Pa
     assert (v2.number, v2.note, v2.instructions) == (2, "quick note", V1 + " Ask.")
     store = await Store.open(project)
     try:
-        assert await store.motivating_cases(v2.id) == [(case.id, label.id)]
+        assert await store.motivating_cases(v2.id) == [(case_id, label_id)]
     finally:
         await store.close()
