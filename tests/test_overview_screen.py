@@ -9,10 +9,22 @@ import pytest
 from rich.cells import cell_len
 
 from coevo_tui.app import CoevoApp, make_app
-from coevo_tui.domain.model import OutputStatus, Verdict
-from coevo_tui.domain.status import ComparisonStatus
+from coevo_tui.domain.model import (
+    Label,
+    LabelSource,
+    Output,
+    OutputStatus,
+    PromptVersion,
+    Verdict,
+)
+from coevo_tui.domain.status import Answer, ComparisonStatus, answer_facts
 from coevo_tui.screens.compare import CompareScreen
-from coevo_tui.screens.overview import OverviewScreen, pick_model
+from coevo_tui.screens.overview import (
+    OverviewScreen,
+    pick_model,
+    version_rows,
+    version_rows_from_facts,
+)
 from coevo_tui.store import Store
 from coevo_tui.widgets.pass_rate_chart import PassRateBar, bar_cells, chart_lines
 
@@ -77,6 +89,39 @@ def test_pick_model_prefers_the_configured_one_when_it_has_answers() -> None:
 
 
 # ---------------------------------------------------------------------- the screen
+def test_version_rows_from_answer_facts_are_the_rows_from_answers() -> None:
+    # The screen counts plain facts (100,000 answers as objects cost seconds): the rows
+    # must be the ones `version_rows` makes from full answers.
+    versions = [PromptVersion(id=10 + i, number=i, instructions=f"v{i}", user_template=None,
+                              parent_id=None if i == 1 else 9 + i, note="", created_at="")
+                for i in range(1, 4)]
+    texts = ["yes", "no", " yes ", "maybe"]
+    answers: dict[int, dict[int, Answer]] = {}
+    number = 0
+    for version in versions:
+        answers[version.id] = {}
+        for case_id in range(1, 9):
+            number += 1
+            if (case_id + version.number) % 7 == 0:
+                continue  # not run
+            status = (OutputStatus.ERROR if number % 11 == 0 else
+                      OutputStatus.CANCELLED if number % 13 == 0 else OutputStatus.OK)
+            out = Output(id=number, case_id=case_id, version_id=version.id, model="m",
+                         params={}, text=texts[number % 4], status=status,
+                         cost=0.01 * (number % 3), latency_ms=float(number))
+            verdict = (None, Verdict.GOOD, Verdict.BAD, Verdict.UNSURE)[number % 4]
+            lab = None if verdict is None else Label(
+                id=number, output_id=number, verdict=verdict, rationale="",
+                source=LabelSource.CARRIED if number % 5 == 0 else LabelSource.HUMAN)
+            answers[version.id][case_id] = Answer(out, lab)
+    facts = {vid: {cid: answer_facts(a) for cid, a in per.items()}
+             for vid, per in answers.items()}
+    case_ids = list(range(1, 10))
+    expected = version_rows(versions, case_ids, answers)
+    assert version_rows_from_facts(versions, case_ids, facts) == expected
+    assert any(row.summary.statuses for row in expected)  # the fixture compares something
+
+
 async def test_overview_counts_each_version_against_its_parent(stored: Path) -> None:
     app = make_app(stored, keymap={})
     async with app.run_test(size=(80, 24)) as pilot:

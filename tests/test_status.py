@@ -17,13 +17,18 @@ from coevo_tui.domain.model import (
 from coevo_tui.domain.status import (
     Answer,
     ComparisonStatus,
+    answer_facts,
     compare,
     compare_all,
+    compare_all_facts,
     compare_answers,
+    compare_facts,
     navigation_order,
     pass_rate,
     summarize,
+    summarize_facts,
     verdict_changes,
+    with_label_facts,
 )
 
 S = ComparisonStatus
@@ -166,6 +171,36 @@ def test_every_transition(base: str, cand: str, text: str, expected: ComparisonS
         assert compare(b_out, b_verdict, c_out, c_verdict) == expected
 
 
+@pytest.mark.parametrize(("base", "cand", "text", "expected"), _rows(),
+                         ids=[f"{b}->{c}/{t}" for b, c, t, _ in _rows()])
+def test_every_transition_on_answer_facts(base: str, cand: str, text: str,
+                                          expected: ComparisonStatus) -> None:
+    # The screens compare plain tuples read from the store: the same table must hold.
+    texts = {"same": [("the answer", "  the\nanswer ")], "diff": [("the answer", "another")],
+             "-": [("the answer", "the answer"), ("the answer", "another")]}[text]
+    for base_text, cand_text in texts:
+        facts = []
+        for spec, side_text in ((base, base_text), (cand, cand_text)):
+            out, verdict = side(spec, side_text)
+            facts.append(None if out is None else answer_facts(
+                Answer(out, None if verdict is None else label(out, verdict))))
+        assert compare_facts(facts[0], facts[1]) == expected
+        assert compare_all_facts([1, 2], {1: facts[0]} if facts[0] else {},
+                                 {1: facts[1]} if facts[1] else {}) == {
+            1: expected, 2: S.MISSING}
+
+
+def test_answer_facts_take_a_new_label() -> None:
+    out = output(text="x", cost=0.5, latency_ms=10)
+    facts = answer_facts(Answer(out, None))
+    assert facts == (out.case_id, out.id, "ok", "x", None, None, 0.5, 10)
+    relabelled = with_label_facts(facts, label(out, Verdict.BAD, LabelSource.CARRIED))
+    assert relabelled == (out.case_id, out.id, "ok", "x", "bad", "carried", 0.5, 10)
+    base = answer_facts(Answer(output(text="y"), None))
+    assert compare_facts(with_label_facts(base, label(out, Verdict.GOOD)),
+                         relabelled) == S.REGRESSED
+
+
 def test_whitespace_only_difference_is_unchanged_but_a_word_is_not() -> None:
     a = output(text="Refunds are\n\nnot promised.")
     assert compare(a, None, output(text="  Refunds are not   promised. "), None) == S.UNCHANGED
@@ -232,6 +267,26 @@ def test_summary_counts_every_case_once_and_sums_cost_and_latency() -> None:
     assert summary.statuses == {S.REGRESSED: 2, S.FIXED: 1, S.ERROR: 1, S.NEW: 1,
                                 S.MISSING: 2}
     assert list(summary.statuses) == sorted(summary.statuses, key=lambda s: s.rank)
+
+
+def test_summary_of_answer_facts_counts_the_same() -> None:
+    outs = [output(case_id=1, cost=0.5, latency_ms=100),
+            output(case_id=2, cost=0.25, latency_ms=300),
+            output(case_id=3, latency_ms=200),
+            output(case_id=4),
+            output(OutputStatus.ERROR, "", case_id=5, cost=0.125, latency_ms=9999),
+            output(OutputStatus.CANCELLED, "half", case_id=6, cost=1.0),
+            output(case_id=7, cost=0.5)]
+    labels = [label(outs[0], Verdict.GOOD), label(outs[1], Verdict.BAD, LabelSource.CARRIED),
+              label(outs[2], Verdict.UNSURE), None, label(outs[4], Verdict.BAD), None,
+              label(outs[6], Verdict.GOOD, LabelSource.CARRIED)]
+    answers = {o.case_id: Answer(o, lab) for o, lab in zip(outs, labels)}
+    facts = {cid: answer_facts(a) for cid, a in answers.items()}
+    statuses = {1: S.FIXED, 2: S.REGRESSED, 8: S.MISSING}
+    expected = summarize(range(1, 9), answers, statuses)
+    assert summarize_facts(range(1, 9), facts, statuses) == expected
+    assert (expected.good, expected.bad, expected.carried, expected.missing) == (2, 1, 2, 2)
+    assert summarize_facts([], {}) == summarize([], {})
 
 
 def test_summary_of_nothing_labelled_has_no_pass_rate() -> None:
@@ -311,6 +366,13 @@ async def test_case_outputs_with_labels_newest_non_cancelled_output_per_case(sto
     assert answers[ids[0]].output == await store.output(new.id)  # every field read back
     assert answers[ids[1]].output.id == kept.id and answers[ids[1]].label is None
     assert set(await store.case_outputs_with_labels(v2)) == {ids[0], ids[1], ids[2]}
+    # The same choice as plain facts, for the screens' 100,000-case reads.
+    for model in ("m", None):
+        full = await store.case_outputs_with_labels(v2, model)
+        assert await store.answer_facts(v2, model) == {
+            cid: answer_facts(a) for cid, a in full.items()}
+    assert (await store.answer_facts(v2, "m"))[ids[0]][4] == "good"  # the newest label
+    assert await store.answer_facts(v1, "n") == {}
     assert await store.verdict_by_case(v2) == {ids[0]: relabel}
     assert await store.verdict_by_case(v1) == {}
     assert await store.models_with_outputs(v2) == {"m": 2, "n": 1}

@@ -85,6 +85,15 @@ async def test_schema_1_file_is_migrated_with_data_intact(tmp_path) -> None:
                                      cache_key="k", cached=True)
         assert (new.run_id, new.cached) == (run_id, True)
         assert (await store.cached_output("k")).id == new.id
+        # Migration 3's index: the newest answer per case is a range of it, not a scan.
+        (answer,) = (await store.answer_facts(v1.id, "openai/gpt-4o-mini")).values()
+        assert answer[:5] == (1, 1, "ok", "allowed", "good")
+    with sqlite3.connect(path) as db:
+        plan = " ".join(row[3] for row in db.execute(
+            "EXPLAIN QUERY PLAN SELECT max(id) FROM output WHERE version_id = 1"
+            " AND model = 'm' AND status != 'cancelled' GROUP BY case_id"))
+    db.close()
+    assert "COVERING INDEX output_version_model_case (version_id=? AND model=?)" in plan
     header = path.read_bytes()[:100]
     assert int.from_bytes(header[60:64], "big") == SCHEMA_VERSION
     assert int.from_bytes(header[68:72], "big") == APPLICATION_ID

@@ -162,21 +162,100 @@ def compare(
     candidate_verdict: Verdict | None,
 ) -> ComparisonStatus:
     """The comparison status of one case (the table in this module's docstring)."""
-    candidate = _present(candidate)
-    baseline = _present(baseline)
-    if candidate is None:
+    return compare_plain(
+        None if baseline is None else baseline.status.value,
+        None if baseline_verdict is None else baseline_verdict.value,
+        None if baseline is None else baseline.text,
+        None if candidate is None else candidate.status.value,
+        None if candidate_verdict is None else candidate_verdict.value,
+        None if candidate is None else candidate.text,
+    )
+
+
+_OK, _ERROR, _CANCELLED = OutputStatus.OK.value, OutputStatus.ERROR.value, \
+    OutputStatus.CANCELLED.value
+_PLAIN_TRANSITIONS: dict[tuple[str, str], ComparisonStatus] = {
+    (before.value, after.value): status for (before, after), status in TRANSITIONS.items()
+}
+
+
+def compare_plain(
+    baseline_status: str | None,
+    baseline_verdict: str | None,
+    baseline_text: str | None,
+    candidate_status: str | None,
+    candidate_verdict: str | None,
+    candidate_text: str | None,
+) -> ComparisonStatus:
+    """`compare` on plain values as the store holds them: output statuses and verdicts as
+    their string values (None: no output / unlabelled). The one implementation of the
+    table, so that the screens can compare 100,000 cases without building objects."""
+    if candidate_status is None or candidate_status == _CANCELLED:
         return ComparisonStatus.MISSING
-    if candidate.status == OutputStatus.ERROR:
+    if candidate_status == _ERROR:
         return ComparisonStatus.ERROR
-    if baseline is None:
+    if baseline_status is None or baseline_status == _CANCELLED:
         return ComparisonStatus.NEW
     if baseline_verdict is not None and candidate_verdict is not None:
-        return TRANSITIONS[(baseline_verdict, candidate_verdict)]
-    if same_text(baseline, candidate):
+        return _PLAIN_TRANSITIONS[(baseline_verdict, candidate_verdict)]
+    if baseline_status == _OK and candidate_status == _OK and (
+        baseline_text == candidate_text  # equal texts normalize equal: skip the regex
+        or normalize_output_text(baseline_text or "")
+        == normalize_output_text(candidate_text or "")
+    ):
         return ComparisonStatus.UNCHANGED
     if candidate_verdict is None:
         return ComparisonStatus.CHANGED_UNLABELLED
     return ComparisonStatus.NO_BASELINE_VERDICT
+
+
+# ---------------------------------------------------------------------- answer facts
+# An answer as one plain tuple, the shape `Store.answer_facts` reads straight from SQLite:
+# (case id, output id, output status value, output text, verdict value or None, label
+# source value or None, cost, latency ms). For 100,000 cases, building an Output and a
+# Label per case costs seconds; these tuples cost nothing beyond the read.
+AnswerFacts = tuple[int, int, str, str, "str | None", "str | None", "float | None",
+                    "float | None"]
+FACT_CASE, FACT_OUTPUT, FACT_STATUS, FACT_TEXT, FACT_VERDICT, FACT_SOURCE, FACT_COST, \
+    FACT_LATENCY = range(8)
+
+
+def answer_facts(answer: Answer) -> AnswerFacts:
+    """The plain tuple of an (output, label) pair."""
+    output, label = answer.output, answer.label
+    return (output.case_id, output.id, output.status.value, output.text,
+            None if label is None else label.verdict.value,
+            None if label is None else label.source.value,
+            output.cost, output.latency_ms)
+
+
+def with_label_facts(facts: AnswerFacts, label: Label) -> AnswerFacts:
+    """`facts` with `label` as the output's current label."""
+    return (*facts[:FACT_VERDICT], label.verdict.value, label.source.value,
+            *facts[FACT_COST:])  # type: ignore[return-value]
+
+
+def compare_facts(baseline: AnswerFacts | None, candidate: AnswerFacts | None
+                  ) -> ComparisonStatus:
+    """`compare_answers` for two answers' facts, either of which may be absent."""
+    if baseline is None:
+        if candidate is None:
+            return ComparisonStatus.MISSING
+        return compare_plain(None, None, None, candidate[2], candidate[4], candidate[3])
+    if candidate is None:
+        return ComparisonStatus.MISSING
+    return compare_plain(baseline[2], baseline[4], baseline[3],
+                         candidate[2], candidate[4], candidate[3])
+
+
+def compare_all_facts(
+    case_ids: Iterable[int],
+    baseline: Mapping[int, AnswerFacts],
+    candidate: Mapping[int, AnswerFacts],
+) -> dict[int, ComparisonStatus]:
+    """`compare_all` over answers' facts (keyed by case id)."""
+    get_b, get_c = baseline.get, candidate.get
+    return {cid: compare_facts(get_b(cid), get_c(cid)) for cid in case_ids}
 
 
 def compare_answers(baseline: Answer | None, candidate: Answer | None) -> ComparisonStatus:
@@ -282,6 +361,60 @@ def summarize(
         if label.verdict == Verdict.GOOD:
             good += 1
         elif label.verdict == Verdict.BAD:
+            bad += 1
+        else:
+            unsure += 1
+    counted = Counter(statuses.values()) if statuses is not None else Counter()
+    return VersionSummary(
+        cases=n,
+        missing=missing,
+        errors=errors,
+        good=good,
+        bad=bad,
+        unsure=unsure,
+        unlabelled=unlabelled,
+        carried=carried,
+        cost=cost,
+        mean_latency_ms=sum(latencies) / len(latencies) if latencies else None,
+        statuses={s: counted[s] for s in ComparisonStatus if counted[s]},
+    )
+
+
+def summarize_facts(
+    case_ids: Iterable[int],
+    facts: Mapping[int, AnswerFacts],
+    statuses: Mapping[int, ComparisonStatus] | None = None,
+) -> VersionSummary:
+    """`summarize` over answers' facts (keyed by case id): the same counts, without an
+    Output and a Label per case."""
+    missing = errors = good = bad = unsure = unlabelled = carried = 0
+    cost = 0.0
+    latencies: list[float] = []
+    n = 0
+    get = facts.get
+    good_v, bad_v, carried_s = Verdict.GOOD.value, Verdict.BAD.value, LabelSource.CARRIED.value
+    for cid in case_ids:
+        n += 1
+        answer = get(cid)
+        if answer is None or answer[FACT_STATUS] == _CANCELLED:
+            missing += 1
+            continue
+        if answer[FACT_COST] is not None:
+            cost += answer[FACT_COST]
+        if answer[FACT_STATUS] == _ERROR:
+            errors += 1
+            continue
+        if answer[FACT_LATENCY] is not None:
+            latencies.append(answer[FACT_LATENCY])
+        verdict = answer[FACT_VERDICT]
+        if verdict is None:
+            unlabelled += 1
+            continue
+        if answer[FACT_SOURCE] == carried_s:
+            carried += 1
+        if verdict == good_v:
+            good += 1
+        elif verdict == bad_v:
             bad += 1
         else:
             unsure += 1

@@ -50,10 +50,14 @@ from coevo_tui.domain.model import (
     first_line,
 )
 from coevo_tui.domain.status import (
+    FACT_OUTPUT,
     Answer,
+    AnswerFacts,
     ComparisonStatus,
     VerdictChange,
-    compare_answers,
+    answer_facts,
+    compare_facts,
+    with_label_facts,
 )
 from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
 from coevo_tui.screens.base import CoevoModal, CoevoScreen
@@ -126,13 +130,18 @@ def build_rows(lines: Sequence[tuple[int, str, str]],
     return rows
 
 
-def compare_lines(lines: Sequence[tuple[int, str, str]], left: Mapping[int, Answer],
-                  right: Mapping[int, Answer]) -> list[CompareRow]:
-    """The status of every case, then the rows in navigation order (pure: it runs in a
-    thread so that 100,000 cases do not freeze the screen)."""
-    statuses = {line[0]: compare_answers(left.get(line[0]), right.get(line[0]))
-                for line in lines}
-    return build_rows(lines, statuses)
+def compare_lines(lines: Sequence[tuple[Any, ...]], left: Mapping[int, AnswerFacts],
+                  right: Mapping[int, AnswerFacts]) -> list[CompareRow]:
+    """The status of every active case, then the rows in navigation order, from
+    `Store.case_lines` tuples (other states are skipped) and both sides' answer facts
+    (pure: it runs in a thread so that 100,000 cases do not freeze the screen)."""
+    active = CaseState.ACTIVE.value
+    get_left, get_right = left.get, right.get
+    kept = [(line[LINE_ID], line[LINE_EXT_ID], line[LINE_INPUT])
+            for line in lines if line[LINE_STATE] == active]
+    statuses = {line[0]: compare_facts(get_left(line[0]), get_right(line[0]))
+                for line in kept}
+    return build_rows(kept, statuses)
 
 
 def newest_answer(answers: Sequence[Answer], version_id: int, model: str | None
@@ -439,8 +448,10 @@ class CompareScreen(CoevoScreen):
         self.versions: list[PromptVersion] = []
         self.left: Side | None = None
         self.right: Side | None = None
-        self.left_answers: dict[int, Answer] = {}
-        self.right_answers: dict[int, Answer] = {}
+        # Per case id, each side's answer as plain facts (status, text, verdict, ...):
+        # 100,000 Output and Label objects would cost seconds to build.
+        self.left_answers: dict[int, AnswerFacts] = {}
+        self.right_answers: dict[int, AnswerFacts] = {}
         self.rows: list[CompareRow] = []
         self.index_of_case: dict[int, int] = {}
         self.current: int | None = None  # index into rows
@@ -587,12 +598,10 @@ class CompareScreen(CoevoScreen):
         before = (self.left, self.right)
         self.left, self.right = await self._sides()
         same_sides = before == (self.left, self.right)
-        lines = [(line[LINE_ID], line[LINE_EXT_ID], line[LINE_INPUT])
-                 for line in await store.case_lines()
-                 if line[LINE_STATE] == CaseState.ACTIVE.value]
+        lines = await store.case_lines()
         left, right = self.left, self.right
-        self.left_answers = await store.case_outputs_with_labels(left.version.id, left.model)
-        self.right_answers = await store.case_outputs_with_labels(right.version.id, right.model)
+        self.left_answers = await store.answer_facts(left.version.id, left.model)
+        self.right_answers = await store.answer_facts(right.version.id, right.model)
         rows = await asyncio.to_thread(compare_lines, lines, self.left_answers,
                                        self.right_answers)
         keep = self.rows[self.current].case_id if self.current is not None and self.rows else None
@@ -720,7 +729,7 @@ class CompareScreen(CoevoScreen):
         index = self.index_of_case.get(case_id)
         if index is None:
             return
-        status = compare_answers(self.left_answers.get(case_id), self.right_answers.get(case_id))
+        status = compare_facts(self.left_answers.get(case_id), self.right_answers.get(case_id))
         row = self.rows[index]
         if row.status != status:
             self.rows[index] = row._replace(status=status)
@@ -729,7 +738,7 @@ class CompareScreen(CoevoScreen):
             self._show_bar()
 
     def on_stream_pane_output_stored(self, event: StreamPane.OutputStored) -> None:
-        answer = Answer(event.output, event.label)
+        answer = answer_facts(Answer(event.output, event.label))
         case_id = event.output.case_id
         if event.pane is self.left_pane:
             self.left_answers[case_id] = answer
@@ -850,9 +859,10 @@ class CompareScreen(CoevoScreen):
                               (self.right_pane, self.right_answers)):
             if pane.output is not None and pane.output.id in by_output:
                 pane.set_label(by_output[pane.output.id])
-            for case_id, answer in list(answers.items()):
-                if answer.output.id in by_output:
-                    answers[case_id] = Answer(answer.output, by_output[answer.output.id])
+            changed = [(case_id, facts) for case_id, facts in answers.items()
+                       if facts[FACT_OUTPUT] in by_output]
+            for case_id, facts in changed:
+                answers[case_id] = with_label_facts(facts, by_output[facts[FACT_OUTPUT]])
         self._update_case(output.case_id)
         self.show_history(output.case_id)
         self.sync_bindings()
@@ -942,7 +952,8 @@ class CompareScreen(CoevoScreen):
                         self._show_bar()
                     elif name == "CaseFinished":
                         if right.model is None or event.output.model == right.model:
-                            self.right_answers[event.case_id] = Answer(event.output, event.label)
+                            self.right_answers[event.case_id] = answer_facts(
+                                Answer(event.output, event.label))
                             self._run_dirty.add(event.case_id)
                     elif name == "RunFinished":
                         self.run_summary = event.summary

@@ -15,6 +15,7 @@ cursor with its parent.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +36,13 @@ from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import CaseState, Label, PromptVersion, first_line
 from coevo_tui.domain.status import (
     Answer,
+    AnswerFacts,
     ComparisonStatus,
     VersionSummary,
     compare_all,
+    compare_all_facts,
     summarize,
+    summarize_facts,
 )
 from coevo_tui.screens.base import CoevoScreen
 from coevo_tui.widgets.case_table import CaseTable, Column
@@ -101,6 +105,30 @@ def version_rows(versions: Sequence[PromptVersion], case_ids: Sequence[int],
             version=version,
             parent_number=None if parent is None else parent.number,
             summary=summarize(case_ids, mine, statuses),
+            motivations=tuple((motivations or {}).get(version.id, ())),
+        ))
+    return rows
+
+
+def version_rows_from_facts(versions: Sequence[PromptVersion], case_ids: Sequence[int],
+                            facts: Mapping[int, Mapping[int, AnswerFacts]],
+                            motivations: Mapping[int, Sequence[Motivation]] | None = None
+                            ) -> list[VersionRow]:
+    """`version_rows` from answers' facts (version id -> case id -> `AnswerFacts`), as
+    `Store.answer_facts` reads them: the same rows without an object per answer (pure: the
+    screen runs it in a thread)."""
+    by_id = {v.id: v for v in versions}
+    rows = []
+    for version in versions:
+        mine = facts.get(version.id, {})
+        parent = by_id.get(version.parent_id) if version.parent_id is not None else None
+        statuses = None
+        if parent is not None:
+            statuses = compare_all_facts(case_ids, facts.get(parent.id, {}), mine)
+        rows.append(VersionRow(
+            version=version,
+            parent_number=None if parent is None else parent.number,
+            summary=summarize_facts(case_ids, mine, statuses),
             motivations=tuple((motivations or {}).get(version.id, ())),
         ))
     return rows
@@ -247,6 +275,12 @@ def motivations_text(motivations: Sequence[Motivation]) -> Text:
     return text
 
 
+def active_case_ids(lines: Sequence[tuple[Any, ...]]) -> list[int]:
+    """The ids of the active cases among `Store.case_lines` tuples."""
+    active = CaseState.ACTIVE.value
+    return [line[LINE_ID] for line in lines if line[LINE_STATE] == active]
+
+
 def _row_key(row: VersionRow) -> int:
     return row.version.number
 
@@ -324,7 +358,7 @@ class OverviewScreen(CoevoScreen):
         store = self.store
         versions = await store.versions()
         lines = await store.case_lines()
-        active = [line[LINE_ID] for line in lines if line[LINE_STATE] == CaseState.ACTIVE.value]
+        active = await asyncio.to_thread(active_case_ids, lines)
         totals: dict[str, int] = {}
         for version in versions:
             for model, count in (await store.models_with_outputs(version.id)).items():
@@ -332,10 +366,11 @@ class OverviewScreen(CoevoScreen):
         self.models = sorted(totals)
         if self.model is None or self.model not in totals:
             self.model = pick_model(self._configured_model(), totals)
-        answers = {v.id: await store.case_outputs_with_labels(v.id, self.model)
-                   for v in versions}
+        facts = {v.id: await store.answer_facts(v.id, self.model) for v in versions}
         motivations = await read_motivations(store, versions)
-        self.rows = version_rows(versions, active, answers, motivations)
+        # 100,000 cases x versions: seconds of counting, off the event loop.
+        self.rows = await asyncio.to_thread(version_rows_from_facts, versions, active, facts,
+                                            motivations)
         self._show(len(active))
 
     def _show(self, active: int) -> None:

@@ -134,6 +134,12 @@ MIGRATIONS: dict[int, list[str]] = {
         )
         """,
     ],
+    # 3: the newest answer per case under a version and model (the Compare and Overview
+    # screens' bulk reads) as a range of one covering index instead of a scan of every
+    # version's outputs; status is in it so that skipping cancelled outputs needs no row.
+    3: [
+        "CREATE INDEX output_version_model_case ON output(version_id, model, case_id, status)",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

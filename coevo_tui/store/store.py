@@ -36,7 +36,7 @@ from coevo_tui.domain.model import (
     Verdict,
 )
 from coevo_tui.domain.carryover import label_to_carry, propagation_targets, root_label_id
-from coevo_tui.domain.status import Answer, VerdictChange, verdict_changes
+from coevo_tui.domain.status import Answer, AnswerFacts, VerdictChange, verdict_changes
 from coevo_tui.store.project_file import check_project_file
 from coevo_tui.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -918,6 +918,21 @@ class Store:
         else:  # 100k rows take ~1 s to become objects: keep the caller's event loop free
             answers = await asyncio.to_thread(self._answers, rows)
         return {a.output.case_id: a for a in answers}
+
+    async def answer_facts(self, version_id: int, model: str | None = None
+                           ) -> dict[int, AnswerFacts]:
+        """`case_outputs_with_labels` as plain `AnswerFacts` tuples (case id, output id,
+        status, text, verdict, label source, cost, latency), in one query: what the
+        Compare and Overview screens need of 100,000 answers, without an Output and a
+        Label object each (the same choice of output and label)."""
+        newest, params = self._newest_per_case(version_id, model)
+        rows = await self._tuples(
+            "SELECT o.case_id, o.id, o.status, o.text, l.verdict, l.source, o.cost,"
+            f" o.latency_ms FROM output o {self._CURRENT_LABEL_JOIN}"
+            f" WHERE o.id IN ({newest})",
+            params,
+        )
+        return {r[0]: r for r in rows}  # type: ignore[misc]
 
     async def verdict_by_case(self, version_id: int, model: str | None = None
                               ) -> dict[int, Label]:
