@@ -25,10 +25,12 @@ How the app is put together (read this before adding a screen):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import sqlite3
 import sys
 import traceback
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -37,6 +39,7 @@ from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.worker import Worker, WorkerState
 
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import Project
@@ -44,6 +47,7 @@ from coevo_tui.keymap import keymap_from_environment
 from coevo_tui.palette import ScreenActionsProvider
 from coevo_tui.screens.base import CoevoModal
 from coevo_tui.screens.registry import SCREENS
+from coevo_tui.screens.run import TestSetRun
 from coevo_tui.store import Store
 
 if TYPE_CHECKING:
@@ -85,6 +89,8 @@ class CoevoApp(App[int]):
         self.llm_client: ModelClient | None = None
         # Decided once: find_spec is cheap but check_action runs on every footer refresh.
         self.available_screens = {name for name, e in SCREENS.items() if e.is_available()}
+        # The run of the test set (R), if one was started: it outlives the screens.
+        self.test_set_run: TestSetRun | None = None
 
     # ------------------------------------------------------------------ life cycle
     async def on_mount(self) -> None:
@@ -247,6 +253,50 @@ class CoevoApp(App[int]):
 
             self.llm_client = ModelClient()
         return self.llm_client
+
+    # ------------------------------------------------------------------ the test set's run
+    def start_test_set_run(self, run: TestSetRun, events: AsyncIterator[object]) -> None:
+        """Drive `events` (a runner's run) into `run` in an app worker, so that the run
+        goes on whichever screen is shown. A run already going is stopped first (it is
+        resumable: its answers are stored)."""
+        previous = self.test_set_run
+        if previous is not None and previous.running:
+            self.notify(f"Stopped the {previous.progress()} to start this one "
+                        "(R over that version resumes it).", timeout=6)
+        self.test_set_run = run
+        run.worker = self.run_worker(self._drive_test_set_run(run, events),
+                                     group="test-set-run", exclusive=True,
+                                     exit_on_error=False)
+
+    def stop_test_set_run(self) -> None:
+        run = self.test_set_run
+        if run is not None and run.running and run.worker is not None:
+            run.worker.cancel()
+
+    async def _drive_test_set_run(self, run: TestSetRun, events: AsyncIterator[object]) -> None:
+        try:
+            async with contextlib.aclosing(events):  # type: ignore[type-var]
+                async for event in events:
+                    run.handle(event)
+        finally:
+            unseen = not run.listeners
+            run.end()
+            summary = run.summary
+            if unseen and summary is not None and summary.to_run and self.is_running:
+                # Nobody is watching its panel: say how it ended.
+                if summary.halted:
+                    self.notify(f"Run of v{run.version.number} stopped: {summary.done} of "
+                                f"{summary.to_run} done. R resumes the unfinished cases.",
+                                timeout=6)
+                else:
+                    self.notify(f"Run of v{run.version.number} done: {summary.line()}",
+                                timeout=6,
+                                severity="warning" if summary.errors else "information")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if (event.worker.group == "test-set-run" and event.state is WorkerState.ERROR
+                and event.worker.error is not None):
+            self.report_error(event.worker.error)
 
     # ------------------------------------------------------------------ keymap
     def _warn_unknown_keymap_ids(self) -> None:

@@ -157,7 +157,7 @@ async def test_cancelling_a_run_stores_nothing_half_done_and_R_resumes(
         assert final[ext] == [("ok", f"Reply to: message number {i}")], ext
 
 
-async def test_leaving_the_screen_stops_the_run_and_says_so(
+async def test_leaving_the_screen_leaves_the_run_going(
         project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
     fake_provider.hold()
     app = make_app(project, model=FAKE_MODEL, keymap={})
@@ -165,13 +165,53 @@ async def test_leaving_the_screen_stops_the_run_and_says_so(
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await press_run_from_cases(app, pilot)
         await wait_for(pilot, lambda: screen.run_summary is not None, "run started")
+        run = app.test_set_run
+        assert run is not None and run.running
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back on Cases")
-        await wait_for(pilot, lambda: any("Run stopped" in n.message
+        await wait_for(pilot, lambda: any("goes on" in n.message
                                           for n in app._notifications), "notification")
+        assert run.running
+        await wait_for(pilot, lambda: "run v1 0/6" in screen_text(app), "progress on Cases")
+        fake_provider.release()
+        await wait_for(pilot, lambda: not run.running, "the run ends in the background")
+        await wait_for(pilot, lambda: any("Run of v1 done" in n.message
+                                          for n in app._notifications), "its end is told")
+        await wait_for(pilot, lambda: "run v1" not in screen_text(app), "progress gone")
+    final = await outputs_by_case(project)
+    for i, ext in enumerate(ACTIVE):
+        assert final[ext] == [("ok", f"Reply to: message number {i}")], ext
+
+
+async def test_R_while_the_run_goes_on_shows_it_and_x_stops_it(
+        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    fake_provider.hold()
+    app = make_app(project, model=FAKE_MODEL, keymap={})
+    app.llm_client = fast_client
+    async with app.run_test(size=(80, 24)) as pilot:
+        first = await press_run_from_cases(app, pilot)
+        await wait_for(pilot, lambda: first.run_summary is not None, "run started")
+        run = app.test_set_run
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back on Cases")
+        await pilot.press("R")  # (not press_run_from_cases: it waits for every worker)
+        await wait_for(pilot, lambda: isinstance(app.screen, LabelScreen), "Label again")
+        second = app.screen
+        assert isinstance(second, LabelScreen) and second is not first
+        await wait_for(pilot, lambda: second.run_summary is not None, "the run's panel")
+        assert app.test_set_run is run and second.run_summary is run.summary  # not restarted
+        assert "Run v1" in screen_text(app) and "x stop" in screen_text(app)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not run.running, "the run stops")
+        assert run.summary is not None and run.summary.halted
+        await wait_for(pilot, lambda: "R resumes" in screen_text(app), "the panel says so")
+        shown = second.case.ext_id if second.case is not None else None
         fake_provider.release()
         await pilot.pause(0.1)
-    assert all(not outputs for outputs in (await outputs_by_case(project)).values())
+        await app.workers.wait_for_complete()
+    # Only the case on screen got an answer: after the stop it streams on its own.
+    assert [ext for ext, outputs in (await outputs_by_case(project)).items() if outputs] \
+        in ([], [shown])
 
 
 async def test_a_second_R_resumes_nothing_when_everything_is_answered(

@@ -57,6 +57,9 @@ def _line_key(line: CaseLine) -> int:
     return line[LINE_ID]
 
 
+#: How often the screen looks at a background run's progress.
+RUN_TICK_S = 0.5
+
 #: The orders `s` cycles through, and what each means.
 SORTS = ("added", "newest", "input", "verdict", "tag")
 SORT_HELP = {
@@ -213,6 +216,7 @@ class CasesScreen(CoevoScreen):
         self._verdicts: dict[int, Label] = {}
         self._verdict_filter: frozenset[str] | None = None
         self._verdict_problem: str | None = None
+        self._run_seen: tuple[object, ...] = ()  # the background run, as last shown
         # `_shown` stays in id order (rows written in place find theirs by bisection);
         # the table shows it in the order `s` picked.
         self._sort = SORTS[0]
@@ -241,6 +245,24 @@ class CasesScreen(CoevoScreen):
         self._show_counts()
         self.table.focus()
         self.load_cases()
+        self.set_interval(RUN_TICK_S, self._tick_run)
+
+    def _tick_run(self) -> None:
+        """A run of the test set goes on in the background: its progress beside the
+        counts; when it ends, the verdict column catches up with its carried labels."""
+        run = self.app.test_set_run  # type: ignore[attr-defined]
+        if run is None or self.app.screen is not self:
+            return
+        summary = run.summary
+        seen = (run, run.running, summary.done if summary is not None else -1)
+        if seen == self._run_seen:
+            return
+        ended = bool(self._run_seen) and self._run_seen[0] is run and self._run_seen[1] \
+            and not run.running
+        self._run_seen = seen
+        self._show_counts()
+        if ended:
+            self.refresh_verdicts()
 
     # ------------------------------------------------------------------ loading
     @work(group="cases-load", exclusive=True, exit_on_error=False)
@@ -379,6 +401,9 @@ class CasesScreen(CoevoScreen):
             shown = f"{len(self._shown):,} shown"
         if not problems and self._sort != SORTS[0]:
             shown += f" · by {self._sort}"
+        run = getattr(self.app, "test_set_run", None)
+        if not problems and run is not None and run.running:
+            shown += f" · {run.progress()}"
         status = self.query_one("#cases-shown", Static)
         status.update(shown)
         status.set_class(bool(problems), "-problem")

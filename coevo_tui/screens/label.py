@@ -17,7 +17,6 @@ arrived are kept, and `R` later resumes with the unfinished cases only.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, ClassVar, cast
 
@@ -49,7 +48,7 @@ from coevo_tui.llm.runner import (
 )
 from coevo_tui.screens.base import CoevoScreen
 from coevo_tui.screens.rationale import RationaleScreen
-from coevo_tui.screens.run import run_line, text_bar
+from coevo_tui.screens.run import RUN_ENDED, TestSetRun, run_line, text_bar
 from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.status_bar import StatusBar
 from coevo_tui.widgets.stream_pane import StreamPane
@@ -107,14 +106,30 @@ class LabelScreen(CoevoScreen):
         self._labelled = 0  # how many of case_ids are in _verdicts
         self._writing: set[int] = set()  # cases whose label is being written
         self._ready = False
-        # The run of the whole test set (R), if any.
-        self.running = False
-        self.run_summary: RunSummary | None = None
-        self._run_pending: set[int] = set()
-        self._run_streams: dict[int, list[str]] = {}
+        # The run of the whole test set (R) shown here, if any: the app's, which goes on
+        # when this screen is left. `_starting` covers the moment before it exists.
+        self._shown_run: TestSetRun | None = None
+        self._starting = False
         self._progress_dirty = False
         self._progress_timer: Timer | None = None
         self._bindings_for: tuple[object, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        """Whether the run shown here is going (or about to)."""
+        return self._starting or (self._shown_run is not None and self._shown_run.running)
+
+    @property
+    def run_summary(self) -> RunSummary | None:
+        return self._shown_run.summary if self._shown_run is not None else None
+
+    @property
+    def _run_pending(self) -> set[int]:
+        return self._shown_run.pending if self._shown_run is not None and self._shown_run.running else set()
+
+    @property
+    def _run_streams(self) -> dict[int, list[str]]:
+        return self._shown_run.streams if self._shown_run is not None and self._shown_run.running else {}
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -178,6 +193,11 @@ class LabelScreen(CoevoScreen):
             self.query_one("#label-info", Static).update(
                 "No cases to label: add some on the Cases screen (a) or import a file.")
             self.verdict_bar.show_waiting("nothing to label")
+        going = self._app().test_set_run
+        if (going is not None and going.running and going.version.id == self.version.id
+                and (self._model is None or going.model == self._model)):
+            self._start_run = False  # R again while it runs: show it, do not restart it
+            self._follow_run(going)
         if self._start_run:
             self._start_run = False
             self.action_run_all()  # its worker shows the first case once the run knows it
@@ -442,7 +462,30 @@ class LabelScreen(CoevoScreen):
             self._run_all()
 
     def action_stop_run(self) -> None:
-        self.workers.cancel_group(self, "label-run")
+        if self._starting:
+            self.workers.cancel_group(self, "label-run")
+        elif self._shown_run is not None and self._shown_run is self._app().test_set_run:
+            self._app().stop_test_set_run()
+
+    def _follow_run(self, run: TestSetRun) -> None:
+        """Show `run` here: its panel, and its stream on the case it is answering."""
+        if self._shown_run is not None and self._on_run_event in self._shown_run.listeners:
+            self._shown_run.listeners.remove(self._on_run_event)
+        self._shown_run = run
+        run.listeners.append(self._on_run_event)
+        self._progress_dirty = True
+
+    def on_unmount(self) -> None:
+        run = self._shown_run
+        if run is None:
+            return
+        if self._on_run_event in run.listeners:
+            run.listeners.remove(self._on_run_event)
+        if run.running:
+            done = f"{run.summary.done} of {run.summary.to_run} done" if run.summary else \
+                "starting"
+            self.app.notify(f"The run of v{run.version.number} goes on ({done}): R shows it "
+                            "again, x there stops it.", timeout=5)
 
     @work(group="label-run", exclusive=True, exit_on_error=False)
     async def _run_all(self) -> None:
@@ -459,10 +502,11 @@ class LabelScreen(CoevoScreen):
                 await self._show_case(self.index, autostream=False)
             raise
         self._model = choice.model
-        self.running = True
-        self.run_summary = None
+        self._starting = True
+        self._shown_run = None
         self._progress_dirty = True
         self._sync_bindings()
+        started = False
         try:
             runner_module = await app.load_llm("coevo_tui.llm.runner")
             params = dict(app.project.params) if app.project is not None else {}
@@ -471,36 +515,30 @@ class LabelScreen(CoevoScreen):
             order = {cid: i for i, cid in enumerate(ahead)}
             cases.sort(key=lambda c: order.get(c.id, len(order)))
             finished = await store.finished_case_ids(version.id, choice.model, params)
-            self._run_pending = {c.id for c in cases} - finished
-            self._run_streams = {}
+            run = TestSetRun(version, choice.model, {c.id for c in cases} - finished)
             runner = runner_module.Runner(store, app.model_client(), choice, params)
+            self._follow_run(run)
+            self._starting = False
             if self.case_ids:
                 await self._show_case(self.index)
-            events = runner.run_version(version, stream=True, cases=cases)
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    self._on_run_event(event)
+            app.start_test_set_run(run, runner.run_version(version, stream=True, cases=cases))
+            started = True
         finally:
-            self._run_ended()
+            self._starting = False
+            if not started:  # failed or stopped before the run began
+                self._shown_run = None
+                self._run_ended(was_following=False)
 
     def _on_run_event(self, event: object) -> None:
+        """A listener of the run shown here (its state is already updated)."""
         current = self.case.id if self.case is not None else None
-        if isinstance(event, CaseDelta):
-            parts = self._run_streams.setdefault(event.case_id, [])
-            parts.append(event.text)
-            if event.case_id == current:
-                self.pane.feed(event)
-        elif isinstance(event, CaseStarted):
-            self._run_streams[event.case_id] = []
-            if event.case_id == current:
-                self.pane.feed(event)
-        elif isinstance(event, CaseRestarted):
-            self._run_streams[event.case_id] = []
+        if event is RUN_ENDED:
+            run = self._shown_run
+            self._run_ended(was_following=run is not None and current in run.pending)
+        elif isinstance(event, (CaseDelta, CaseStarted, CaseRestarted)):
             if event.case_id == current:
                 self.pane.feed(event)
         elif isinstance(event, CaseFinished):
-            self._run_pending.discard(event.case_id)
-            self._run_streams.pop(event.case_id, None)
             # The new output is the case's newest: its label (carried, or none) counts now.
             self._set_verdict(event.case_id, event.label)
             if event.case_id == current:
@@ -508,7 +546,6 @@ class LabelScreen(CoevoScreen):
                 self._sync_bindings()
             self._progress_dirty = True
         elif isinstance(event, RunStarted):
-            self.run_summary = event.summary
             self._progress_dirty = True
             if event.run_id is None:
                 total = event.summary.total
@@ -516,23 +553,14 @@ class LabelScreen(CoevoScreen):
                             f"v{event.version.number} with {event.model}."
                             if total else "No active cases to run.", timeout=5)
         elif isinstance(event, RunFinished):
-            self.run_summary = event.summary
             self._progress_dirty = True
 
-    def _run_ended(self) -> None:
+    def _run_ended(self, *, was_following: bool) -> None:
         """After the run finished or was stopped: the panel says so; an unanswered case
-        on screen gets its own stream (the run no longer brings one)."""
-        was_following = self.case is not None and self.case.id in self._run_pending
-        self.running = False
-        self._run_pending = set()
-        self._run_streams = {}
+        on screen (`was_following` the run's stream) gets its own stream."""
         self._progress_dirty = True
         summary = self.run_summary
-        if not self.is_attached:  # the screen was left: that stopped the run
-            if summary is not None and summary.halted:
-                self.app.notify(f"Run stopped on leaving Label: {summary.done} of "
-                                f"{summary.to_run} done. R resumes the unfinished cases.",
-                                timeout=6)
+        if not self.is_attached:
             return
         if summary is not None and summary.to_run:
             if summary.halted:
