@@ -8,12 +8,16 @@ longest the event loop was blocked meanwhile (a 10 ms ticker records the largest
 between two ticks: a long gap is a frozen screen). Then `j` on Compare: the time until
 the next case is on show.
 
-    .venv/bin/python benchmarks/bench_compare_screen.py [N]
+    .venv/bin/python benchmarks/bench_compare_screen.py [N] [RUNS]
+
+With RUNS > 1 (default 1) the project is built once and the app opened RUNS times on it;
+each run's figures are printed, then their medians.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
@@ -62,7 +66,9 @@ async def wait(pilot, condition, limit_s: float = 600.0) -> None:
         await pilot.pause(0.005)
 
 
-async def measure(path: Path) -> None:
+async def measure(path: Path) -> dict[str, float]:
+    """One run: the figures printed, also returned by name (seconds)."""
+    figures: dict[str, float] = {}
     app = make_app(path, model="m", keymap={})
     meter = StallMeter()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -81,6 +87,7 @@ async def measure(path: Path) -> None:
                    and screen.right_pane.state == "stored")
         opened = time.perf_counter() - started
         stall = meter.stop()
+        figures.update(compare_open=opened, compare_stall=stall)
         print(f"Compare: shows the first case after {opened:.2f} s "
               f"({len(screen.rows):,} cases); longest event-loop stall {stall * 1000:.0f} ms")
         first = screen.case.id
@@ -88,8 +95,9 @@ async def measure(path: Path) -> None:
         await pilot.press("j")
         await wait(pilot, lambda: screen.case is not None and screen.case.id != first
                    and screen.right_pane.state == "stored")
-        print(f"Compare: j shows the next case after {(time.perf_counter() - started) * 1000:.0f}"
-              " ms")
+        stepped = time.perf_counter() - started
+        figures["compare_j"] = stepped
+        print(f"Compare: j shows the next case after {stepped * 1000:.0f} ms")
         meter.start()
         started = time.perf_counter()
         await app.open_screen("overview")
@@ -98,18 +106,34 @@ async def measure(path: Path) -> None:
         await wait(pilot, lambda: bool(overview.rows) and not overview.workers)
         opened = time.perf_counter() - started
         stall = meter.stop()
+        figures.update(overview_open=opened, overview_stall=stall)
         print(f"Overview: shows {len(overview.rows)} versions after {opened:.2f} s; "
               f"longest event-loop stall {stall * 1000:.0f} ms")
+    return figures
 
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
         t = time.perf_counter()
         asyncio.run(build(path, n))
         print(f"built {n:,} cases x 2 answered versions in {time.perf_counter() - t:.1f} s")
-        asyncio.run(measure(path))
+        results = []
+        for number in range(runs):
+            if runs > 1:
+                print(f"run {number + 1}/{runs}")
+            results.append(asyncio.run(measure(path)))
+        if runs > 1:
+            def median(name: str) -> float:
+                return statistics.median(r[name] for r in results)
+
+            print(f"median of {runs}: Compare first case {median('compare_open'):.2f} s "
+                  f"(stall {median('compare_stall') * 1000:.0f} ms), j "
+                  f"{median('compare_j') * 1000:.0f} ms; Overview "
+                  f"{median('overview_open'):.2f} s "
+                  f"(stall {median('overview_stall') * 1000:.0f} ms)")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ candidate over the set, and the layout at 80 and 120 columns."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,14 @@ from coevo_tui.domain.status import ComparisonStatus, navigation_order
 from coevo_tui.llm.client import ModelClient
 from coevo_tui.llm.config import FAKE_MODEL
 from coevo_tui.llm.fake_provider import FakeModel
-from coevo_tui.screens.compare import CompareScreen, VersionPicker, build_rows, history_text
+from coevo_tui.screens.compare import (
+    CompareRow,
+    CompareScreen,
+    VersionPicker,
+    build_rows,
+    history_text,
+    status_counts,
+)
 from coevo_tui.screens.rationale import RationaleScreen
 from coevo_tui.store import NewCase, Store
 
@@ -161,6 +169,24 @@ def test_rows_are_in_navigation_order() -> None:
     assert [r.ext_id for r in rows] == ["c", "e", "d", "b", "a"]
     assert [r.case_id for r in rows] == navigation_order(statuses)  # the domain's order
     assert [r.key for r in rows] == [0, 1, 2, 3, 4]
+
+
+def test_rows_read_and_write_like_a_list_and_count_their_statuses() -> None:
+    lines = [(1, "a", "x"), (2, "b", "y"), (3, "c", "z")]
+    statuses = {1: S.STILL_GOOD, 2: S.REGRESSED, 3: S.REGRESSED}
+    rows = build_rows(lines, statuses)
+    assert rows[0] == CompareRow(0, 2, "b", "y", S.REGRESSED)
+    assert rows[-1].status is S.STILL_GOOD and rows[1:] == [rows[1], rows[2]]
+    assert rows.index_of_cases() == {2: 0, 3: 1, 1: 2}
+    assert status_counts(rows) == {S.REGRESSED: 2, S.STILL_GOOD: 1}
+    rows[1] = rows[1]._replace(status=S.FIXED)
+    assert (rows[1].case_id, rows[1].status) == (3, S.FIXED)
+    assert status_counts(rows) == status_counts(list(rows)) == {
+        S.REGRESSED: 1, S.FIXED: 1, S.STILL_GOOD: 1}
+    # Plain tuples underneath, which the garbage collector stops tracking: 100,000 rows
+    # must not lengthen every full collection (a frozen screen).
+    gc.collect()
+    assert not any(gc.is_tracked(item) for item in rows._items)
 
 
 async def test_the_list_puts_regressions_first_and_j_k_step_through_it(stored: Path) -> None:

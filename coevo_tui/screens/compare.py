@@ -112,8 +112,50 @@ class CompareRow(NamedTuple):
     status: ComparisonStatus
 
 
+_STATUS_BY_VALUE = {status.value: status for status in ComparisonStatus}
+
+
+class CompareRows(Sequence[CompareRow]):
+    """The list's rows, held as plain (key, case id, ext id, input, status value) tuples
+    and read as `CompareRow`s. Why: the garbage collector stops tracking a plain tuple of
+    ints and strings, but never a NamedTuple (nor one holding an enum member); 100,000
+    tracked rows made every full collection, a frozen screen, ~40 ms longer, and
+    building them set one off while the screen loaded."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[tuple[int, int, str, str, str]]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self._row(item) for item in self._items[index]]
+        return self._row(self._items[index])
+
+    @staticmethod
+    def _row(item: tuple[int, int, str, str, str]) -> CompareRow:
+        return CompareRow(item[0], item[1], item[2], item[3], _STATUS_BY_VALUE[item[4]])
+
+    def __setitem__(self, index: int, row: CompareRow) -> None:
+        self._items[index] = (row.key, row.case_id, row.ext_id, row.input, row.status.value)
+
+    def index_of_cases(self) -> dict[int, int]:
+        """Case id -> index, without making a row object per case."""
+        return {item[1]: index for index, item in enumerate(self._items)}
+
+    def status_counts(self) -> dict[ComparisonStatus, int]:
+        """`status_counts` without making a row object per case."""
+        counts: dict[str, int] = {}
+        for item in self._items:
+            counts[item[4]] = counts.get(item[4], 0) + 1
+        return {_STATUS_BY_VALUE[value]: count for value, count in counts.items()}
+
+
 def build_rows(lines: Sequence[tuple[int, str, str]],
-               statuses: Mapping[int, ComparisonStatus]) -> list[CompareRow]:
+               statuses: Mapping[int, ComparisonStatus]) -> CompareRows:
     """Rows in navigation order (`navigation_order`: regressions first, then changed-
     unlabelled, then fixed, ...; ties keep the order of `lines`) from (case id, ext id,
     input) lines and their statuses. Bucketed by status rather than sorted: a third of the
@@ -122,16 +164,16 @@ def build_rows(lines: Sequence[tuple[int, str, str]],
         status: [] for status in ComparisonStatus}  # declared in navigation order
     for line in lines:
         buckets[statuses[line[0]]].append(line)
-    rows: list[CompareRow] = []
+    items: list[tuple[int, int, str, str, str]] = []
     for status, bucket in buckets.items():
-        start = len(rows)
-        rows.extend(CompareRow(start + i, cid, ext_id, text, status)
-                    for i, (cid, ext_id, text) in enumerate(bucket))
-    return rows
+        start, value = len(items), status.value
+        items.extend((start + i, cid, ext_id, text, value)
+                     for i, (cid, ext_id, text) in enumerate(bucket))
+    return CompareRows(items)
 
 
 def compare_lines(lines: Sequence[tuple[Any, ...]], left: Mapping[int, AnswerFacts],
-                  right: Mapping[int, AnswerFacts]) -> list[CompareRow]:
+                  right: Mapping[int, AnswerFacts]) -> CompareRows:
     """The status of every active case, then the rows in navigation order, from
     `Store.case_lines` tuples (other states are skipped) and both sides' answer facts
     (pure: it runs in a thread so that 100,000 cases do not freeze the screen)."""
@@ -161,6 +203,9 @@ def newest_answer(answers: Sequence[Answer], version_id: int, model: str | None
 
 
 def status_counts(rows: Sequence[CompareRow]) -> dict[ComparisonStatus, int]:
+    """How many rows have each status."""
+    if isinstance(rows, CompareRows):
+        return rows.status_counts()
     counts: dict[ComparisonStatus, int] = {}
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1
@@ -452,7 +497,8 @@ class CompareScreen(CoevoScreen):
         # 100,000 Output and Label objects would cost seconds to build.
         self.left_answers: dict[int, AnswerFacts] = {}
         self.right_answers: dict[int, AnswerFacts] = {}
-        self.rows: list[CompareRow] = []
+        self.rows: CompareRows = CompareRows([])
+        self._counts: dict[ComparisonStatus, int] = {}  # of the rows' statuses
         self.index_of_case: dict[int, int] = {}
         self.current: int | None = None  # index into rows
         self.case: Case | None = None
@@ -619,9 +665,10 @@ class CompareScreen(CoevoScreen):
             self._show_bar()
         self.sync_bindings()
 
-    def _set_rows(self, rows: list[CompareRow]) -> None:
+    def _set_rows(self, rows: CompareRows) -> None:
         self.rows = rows
-        self.index_of_case = {row.case_id: i for i, row in enumerate(rows)}
+        self.index_of_case = rows.index_of_cases()
+        self._counts = rows.status_counts()
         self.case_list.set_rows(rows)
 
     def _configure_panes(self) -> None:
@@ -692,7 +739,7 @@ class CompareScreen(CoevoScreen):
             scope.append(f" · {state} {run.done}/{run.to_run}", style="bold")
             if run.errors:
                 scope.append(f" ({run.errors} errors)")
-        counts = status_counts(self.rows)
+        counts = self._counts
         summary = " ".join(f"{status_label(s).split(' ', 1)[0]}{counts[s]}"
                            for s in (S.REGRESSED, S.CHANGED_UNLABELLED, S.FIXED) if counts.get(s))
         if summary:
@@ -733,6 +780,9 @@ class CompareScreen(CoevoScreen):
         row = self.rows[index]
         if row.status != status:
             self.rows[index] = row._replace(status=status)
+            counts = self._counts
+            counts[row.status] -= 1
+            counts[status] = counts.get(status, 0) + 1
             self.case_list.refresh_row(index)
         if index == self.current:
             self._show_bar()
