@@ -10,14 +10,16 @@ the next case is on show.
 
     .venv/bin/python benchmarks/bench_compare_screen.py [N] [RUNS]
 
-With RUNS > 1 (default 1) the project is built once and the app opened RUNS times on it;
-each run's figures are printed, then their medians.
+With RUNS > 1 (default 1) the project is built once and the app opened RUNS times on it,
+each time in a fresh process; each run's figures are printed, then their medians.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -113,6 +115,9 @@ async def measure(path: Path) -> dict[str, float]:
 
 
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--measure":  # one run, in its own process
+        print(json.dumps(asyncio.run(measure(Path(sys.argv[2])))))
+        return
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,20 +125,28 @@ def main() -> None:
         t = time.perf_counter()
         asyncio.run(build(path, n))
         print(f"built {n:,} cases x 2 answered versions in {time.perf_counter() - t:.1f} s")
+        if runs == 1:
+            asyncio.run(measure(path))
+            return
+        # Each run in a fresh process: apps left over from earlier runs in the same
+        # process would make every later run's garbage collections (stalls) longer.
         results = []
         for number in range(runs):
-            if runs > 1:
-                print(f"run {number + 1}/{runs}")
-            results.append(asyncio.run(measure(path)))
-        if runs > 1:
-            def median(name: str) -> float:
-                return statistics.median(r[name] for r in results)
+            print(f"run {number + 1}/{runs}")
+            done = subprocess.run([sys.executable, __file__, "--measure", str(path)],
+                                  check=True, capture_output=True, text=True)
+            *shown, last = done.stdout.strip().splitlines()
+            print("\n".join(shown))
+            results.append(json.loads(last))
 
-            print(f"median of {runs}: Compare first case {median('compare_open'):.2f} s "
-                  f"(stall {median('compare_stall') * 1000:.0f} ms), j "
-                  f"{median('compare_j') * 1000:.0f} ms; Overview "
-                  f"{median('overview_open'):.2f} s "
-                  f"(stall {median('overview_stall') * 1000:.0f} ms)")
+        def median(name: str) -> float:
+            return statistics.median(r[name] for r in results)
+
+        print(f"median of {runs}: Compare first case {median('compare_open'):.2f} s "
+              f"(stall {median('compare_stall') * 1000:.0f} ms), j "
+              f"{median('compare_j') * 1000:.0f} ms; Overview "
+              f"{median('overview_open'):.2f} s "
+              f"(stall {median('overview_stall') * 1000:.0f} ms)")
 
 
 if __name__ == "__main__":
