@@ -262,3 +262,14 @@ async def test_add_cases_import_is_one_event_and_fresh_ids_avoid_collisions(stor
     (event,) = await store.events(10, kind="import")
     assert event.payload == {"file": "rows.jsonl", "count": 3, "first_id": ids[0],
                              "last_id": ids[-1]}
+
+
+async def test_active_case_lines_and_ids_leave_other_states_out(store) -> None:
+    cases = [await store.add_case(NewCase(f"input {i}", ext_id=f"c{i}")) for i in range(4)]
+    await store.set_case_state(cases[1].id, CaseState.ARCHIVED)
+    await store.set_case_state(cases[2].id, CaseState.CANDIDATE)
+    assert await store.active_case_lines() == [
+        (cases[0].id, "c0", "input 0"), (cases[3].id, "c3", "input 3")]
+    assert await store.active_case_ids() == [cases[0].id, cases[3].id]
+    lines = await store.case_lines()  # the same cases as the full lines' active ones
+    assert [line[0] for line in lines if line[5] == "active"] == await store.active_case_ids()

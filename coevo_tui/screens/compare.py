@@ -37,11 +37,9 @@ from textual.widgets import Label as TextLabel
 from textual.widgets.option_list import Option
 
 from coevo_tui.domain.carryover import is_carried
-from coevo_tui.domain.case_query import LINE_EXT_ID, LINE_ID, LINE_INPUT, LINE_STATE
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import (
     Case,
-    CaseState,
     Label,
     Output,
     OutputStatus,
@@ -172,18 +170,15 @@ def build_rows(lines: Sequence[tuple[int, str, str]],
     return CompareRows(items)
 
 
-def compare_lines(lines: Sequence[tuple[Any, ...]], left: Mapping[int, AnswerFacts],
+def compare_lines(lines: Sequence[tuple[int, str, str]], left: Mapping[int, AnswerFacts],
                   right: Mapping[int, AnswerFacts]) -> CompareRows:
-    """The status of every active case, then the rows in navigation order, from
-    `Store.case_lines` tuples (other states are skipped) and both sides' answer facts
-    (pure: it runs in a thread so that 100,000 cases do not freeze the screen)."""
-    active = CaseState.ACTIVE.value
+    """The status of every case, then the rows in navigation order, from (case id, ext id,
+    input) lines (`Store.active_case_lines`) and both sides' answer facts (pure: it runs
+    in a thread so that 100,000 cases do not freeze the screen)."""
     get_left, get_right = left.get, right.get
-    kept = [(line[LINE_ID], line[LINE_EXT_ID], line[LINE_INPUT])
-            for line in lines if line[LINE_STATE] == active]
     statuses = {line[0]: compare_facts(get_left(line[0]), get_right(line[0]))
-                for line in kept}
-    return build_rows(kept, statuses)
+                for line in lines}
+    return build_rows(lines, statuses)
 
 
 def newest_answer(answers: Sequence[Answer], version_id: int, model: str | None
@@ -644,7 +639,7 @@ class CompareScreen(CoevoScreen):
         before = (self.left, self.right)
         self.left, self.right = await self._sides()
         same_sides = before == (self.left, self.right)
-        lines = await store.case_lines()
+        lines = await store.active_case_lines()
         left, right = self.left, self.right
         self.left_answers = await store.answer_facts(left.version.id, left.model)
         self.right_answers = await store.answer_facts(right.version.id, right.model)

@@ -31,9 +31,8 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Header, Static
 
-from coevo_tui.domain.case_query import LINE_ID, LINE_STATE
 from coevo_tui.domain.errors import UserError
-from coevo_tui.domain.model import CaseState, Label, PromptVersion, first_line
+from coevo_tui.domain.model import Label, PromptVersion, first_line
 from coevo_tui.domain.status import (
     Answer,
     AnswerFacts,
@@ -275,12 +274,6 @@ def motivations_text(motivations: Sequence[Motivation]) -> Text:
     return text
 
 
-def active_case_ids(lines: Sequence[tuple[Any, ...]]) -> list[int]:
-    """The ids of the active cases among `Store.case_lines` tuples."""
-    active = CaseState.ACTIVE.value
-    return [line[LINE_ID] for line in lines if line[LINE_STATE] == active]
-
-
 def _row_key(row: VersionRow) -> int:
     return row.version.number
 
@@ -357,8 +350,7 @@ class OverviewScreen(CoevoScreen):
         """Read versions, active cases and each version's answers; build the rows."""
         store = self.store
         versions = await store.versions()
-        lines = await store.case_lines()
-        active = await asyncio.to_thread(active_case_ids, lines)
+        active = await store.active_case_ids()
         totals: dict[str, int] = {}
         for version in versions:
             for model, count in (await store.models_with_outputs(version.id)).items():

@@ -439,6 +439,19 @@ class Store:
             cur.row_factory = None  # plain tuples, not sqlite3.Row
             return await cur.fetchall()  # type: ignore[return-value]
 
+    async def active_case_lines(self) -> list[tuple[int, str, str]]:
+        """The active cases as plain (id, ext_id, input) tuples, by id: what the Compare
+        list shows, without the other columns and states `case_lines` reads."""
+        return await self._tuples(  # type: ignore[return-value]
+            "SELECT id, ext_id, input FROM cases WHERE state = ? ORDER BY id",
+            (CaseState.ACTIVE.value,))
+
+    async def active_case_ids(self) -> list[int]:
+        """The ids of the active cases, in id order."""
+        rows = await self._tuples("SELECT id FROM cases WHERE state = ? ORDER BY id",
+                                  (CaseState.ACTIVE.value,))
+        return [r[0] for r in rows]
+
     async def case_counts(self) -> dict[str, int]:
         rows = await self._all("SELECT state, count(*) FROM cases GROUP BY state")
         counts = {s.value: 0 for s in CaseState}
