@@ -238,14 +238,13 @@ def with_label_facts(facts: AnswerFacts, label: Label) -> AnswerFacts:
 def compare_facts(baseline: AnswerFacts | None, candidate: AnswerFacts | None
                   ) -> ComparisonStatus:
     """`compare_answers` for two answers' facts, either of which may be absent."""
-    if baseline is None:
-        if candidate is None:
-            return ComparisonStatus.MISSING
-        return compare_plain(None, None, None, candidate[2], candidate[4], candidate[3])
     if candidate is None:
         return ComparisonStatus.MISSING
-    return compare_plain(baseline[2], baseline[4], baseline[3],
-                         candidate[2], candidate[4], candidate[3])
+    if baseline is None:
+        return compare_plain(None, None, None, candidate[FACT_STATUS],
+                             candidate[FACT_VERDICT], candidate[FACT_TEXT])
+    return compare_plain(baseline[FACT_STATUS], baseline[FACT_VERDICT], baseline[FACT_TEXT],
+                         candidate[FACT_STATUS], candidate[FACT_VERDICT], candidate[FACT_TEXT])
 
 
 def compare_all_facts(
