@@ -211,6 +211,8 @@ class CoevoApp(App[int]):
             return
         from coevo_tui.screens.cases import CasesScreen
 
+        if len(self.screen_stack) > 2 and isinstance(self.screen_stack[1], CasesScreen):
+            self.screen_stack[1].passing_through()
         while len(self.screen_stack) > 1 and not isinstance(self.screen, CasesScreen):
             await self.pop_screen()
         await self.push_screen(screen)

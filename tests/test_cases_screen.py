@@ -521,3 +521,34 @@ async def test_s_cycles_the_order_and_the_cursor_stays_on_its_case(project: Path
         async with await Store.open(project) as store:
             expected = [(await store.case_by_ext_id(e)).id for e in ["t1", "q1", "r2", "r1"]]
         assert labelled.case_ids == expected
+
+
+async def test_passing_through_cases_to_another_screen_reads_no_verdicts(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # p, c, o from another screen return to Cases and push the next: Cases must not reload
+    # its verdicts then (at 100,000 cases that held up the next screen's reads ~1.5 s),
+    # only when it is shown again.
+    app = make_app(project, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        reads: list[int] = []
+        store = app.store
+        assert store is not None
+        original = store.verdict_by_case
+
+        async def counting(version_id: int, model: str | None = None):
+            reads.append(version_id)
+            return await original(version_id, model)
+
+        monkeypatch.setattr(store, "verdict_by_case", counting)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "OverviewScreen", "Overview")
+        await _settle(app, pilot)
+        await pilot.press("c")  # Overview -> (Cases) -> Compare
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CompareScreen", "Compare")
+        await _settle(app, pilot)
+        assert reads == []
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "Cases again")
+        await _settle(app, pilot)
+        assert reads  # shown again: verdicts read
