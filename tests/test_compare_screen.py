@@ -572,3 +572,18 @@ def test_importing_compare_and_overview_does_not_import_litellm() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_one_version_says_how_to_get_something_to_compare(
+        project_path: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    store = await Store.open(project_path, instructions="Allow trash talk.")
+    try:
+        await store.add_cases([NewCase(input="gg ez", ext_id="a1")], source_name="test")
+    finally:
+        await store.close()
+    app = make_app(project_path, model=FAKE_MODEL, keymap={})
+    app.llm_client = fast_client
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_compare(app, pilot)
+        await wait_for(pilot, lambda: any("Only v1 to compare with itself" in n.message
+                                          for n in app._notifications), "the hint")

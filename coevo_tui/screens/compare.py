@@ -639,6 +639,12 @@ class CompareScreen(CoevoScreen):
         before = (self.left, self.right)
         self.left, self.right = await self._sides()
         same_sides = before == (self.left, self.right)
+        if (not same_sides and self.left.version.id == self.right.version.id
+                and self.left.model == self.right.model):
+            number = self.right.version.number
+            self.notify(f"Only v{number} to compare with itself: save a revision on the "
+                        f"Prompt screen (p), or compare v{number} under a second model (m).",
+                        timeout=8)
         lines = await store.active_case_lines()
         left, right = self.left, self.right
         self.left_answers = await store.answer_facts(left.version.id, left.model)
