@@ -22,7 +22,6 @@ from coevo_tui.screens.compare import CompareScreen
 from coevo_tui.screens.overview import (
     OverviewScreen,
     pick_model,
-    version_rows,
     version_rows_from_facts,
 )
 from coevo_tui.store import Store
@@ -89,9 +88,8 @@ def test_pick_model_prefers_the_configured_one_when_it_has_answers() -> None:
 
 
 # ---------------------------------------------------------------------- the screen
-def test_version_rows_from_answer_facts_are_the_rows_from_answers() -> None:
-    # The screen counts plain facts (100,000 answers as objects cost seconds): the rows
-    # must be the ones `version_rows` makes from full answers.
+def test_version_rows_count_every_case_once_against_the_parent() -> None:
+    # The screen counts plain facts (100,000 answers as objects cost seconds).
     versions = [PromptVersion(id=10 + i, number=i, instructions=f"v{i}", user_template=None,
                               parent_id=None if i == 1 else 9 + i, note="", created_at="")
                 for i in range(1, 4)]
@@ -117,9 +115,23 @@ def test_version_rows_from_answer_facts_are_the_rows_from_answers() -> None:
     facts = {vid: {cid: answer_facts(a) for cid, a in per.items()}
              for vid, per in answers.items()}
     case_ids = list(range(1, 10))
-    expected = version_rows(versions, case_ids, answers)
-    assert version_rows_from_facts(versions, case_ids, facts) == expected
-    assert any(row.summary.statuses for row in expected)  # the fixture compares something
+    rows = version_rows_from_facts(versions, case_ids, facts)
+    assert [(r.version.number, r.parent_number) for r in rows] == [(1, None), (2, 1), (3, 2)]
+    for row in rows:
+        summary = row.summary
+        # every case is counted once: answered (good, bad, unsure, unlabelled), an error,
+        # or missing (not run, or cancelled)
+        assert summary.cases == 9
+        assert (summary.good + summary.bad + summary.unsure + summary.unlabelled
+                + summary.errors + summary.missing) == 9
+        assert summary.carried <= summary.labelled
+    assert rows[0].summary.statuses == {}  # no parent to compare with
+    assert all(sum(r.summary.statuses.values()) == 9 for r in rows[1:])
+    # v1 counted by hand from its answers.
+    v1 = [a for a in answers[versions[0].id].values()]
+    assert rows[0].summary.missing == 9 - len(v1) + sum(
+        a.output.status == OutputStatus.CANCELLED for a in v1)
+    assert rows[0].summary.errors == sum(a.output.status == OutputStatus.ERROR for a in v1)
 
 
 async def test_overview_counts_each_version_against_its_parent(stored: Path) -> None:

@@ -283,10 +283,13 @@ def test_summary_of_answer_facts_counts_the_same() -> None:
     answers = {o.case_id: Answer(o, lab) for o, lab in zip(outs, labels)}
     facts = {cid: answer_facts(a) for cid, a in answers.items()}
     statuses = {1: S.FIXED, 2: S.REGRESSED, 8: S.MISSING}
-    expected = summarize(range(1, 9), answers, statuses)
-    assert summarize_facts(range(1, 9), facts, statuses) == expected
-    assert (expected.good, expected.bad, expected.carried, expected.missing) == (2, 1, 2, 2)
-    assert summarize_facts([], {}) == summarize([], {})
+    got = summarize_facts(range(1, 9), facts, statuses)
+    assert (got.cases, got.missing, got.errors) == (8, 2, 1)  # 6 cancelled, 8 not run
+    assert (got.good, got.bad, got.unsure, got.unlabelled, got.carried) == (2, 1, 1, 1, 2)
+    assert got.cost == pytest.approx(1.375)  # the cancelled call's cost is not counted
+    assert got.statuses == {S.FIXED: 1, S.REGRESSED: 1, S.MISSING: 1}
+    empty = summarize_facts([], {})
+    assert (empty.cases, empty.pass_rate, empty.statuses) == (0, None, {})
 
 
 def test_summary_of_nothing_labelled_has_no_pass_rate() -> None:

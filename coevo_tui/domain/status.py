@@ -331,52 +331,11 @@ def summarize(
     """Summarize one version's `answers` (keyed by case id) over `case_ids`.
 
     `statuses`, when given (from `compare_all` against a baseline), are counted too.
-    Cancelled outputs count as missing; labels on error outputs are ignored.
+    Cancelled outputs count as missing; labels on error outputs are ignored. (The counting
+    itself is `summarize_facts`, on the answers' plain facts.)
     """
-    missing = errors = good = bad = unsure = unlabelled = carried = 0
-    cost = 0.0
-    latencies: list[float] = []
-    n = 0
-    for cid in case_ids:
-        n += 1
-        answer = answers.get(cid)
-        output = None if answer is None else _present(answer.output)
-        if output is None:
-            missing += 1
-            continue
-        if output.cost is not None:
-            cost += output.cost
-        if output.status == OutputStatus.ERROR:
-            errors += 1
-            continue
-        if output.latency_ms is not None:
-            latencies.append(output.latency_ms)
-        label = answer.label if answer is not None else None
-        if label is None:
-            unlabelled += 1
-            continue
-        if label.source == LabelSource.CARRIED:
-            carried += 1
-        if label.verdict == Verdict.GOOD:
-            good += 1
-        elif label.verdict == Verdict.BAD:
-            bad += 1
-        else:
-            unsure += 1
-    counted = Counter(statuses.values()) if statuses is not None else Counter()
-    return VersionSummary(
-        cases=n,
-        missing=missing,
-        errors=errors,
-        good=good,
-        bad=bad,
-        unsure=unsure,
-        unlabelled=unlabelled,
-        carried=carried,
-        cost=cost,
-        mean_latency_ms=sum(latencies) / len(latencies) if latencies else None,
-        statuses={s: counted[s] for s in ComparisonStatus if counted[s]},
-    )
+    return summarize_facts(case_ids, {cid: answer_facts(a) for cid, a in answers.items()},
+                           statuses)
 
 
 def summarize_facts(
@@ -384,8 +343,8 @@ def summarize_facts(
     facts: Mapping[int, AnswerFacts],
     statuses: Mapping[int, ComparisonStatus] | None = None,
 ) -> VersionSummary:
-    """`summarize` over answers' facts (keyed by case id): the same counts, without an
-    Output and a Label per case."""
+    """`summarize` over answers' facts (keyed by case id), without an Output and a Label
+    per case: cancelled outputs count as missing; labels on error outputs are ignored."""
     missing = errors = good = bad = unsure = unlabelled = carried = 0
     cost = 0.0
     latencies: list[float] = []

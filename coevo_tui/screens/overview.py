@@ -34,13 +34,10 @@ from textual.widgets import Header, Static
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import Label, PromptVersion, first_line
 from coevo_tui.domain.status import (
-    Answer,
     AnswerFacts,
     ComparisonStatus,
     VersionSummary,
-    compare_all,
     compare_all_facts,
-    summarize,
     summarize_facts,
 )
 from coevo_tui.screens.base import CoevoScreen
@@ -84,29 +81,6 @@ def pick_model(configured: str | None, counts: Mapping[str, int]) -> str | None:
     if counts:
         return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[0][0]
     return configured
-
-
-def version_rows(versions: Sequence[PromptVersion], case_ids: Sequence[int],
-                 answers: Mapping[int, Mapping[int, Answer]],
-                 motivations: Mapping[int, Sequence[Motivation]] | None = None
-                 ) -> list[VersionRow]:
-    """Summaries per version over `case_ids`; `answers` is version id -> case id -> answer.
-    Statuses are counted against the parent version (none for the first version)."""
-    by_id = {v.id: v for v in versions}
-    rows = []
-    for version in versions:
-        mine = answers.get(version.id, {})
-        parent = by_id.get(version.parent_id) if version.parent_id is not None else None
-        statuses = None
-        if parent is not None:
-            statuses = compare_all(case_ids, answers.get(parent.id, {}), mine)
-        rows.append(VersionRow(
-            version=version,
-            parent_number=None if parent is None else parent.number,
-            summary=summarize(case_ids, mine, statuses),
-            motivations=tuple((motivations or {}).get(version.id, ())),
-        ))
-    return rows
 
 
 def version_rows_from_facts(versions: Sequence[PromptVersion], case_ids: Sequence[int],
