@@ -462,10 +462,11 @@ class LabelScreen(CoevoScreen):
             self._run_all()
 
     def action_stop_run(self) -> None:
-        if self._starting:
+        app = self._app()
+        if self._shown_run is not None and self._shown_run is app.test_set_run:
+            app.stop_test_set_run()
+        else:  # still being set up here
             self.workers.cancel_group(self, "label-run")
-        elif self._shown_run is not None and self._shown_run is self._app().test_set_run:
-            self._app().stop_test_set_run()
 
     def _follow_run(self, run: TestSetRun) -> None:
         """Show `run` here: its panel, and its stream on the case it is answering."""
@@ -481,7 +482,7 @@ class LabelScreen(CoevoScreen):
             return
         if self._on_run_event in run.listeners:
             run.listeners.remove(self._on_run_event)
-        if run.running:
+        if run.running and run is self._app().test_set_run:
             done = f"{run.summary.done} of {run.summary.to_run} done" if run.summary else \
                 "starting"
             self.app.notify(f"The run of v{run.version.number} goes on ({done}): R shows it "
@@ -507,6 +508,7 @@ class LabelScreen(CoevoScreen):
         self._progress_dirty = True
         self._sync_bindings()
         started = False
+        run: TestSetRun | None = None
         try:
             runner_module = await app.load_llm("coevo_tui.llm.runner")
             params = dict(app.project.params) if app.project is not None else {}
@@ -526,8 +528,12 @@ class LabelScreen(CoevoScreen):
         finally:
             self._starting = False
             if not started:  # failed or stopped before the run began
+                following = (run is not None and self.case is not None
+                             and self.case.id in run.pending)
+                if run is not None:
+                    run.running = False
                 self._shown_run = None
-                self._run_ended(was_following=False)
+                self._run_ended(was_following=following)
 
     def _on_run_event(self, event: object) -> None:
         """A listener of the run shown here (its state is already updated)."""
