@@ -38,29 +38,25 @@ class ReportsWorkerErrors:
             app.report_error(event.worker.error)
 
 
-def ask(app: Any, modal: ModalScreen[ResultT]) -> asyncio.Future[ResultT]:
-    """Push `modal` now and return a future of its result, for a worker to await.
-
-    Push from the key's own handler, never from inside a worker: a worker starts a loop
-    turn later, and keys typed right behind the one that opened the dialog (a fast typist,
-    a burst over SSH) would reach the screen underneath, where `g` labels and `q` quits.
-    """
-    result: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
-
-    def done(value: ResultT | None) -> None:
-        if not result.done():
-            result.set_result(cast(ResultT, value))
-
-    app.push_screen(modal, callback=done)
-    return result
-
-
 class CoevoScreen(ReportsWorkerErrors, Screen[Any]):
     """Base of coevo's full screens."""
 
     def ask(self, modal: ModalScreen[ResultT]) -> asyncio.Future[ResultT]:
-        """Open `modal` at once; see `ask`."""
-        return ask(self.app, modal)
+        """Push `modal` now and return a future of its result, for a worker to await.
+
+        Push from the key's own handler, never from inside a worker: a worker starts a
+        loop turn later, and keys typed right behind the one that opened the dialog (a
+        fast typist, a burst over SSH) would reach the screen underneath, where `g`
+        labels and `q` quits.
+        """
+        result: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
+
+        def done(value: ResultT | None) -> None:
+            if not result.done():
+                result.set_result(cast(ResultT, value))
+
+        self.app.push_screen(modal, callback=done)
+        return result
 
     def key_for(self, binding_id: str, default: str = "") -> str:
         """The key shown for binding `binding_id` on this screen, after the user's keymap,

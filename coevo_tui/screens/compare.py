@@ -59,7 +59,7 @@ from coevo_tui.domain.status import (
 )
 from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
 from coevo_tui.screens.base import CoevoModal, CoevoScreen
-from coevo_tui.screens.rationale import RationaleScreen
+from coevo_tui.screens.rationale import RationaleScreen, carried_notice
 from coevo_tui.widgets.case_table import CaseTable, Column
 from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.status_badge import (
@@ -863,18 +863,15 @@ class CompareScreen(CoevoScreen):
             return
         chosen, case, asked = Verdict(verdict), self.case, None
         if chosen != Verdict.GOOD and case is not None:  # bad and unsure first ask why
-            current = pane.label
-            keep = current.rationale if current is not None and current.verdict == chosen else ""
-            asked = self.ask(RationaleScreen(chosen, case.input, text=keep))
+            asked = self.ask(RationaleScreen.for_verdict(chosen, case.input, pane.label))
         self.label_answer(pane, chosen, asked)
 
     def action_rationale(self) -> None:
         pane = self.focused_pane()
         if pane is None or pane.output is None or pane.label is None or self.case is None:
             return
-        label = pane.label
-        self.edit_rationale(pane, self.ask(RationaleScreen(
-            label.verdict, self.case.input, text=label.rationale, editing=True)))
+        self.edit_rationale(pane, self.ask(RationaleScreen.for_label(pane.label,
+                                                                      self.case.input)))
 
     @work(group="compare-label", exit_on_error=False)
     async def label_answer(self, pane: ComparePane, verdict: Verdict,
@@ -887,9 +884,7 @@ class CompareScreen(CoevoScreen):
         label, carried = await self.store.label_output(output.id, verdict, rationale)
         self._labelled(output, label, carried)
         if carried:
-            count = len(carried)
-            self.notify(f"{case.ext_id}: {verdict.value}; also carried to {count} identical "
-                        f"answer{'s' if count > 1 else ''}", timeout=3)
+            self.notify(carried_notice(case.ext_id, verdict, carried), timeout=3)
 
     @work(group="compare-label", exit_on_error=False)
     async def edit_rationale(self, pane: ComparePane, asked: Awaitable[str | None]) -> None:

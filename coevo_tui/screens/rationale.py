@@ -6,13 +6,15 @@ editing). A rationale is one paragraph, so `enter` saves instead of breaking the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static, TextArea
 
-from coevo_tui.domain.model import Verdict, first_line
+from coevo_tui.domain.model import Label, Verdict, first_line
 from coevo_tui.screens.base import CoevoModal
 
 
@@ -31,6 +33,19 @@ class RationaleScreen(CoevoModal[str | None]):
         self.case_input = case_input
         self.initial = text
         self.editing = editing
+
+    @classmethod
+    def for_verdict(cls, verdict: Verdict, case_input: str,
+                    current: Label | None) -> RationaleScreen:
+        """Ask why when labelling `verdict`; labelling the same verdict again keeps the
+        `current` label's rationale to edit."""
+        keep = current.rationale if current is not None and current.verdict == verdict else ""
+        return cls(verdict, case_input, text=keep)
+
+    @classmethod
+    def for_label(cls, label: Label, case_input: str) -> RationaleScreen:
+        """Edit the rationale of `label` (esc cancels)."""
+        return cls(label.verdict, case_input, text=label.rationale, editing=True)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="rationale-box"):
@@ -56,3 +71,10 @@ class RationaleScreen(CoevoModal[str | None]):
 
     def action_skip(self) -> None:
         self.dismiss(None)
+
+
+def carried_notice(ext_id: str, verdict: Verdict, carried: Sequence[Label]) -> str:
+    """What to say when a person's label was carried to identical answers."""
+    count = len(carried)
+    return (f"{ext_id}: {verdict.value}; also carried to {count} identical "
+            f"answer{'s' if count > 1 else ''}")
