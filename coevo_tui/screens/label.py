@@ -47,7 +47,7 @@ from coevo_tui.llm.runner import (
     RunSummary,
 )
 from coevo_tui.screens.base import CoevoScreen
-from coevo_tui.screens.rationale import RationaleScreen
+from coevo_tui.screens.rationale import RationaleScreen, carried_notice
 from coevo_tui.screens.run import RUN_ENDED, TestSetRun, run_line, text_bar
 from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.status_bar import StatusBar
@@ -115,9 +115,15 @@ class LabelScreen(CoevoScreen):
         self._bindings_for: tuple[object, ...] = ()
 
     @property
+    def _going_run(self) -> TestSetRun | None:
+        """The run shown here while it goes on."""
+        run = self._shown_run
+        return run if run is not None and run.running else None
+
+    @property
     def running(self) -> bool:
         """Whether the run shown here is going (or about to)."""
-        return self._starting or (self._shown_run is not None and self._shown_run.running)
+        return self._starting or self._going_run is not None
 
     @property
     def run_summary(self) -> RunSummary | None:
@@ -125,11 +131,13 @@ class LabelScreen(CoevoScreen):
 
     @property
     def _run_pending(self) -> set[int]:
-        return self._shown_run.pending if self._shown_run is not None and self._shown_run.running else set()
+        run = self._going_run
+        return run.pending if run is not None else set()
 
     @property
     def _run_streams(self) -> dict[int, list[str]]:
-        return self._shown_run.streams if self._shown_run is not None and self._shown_run.running else {}
+        run = self._going_run
+        return run.streams if run is not None else {}
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -356,10 +364,8 @@ class LabelScreen(CoevoScreen):
             self._write_label(case, output.id, chosen, "", advance=False)
             self._advance_from(case.id)
         else:
-            current = self.pane.label
-            keep = current.rationale if current is not None and current.verdict == chosen else ""
-            self._ask_and_label(case, output.id, chosen,
-                                self.ask(RationaleScreen(chosen, case.input, text=keep)))
+            self._ask_and_label(case, output.id, chosen, self.ask(
+                RationaleScreen.for_verdict(chosen, case.input, self.pane.label)))
 
     @work(group="label-ask", exclusive=True, exit_on_error=False)
     async def _ask_and_label(self, case: Case, output_id: int, verdict: Verdict,
@@ -382,9 +388,7 @@ class LabelScreen(CoevoScreen):
             self.pane.set_label(label)
             self._show_label(output_id, label)
         if carried:
-            count = len(carried)
-            self.notify(f"{case.ext_id}: {verdict.value}; also carried to {count} identical "
-                        f"answer{'s' if count > 1 else ''}", timeout=3)
+            self.notify(carried_notice(case.ext_id, verdict, carried), timeout=3)
         self._sync_bindings()
         if advance:
             self._advance_from(case.id)
@@ -402,8 +406,8 @@ class LabelScreen(CoevoScreen):
         output, case, label = self.pane.output, self.case, self.pane.label
         if output is None or case is None or label is None:
             return
-        self._edit_rationale(case, output.id, label, self.ask(
-            RationaleScreen(label.verdict, case.input, text=label.rationale, editing=True)))
+        self._edit_rationale(case, output.id, label,
+                             self.ask(RationaleScreen.for_label(label, case.input)))
 
     @work(group="label-ask", exclusive=True, exit_on_error=False)
     async def _edit_rationale(self, case: Case, output_id: int, label: Label,
