@@ -88,9 +88,7 @@ class StreamPane(ReportsWorkerErrors, Vertical):
     """
 
     @dataclass
-    class OutputStored(Message):
-        """An output this pane asked for was stored (`label`: what carry-over gave it)."""
-
+    class _OutputMessage(Message):
         pane: StreamPane
         output: Output
         label: Label | None
@@ -99,19 +97,13 @@ class StreamPane(ReportsWorkerErrors, Vertical):
         def control(self) -> StreamPane:
             return self.pane
 
-    @dataclass
-    class OutputShown(Message):
+    class OutputStored(_OutputMessage):
+        """An output this pane asked for was stored (`label`: what carry-over gave it)."""
+
+    class OutputShown(_OutputMessage):
         """The pane now shows `output` (stored earlier, just streamed, or from a run) with
         its current `label`. Handlers should check `output.case_id`: the user may have
         moved on since."""
-
-        pane: StreamPane
-        output: Output
-        label: Label | None
-
-        @property
-        def control(self) -> StreamPane:
-            return self.pane
 
     def __init__(self, *, choice: ModelChoice | None = None,
                  params: dict[str, Any] | None = None, title: str = "Output",
