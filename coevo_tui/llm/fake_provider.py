@@ -146,14 +146,20 @@ def make_handler(litellm: Any) -> Any:
         raise litellm.InternalServerError(message="fake server error",
                                           llm_provider=FAKE_PROVIDER, model=model)
 
+    def begin_call(kwargs: dict[str, Any]) -> tuple[str, list[dict[str, Any]], str | None]:
+        """Count and record the call; raise a fault that fails it before any answer.
+        Returns the model, the messages and the fault still to play ("drop" or None)."""
+        model, messages = kwargs["model"], kwargs["messages"]
+        fake_model.calls += 1
+        fake_model.requests.append([dict(m) for m in messages])
+        fault = fake_model._take_fault()
+        if fault in ("rate_limit", "error"):
+            raise_fault(fault, model)
+        return model, messages, fault
+
     class FakeHandler(litellm.CustomLLM):  # type: ignore[misc, name-defined]
         async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
-            model, messages = kwargs["model"], kwargs["messages"]
-            fake_model.calls += 1
-            fake_model.requests.append([dict(m) for m in messages])
-            fault = fake_model._take_fault()
-            if fault in ("rate_limit", "error"):
-                raise_fault(fault, model)
+            model, messages, fault = begin_call(kwargs)
             await fake_model._wait_first_token()
             await asyncio.sleep(fake_model.chunk_delay * (fake_model.chunks - 1))
             if fault == "drop":
@@ -170,12 +176,7 @@ def make_handler(litellm: Any) -> Any:
             )
 
         async def astreaming(self, *args: Any, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
-            model, messages = kwargs["model"], kwargs["messages"]
-            fake_model.calls += 1
-            fake_model.requests.append([dict(m) for m in messages])
-            fault = fake_model._take_fault()
-            if fault in ("rate_limit", "error"):
-                raise_fault(fault, model)
+            model, messages, fault = begin_call(kwargs)
             fake_model.streams_started += 1
             text = fake_model.answer(model, messages)
             tokens_in = sum(_words(str(m.get("content", ""))) for m in messages)
