@@ -15,7 +15,7 @@ from coevo_tui.llm.fake_provider import FakeModel
 from coevo_tui.llm.runner import RunSummary
 from coevo_tui.screens.cases import CasesScreen
 from coevo_tui.screens.label import LabelScreen
-from coevo_tui.screens.run import run_line, text_bar
+from coevo_tui.screens.run import TestSetRun, run_line, text_bar
 from coevo_tui.store import NewCase, Store
 
 from llm_fixtures import fake_provider, fast_client  # noqa: F401
@@ -59,6 +59,24 @@ async def press_run_from_cases(app: CoevoApp, pilot) -> LabelScreen:
     screen = app.screen
     assert isinstance(screen, LabelScreen)
     return screen
+
+
+async def every_active_case_answered_once(project: Path) -> None:
+    final = await outputs_by_case(project)
+    for i, ext in enumerate(ACTIVE):
+        assert final[ext] == [("ok", f"Reply to: message number {i}")], ext
+
+
+async def run_then_leave_label(app: CoevoApp, pilot) -> tuple[LabelScreen, TestSetRun]:
+    """`R` on Cases, then `esc` back to Cases once the run has started (the model being
+    held, it is still going)."""
+    screen = await press_run_from_cases(app, pilot)
+    await wait_for(pilot, lambda: screen.run_summary is not None, "run started")
+    run = app.test_set_run
+    assert run is not None and run.running
+    await pilot.press("escape")
+    await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back on Cases")
+    return screen, run
 
 
 async def test_R_runs_every_active_case_and_shows_progress(
@@ -152,9 +170,7 @@ async def test_cancelling_a_run_stores_nothing_half_done_and_R_resumes(
         assert resumed is not None and not resumed.halted
         assert resumed.skipped == len(stored)
         assert fake_provider.calls - calls_before == len(ACTIVE) - len(stored)
-    final = await outputs_by_case(project)
-    for i, ext in enumerate(ACTIVE):
-        assert final[ext] == [("ok", f"Reply to: message number {i}")], ext
+    await every_active_case_answered_once(project)
 
 
 async def test_leaving_the_screen_leaves_the_run_going(
@@ -163,12 +179,7 @@ async def test_leaving_the_screen_leaves_the_run_going(
     app = make_app(project, model=FAKE_MODEL, keymap={})
     app.llm_client = fast_client
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await press_run_from_cases(app, pilot)
-        await wait_for(pilot, lambda: screen.run_summary is not None, "run started")
-        run = app.test_set_run
-        assert run is not None and run.running
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back on Cases")
+        _, run = await run_then_leave_label(app, pilot)
         await wait_for(pilot, lambda: any("goes on" in n.message
                                           for n in app._notifications), "notification")
         assert run.running
@@ -178,9 +189,7 @@ async def test_leaving_the_screen_leaves_the_run_going(
         await wait_for(pilot, lambda: any("Run of v1 done" in n.message
                                           for n in app._notifications), "its end is told")
         await wait_for(pilot, lambda: "run v1" not in screen_text(app), "progress gone")
-    final = await outputs_by_case(project)
-    for i, ext in enumerate(ACTIVE):
-        assert final[ext] == [("ok", f"Reply to: message number {i}")], ext
+    await every_active_case_answered_once(project)
 
 
 async def test_R_while_the_run_goes_on_shows_it_and_x_stops_it(
@@ -189,11 +198,7 @@ async def test_R_while_the_run_goes_on_shows_it_and_x_stops_it(
     app = make_app(project, model=FAKE_MODEL, keymap={})
     app.llm_client = fast_client
     async with app.run_test(size=(80, 24)) as pilot:
-        first = await press_run_from_cases(app, pilot)
-        await wait_for(pilot, lambda: first.run_summary is not None, "run started")
-        run = app.test_set_run
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back on Cases")
+        first, run = await run_then_leave_label(app, pilot)
         await pilot.press("R")  # (not press_run_from_cases: it waits for every worker)
         await wait_for(pilot, lambda: isinstance(app.screen, LabelScreen), "Label again")
         second = app.screen
