@@ -19,8 +19,8 @@ from coevo_tui.domain.model import (
 )
 from coevo_tui.domain.status import Answer, ComparisonStatus, answer_facts
 from coevo_tui.screens.compare import CompareScreen
-from coevo_tui.screens.overview import (
-    OverviewScreen,
+from coevo_tui.screens.overview import OverviewScreen
+from coevo_tui.services.overview import (
     pick_model,
     version_rows_from_facts,
 )

@@ -618,7 +618,7 @@ class CompareScreen(CoevoScreen):
         choice = self._app_choice()
         model = self.requested_model or (choice.model if choice is not None else None)
         if model is None:
-            from coevo_tui.screens.overview import pick_model
+            from coevo_tui.services.overview import pick_model
 
             model = pick_model(None, await self.store.models_with_outputs(cand.id))
         # Stream with the app's model unless the stored answers are another model's.

@@ -16,10 +16,8 @@ cursor with its parent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -32,81 +30,25 @@ from textual.widget import Widget
 from textual.widgets import Header, Static
 
 from coevo_tui.domain.errors import UserError
-from coevo_tui.domain.model import Label, PromptVersion, first_line
-from coevo_tui.domain.status import (
-    AnswerFacts,
-    ComparisonStatus,
-    VersionSummary,
-    compare_all_facts,
-    summarize_facts,
-)
+from coevo_tui.domain.status import ComparisonStatus, VersionSummary
 from coevo_tui.screens.base import CoevoScreen
+from coevo_tui.services.overview import (
+    VersionRow,
+    pick_model,
+    read_motivations,
+    version_rows_from_facts,
+)
 from coevo_tui.widgets.case_table import CaseTable, Column
 from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.pass_rate_chart import PassRateBar, PassRateChart
-from coevo_tui.widgets.status_badge import label_mark, status_label
-
-if TYPE_CHECKING:
-    from coevo_tui.store import Store
+from coevo_tui.widgets.provenance import provenance_text
+from coevo_tui.widgets.status_badge import status_label
 
 STYLES = Path(__file__).parent.parent / "styles"
 S = ComparisonStatus
 
 
 # ---------------------------------------------------------------------- plain data
-@dataclass(frozen=True)
-class Motivation:
-    """A case that motivated a version, with the label (and rationale) it pointed at."""
-
-    case_ext_id: str
-    case_input: str
-    label: Label | None
-
-
-@dataclass(frozen=True)
-class VersionRow:
-    """One version's line of the overview."""
-
-    version: PromptVersion
-    parent_number: int | None
-    summary: VersionSummary
-    motivations: tuple[Motivation, ...] = ()
-
-
-def pick_model(configured: str | None, counts: Mapping[str, int]) -> str | None:
-    """The model whose answers are counted: the configured one if it has answers, else the
-    one with the most answers (ties: alphabetical), else the configured one (or None)."""
-    if configured is not None and counts.get(configured):
-        return configured
-    if counts:
-        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[0][0]
-    return configured
-
-
-def version_rows_from_facts(versions: Sequence[PromptVersion], case_ids: Sequence[int],
-                            facts: Mapping[int, Mapping[int, AnswerFacts]],
-                            motivations: Mapping[int, Sequence[Motivation]] | None = None
-                            ) -> list[VersionRow]:
-    """`version_rows` from answers' facts (version id -> case id -> `AnswerFacts`), as
-    `Store.answer_facts` reads them: the same rows without an object per answer (pure: the
-    screen runs it in a thread)."""
-    by_id = {v.id: v for v in versions}
-    rows = []
-    for version in versions:
-        mine = facts.get(version.id, {})
-        parent = by_id.get(version.parent_id) if version.parent_id is not None else None
-        statuses = None
-        if parent is not None:
-            statuses = compare_all_facts(case_ids, facts.get(parent.id, {}), mine)
-        rows.append(VersionRow(
-            version=version,
-            parent_number=None if parent is None else parent.number,
-            summary=summarize_facts(case_ids, mine, statuses),
-            motivations=tuple((motivations or {}).get(version.id, ())),
-        ))
-    return rows
-
-
 def percent(rate: float | None) -> str:
     return "n/a" if rate is None else f"{rate:.0%}"
 
@@ -200,52 +142,6 @@ class StatusCounts(Widget):
         if self.row is None:
             return Text("")
         return status_counts_text(self.row, max(self.content_region.width, 20))
-
-
-async def read_motivations(store: Store, versions: Sequence[PromptVersion]
-                           ) -> dict[int, list[Motivation]]:
-    """Per version id, the cases that motivated it with the labels they pointed at."""
-    pairs = {v.id: await store.motivating_cases(v.id) for v in versions}
-    label_ids = [lid for found in pairs.values() for _, lid in found if lid is not None]
-    labels = await store.labels_by_id(label_ids) if label_ids else {}
-    cases = {cid: await store.case(cid) for found in pairs.values() for cid, _ in found}
-    return {
-        vid: [Motivation(cases[cid].ext_id, cases[cid].input,
-                         labels.get(lid) if lid is not None else None)
-              for cid, lid in found]
-        for vid, found in pairs.items()
-    }
-
-
-def provenance_text(row: VersionRow) -> Text:
-    """The version's note and the cases (with rationales) that motivated it."""
-    text = Text()
-    text.append(f"v{row.version.number} note: ", style="bold")
-    text.append(row.version.note or "-")
-    text.append("\n")
-    text.append_text(motivations_text(row.motivations))
-    return text
-
-
-def motivations_text(motivations: Sequence[Motivation]) -> Text:
-    """"Motivated by:" and one line per case: its id, the label's mark and rationale (or
-    the case's input when the label had no rationale)."""
-    text = Text()
-    text.append("Motivated by: ", style="bold")
-    if not motivations:
-        text.append("no cases recorded", style="italic")
-        return text
-    for motivation in motivations:
-        text.append(f"\n  {motivation.case_ext_id} ", style="bold")
-        label = motivation.label
-        if label is not None:
-            text.append(f"[{label_mark(label)}] ")
-            rationale = first_line(label.rationale, 200) if label.rationale else ""
-            text.append(rationale or first_line(motivation.case_input, 200),
-                        style="" if rationale else "italic")
-        else:
-            text.append(first_line(motivation.case_input, 200), style="italic")
-    return text
 
 
 def _row_key(row: VersionRow) -> int:

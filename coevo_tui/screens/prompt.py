@@ -585,7 +585,8 @@ class PromptScreen(CoevoScreen):
     # motivated the version.
     @work(group="prompt-provenance", exclusive=True, exit_on_error=False)
     async def _show_provenance(self, version: PromptVersion) -> None:
-        from coevo_tui.screens.overview import motivations_text, read_motivations
+        from coevo_tui.services.overview import read_motivations
+        from coevo_tui.widgets.provenance import motivations_text
 
         found = (await read_motivations(self.store, [version]))[version.id]
         text = self._version_text(version)
