@@ -519,7 +519,7 @@ async def test_a_new_status_shows_in_the_list_when_it_is_scrolled(stored: Path) 
 
 # ---------------------------------------------------------------------- the Cases table
 def test_the_status_filter_words() -> None:
-    from coevo_tui.screens.cases import split_status_filter
+    from coevo_tui.domain.case_query import split_status_filter
 
     assert split_status_filter("refund #edge") == ("refund #edge", None, None)
     rest, wanted, problem = split_status_filter("refund status:reg #edge")

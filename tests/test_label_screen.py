@@ -452,7 +452,7 @@ async def test_the_cases_table_shows_and_filters_the_latest_verdict(
 
 
 def test_split_verdict_filter() -> None:
-    from coevo_tui.screens.cases import split_verdict_filter
+    from coevo_tui.domain.case_query import split_verdict_filter
 
     assert split_verdict_filter("refund #edge") == ("refund #edge", None, None)
     assert split_verdict_filter("verdict:bad refund") == ("refund", frozenset({"bad"}), None)

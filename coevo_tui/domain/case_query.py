@@ -19,11 +19,13 @@ is a third of the memory of a dataclass and is what SQLite hands back without co
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from coevo_tui.domain.model import Case, CaseSource, CaseState
+from coevo_tui.domain.status import ComparisonStatus
 
 # (id, ext_id, input, tags as the stored JSON list, source, state)
 CaseLine = tuple[int, str, str, str, str, str]
@@ -174,3 +176,57 @@ class CaseQuery:
     def matches(self, line: CaseLine) -> bool:
         """Whether one row matches (for a row that was just added or edited)."""
         return bool(self.select([line], [line[LINE_INPUT].lower()], 0, 1))
+
+
+# ---------------------------------------------------------------------- verdict: and status:
+# These two words need the answers' labels, which the rows do not carry: the screen takes
+# them out of the line first, filters the rest with CaseQuery, then by verdict or status.
+# `status:regressed`: the comparison status between the newest two versions.
+STATUS_CHOICES: dict[str, ComparisonStatus] = {
+    **{s.value: s for s in ComparisonStatus}, "not_run": ComparisonStatus.MISSING}
+_STATUS_TOKEN = re.compile(r"(?<!\S)status:(\S*)", re.IGNORECASE)
+
+
+def split_status_filter(text: str
+                        ) -> tuple[str, frozenset[ComparisonStatus] | None, str | None]:
+    """Take the `status:NAME` words out of a filter line (NAME a status such as regressed,
+    fixed, changed_unlabelled, still_good, not_run; a prefix is enough, `-` may stand for
+    `_`, several mean "any of"). Returns the rest, the statuses asked for (None: no status
+    filter) and a problem to show (None: none)."""
+    found: set[ComparisonStatus] = set()
+    problem: str | None = None
+    seen = False
+    for match in _STATUS_TOKEN.finditer(text):
+        seen = True
+        value = match.group(1).lower().replace("-", "_")
+        chosen = {s for name, s in STATUS_CHOICES.items() if name.startswith(value)} if value \
+            else set()
+        if not chosen:
+            problem = f"no status {value!r} (regressed, fixed, changed_unlabelled, ...)"
+        found |= chosen
+    if not seen:
+        return text, None, None
+    return " ".join(_STATUS_TOKEN.sub(" ", text).split()), frozenset(found) or None, problem
+
+
+VERDICT_CHOICES = ("good", "bad", "unsure", "unlabelled")
+_VERDICT_TOKEN = re.compile(r"(?<!\S)verdict:(\S*)", re.IGNORECASE)
+
+
+def split_verdict_filter(text: str) -> tuple[str, frozenset[str] | None, str | None]:
+    """Take the `verdict:good|bad|unsure|unlabelled` words (prefixes allowed; several
+    mean "any of") out of a filter line. Returns the rest (for CaseQuery), the verdicts
+    asked for (None: no verdict filter) and a problem to show (None: none)."""
+    found: set[str] = set()
+    problem: str | None = None
+    seen = False
+    for match in _VERDICT_TOKEN.finditer(text):
+        seen = True
+        value = match.group(1).lower()
+        chosen = {v for v in VERDICT_CHOICES if v.startswith(value)} if value else set()
+        if not chosen:
+            problem = f"no verdict {value!r} ({', '.join(VERDICT_CHOICES)})"
+        found |= chosen
+    if not seen:
+        return text, None, None
+    return " ".join(_VERDICT_TOKEN.sub(" ", text).split()), frozenset(found) or None, problem

@@ -11,7 +11,6 @@ bisecting on the id) instead of reloading the table.
 from __future__ import annotations
 
 import asyncio
-import re
 from bisect import bisect_left
 from collections.abc import Awaitable
 from typing import Any, ClassVar
@@ -30,10 +29,13 @@ from coevo_tui.domain.case_query import (
     LINE_SOURCE,
     LINE_STATE,
     LINE_TAGS,
+    VERDICT_CHOICES,
     CaseLine,
     CaseQuery,
     case_line,
     line_tags,
+    split_status_filter,
+    split_verdict_filter,
 )
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import Case, CaseState, Label, first_line
@@ -124,57 +126,6 @@ def version_column(name: str, labels: dict[int, Label]) -> Column[CaseLine]:
 
     return Column(f"verdict-{name}", name, lambda r: label_mark(labels.get(r[LINE_ID])),
                   width=max(2, len(name)), style=style)
-
-
-# `status:regressed`: the comparison status between the newest two versions.
-STATUS_CHOICES: dict[str, ComparisonStatus] = {
-    **{s.value: s for s in ComparisonStatus}, "not_run": ComparisonStatus.MISSING}
-_STATUS_TOKEN = re.compile(r"(?<!\S)status:(\S*)", re.IGNORECASE)
-
-
-def split_status_filter(text: str
-                        ) -> tuple[str, frozenset[ComparisonStatus] | None, str | None]:
-    """Take the `status:NAME` words out of a filter line (NAME a status such as regressed,
-    fixed, changed_unlabelled, still_good, not_run; a prefix is enough, `-` may stand for
-    `_`, several mean "any of"). Returns the rest, the statuses asked for (None: no status
-    filter) and a problem to show (None: none)."""
-    found: set[ComparisonStatus] = set()
-    problem: str | None = None
-    seen = False
-    for match in _STATUS_TOKEN.finditer(text):
-        seen = True
-        value = match.group(1).lower().replace("-", "_")
-        chosen = {s for name, s in STATUS_CHOICES.items() if name.startswith(value)} if value \
-            else set()
-        if not chosen:
-            problem = f"no status {value!r} (regressed, fixed, changed_unlabelled, ...)"
-        found |= chosen
-    if not seen:
-        return text, None, None
-    return " ".join(_STATUS_TOKEN.sub(" ", text).split()), frozenset(found) or None, problem
-
-
-VERDICT_CHOICES = ("good", "bad", "unsure", "unlabelled")
-_VERDICT_TOKEN = re.compile(r"(?<!\S)verdict:(\S*)", re.IGNORECASE)
-
-
-def split_verdict_filter(text: str) -> tuple[str, frozenset[str] | None, str | None]:
-    """Take the `verdict:good|bad|unsure|unlabelled` words (prefixes allowed; several
-    mean "any of") out of a filter line. Returns the rest (for CaseQuery), the verdicts
-    asked for (None: no verdict filter) and a problem to show (None: none)."""
-    found: set[str] = set()
-    problem: str | None = None
-    seen = False
-    for match in _VERDICT_TOKEN.finditer(text):
-        seen = True
-        value = match.group(1).lower()
-        chosen = {v for v in VERDICT_CHOICES if v.startswith(value)} if value else set()
-        if not chosen:
-            problem = f"no verdict {value!r} ({', '.join(VERDICT_CHOICES)})"
-        found |= chosen
-    if not seen:
-        return text, None, None
-    return " ".join(_VERDICT_TOKEN.sub(" ", text).split()), frozenset(found) or None, problem
 
 
 class CasesScreen(CoevoScreen):
