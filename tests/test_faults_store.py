@@ -585,6 +585,29 @@ def test_writing_commands_say_read_only_in_a_read_only_place(labelled_project, t
     assert digest(path) == before
 
 
+def test_changes_a_read_only_mount_cannot_show_are_refused(labelled_project, tmp_path
+                                                          ) -> None:
+    """On a read-only mount with a -wal but no -shm, SQLite cannot read the -wal, and
+    reading the file alone would silently show an older project: refuse, saying why."""
+    _, path = labelled_project
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA wal_autocheckpoint = 0")
+    db.execute("UPDATE project SET task = 'only in the WAL'")
+    for suffix in ("", "-wal"):
+        shutil.copyfile(f"{path}{suffix}", folder / f"p.db{suffix}")
+    db.close()
+    copy = folder / "p.db"
+    with read_only_bind(folder):
+        with pytest.raises(ReadOnlyProject, match="newest changes are still in p.db-wal"):
+            asyncio.run(Store.open(copy, read_only=True))
+        done = coevo("export", str(copy), "-")
+        assert done.returncode == 3
+        assert "cannot be read in this read-only place" in one_line(done.stderr)
+    assert sorted(os.listdir(folder)) == ["p.db", "p.db-wal"]
+
+
 async def test_store_open_in_a_read_only_mount(labelled_project) -> None:
     folder, path = labelled_project
     with read_only_bind(folder):

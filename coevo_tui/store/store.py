@@ -228,6 +228,7 @@ class Store:
                     # Left by an older coevo killed while creating it: finish the job.
                     await store._init_project(path.stem)
                 await store._halt_abandoned_runs()
+                remove_stale_partials(path)  # a creation of this path killed half-way
                 if state is FileState.RECOVERABLE:
                     # Copy what the WAL held into the file, so the next open needs no
                     # whole-file check; if the disk is still full it stays in the WAL.
