@@ -24,7 +24,8 @@ import secrets
 import sqlite3
 from pathlib import Path
 
-from coevo_tui.domain.errors import ProjectFileError, ReadOnlyProject
+from coevo_tui.domain.errors import ProjectFileError, ReadOnlyProject, StorageError
+from coevo_tui.store.faults import storage_error
 from coevo_tui.store.processes import ProcessIdentity, this_host
 from coevo_tui.store.schema import APPLICATION_ID, SCHEMA_VERSION
 
@@ -35,6 +36,9 @@ SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
 
 # A WAL file is a 32-byte header followed by frames; with no frame it holds nothing.
 _WAL_HEADER_BYTES = 32
+
+# As long as the store waits for another process's write (store.BUSY_TIMEOUT_S).
+_BUSY_TIMEOUT_S = 60.0
 
 
 class FileState(enum.Enum):
@@ -169,7 +173,8 @@ def _judge_through_sqlite(path: Path, header: bytes) -> FileState:
     if key in _sqlite_verdicts:
         return _sqlite_verdicts[key]
     try:
-        db = sqlite3.connect(sqlite_uri(path, read_only=True), uri=True)
+        db = sqlite3.connect(sqlite_uri(path, read_only=True), uri=True,
+                             timeout=_BUSY_TIMEOUT_S)
     except sqlite3.Error:
         _judge_header(path, header)  # no better answer than the header's
         raise ProjectFileError(f"{path}: cannot open ({path.name}-wal cannot be read)"
@@ -183,6 +188,12 @@ def _judge_through_sqlite(path: Path, header: bytes) -> FileState:
         _judge_schema(path, user_version)
         problems = [row[0] for row in db.execute("PRAGMA quick_check(1)")]
     except sqlite3.DatabaseError as exc:
+        refusal = storage_error(exc, path)
+        if refusal is not None:
+            raise refusal from None
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StorageError(f"{path}: another program has held the project for over "
+                               f"{_BUSY_TIMEOUT_S:.0f} s; try again") from None
         raise ProjectFileError(f"{path}: damaged project file ({exc}); left unchanged"
                                ) from None
     finally:
@@ -207,13 +218,13 @@ def read_only_reason(path: Path) -> str | None:
         if os.statvfs(path).f_flag & os.ST_RDONLY:
             return "it is on a read-only file system"
     if not os.access(path, os.W_OK):
-        return "the file is read-only"
+        return "the file cannot be written"
     sides = [Path(f"{path}{s}") for s in ("-wal", "-shm")]
     for side in sides:
         if side.exists() and not os.access(side, os.W_OK):
-            return f"{side.name} is read-only"
+            return f"{side.name} cannot be written"
     if not all(side.exists() for side in sides) and not os.access(folder, os.W_OK | os.X_OK):
-        return "its folder is read-only"
+        return "its folder cannot be written"
     return None
 
 

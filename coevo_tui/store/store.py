@@ -143,6 +143,9 @@ class Store:
                                         note=note)
             except ProjectAppeared:
                 state = inspect_project_file(path)  # someone else's, perhaps not a project
+                if state is FileState.MISSING:  # and gone again: never create it unguarded
+                    raise ProjectFileError(f"{path}: another program created and deleted "
+                                           "this file meanwhile; try again") from None
         return await cls._open_existing(path, state, read_only)
 
     @classmethod
@@ -190,7 +193,11 @@ class Store:
                 await store._init_project(name or path.stem, instructions, note)
                 if fill is not None:
                     await fill(store)
-                await store._fold_wal(required=True)
+                # Nothing else has the hidden file open, so this copies every page.
+                busy = await store._scalar("PRAGMA wal_checkpoint(TRUNCATE)")
+                if busy:
+                    raise StorageError(f"{path}: could not finish writing the new project; "
+                                       f"{kept}")
             finally:
                 await db.close()
             if wal_pending(partial):
@@ -231,8 +238,10 @@ class Store:
                 remove_stale_partials(path)  # a creation of this path killed half-way
                 if state is FileState.RECOVERABLE:
                     # Copy what the WAL held into the file, so the next open needs no
-                    # whole-file check; if the disk is still full it stays in the WAL.
-                    await store._fold_wal(required=False)
+                    # whole-file check. PASSIVE: never wait for another process's readers;
+                    # if the disk is still full, it simply stays in the WAL for now.
+                    with contextlib.suppress(sqlite3.Error):
+                        await db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 elif schema_before != await store.schema_version():
                     # The header (user_version) sits in the WAL until a checkpoint; copy
                     # it into the file now, or another process's header check would still
@@ -264,19 +273,6 @@ class Store:
             if not self.read_only and await self._scalar("PRAGMA journal_mode") != "wal":
                 await self._db.execute("PRAGMA journal_mode = WAL")
         await self._db.execute("PRAGMA synchronous = NORMAL")
-
-    async def _fold_wal(self, *, required: bool) -> None:
-        """Copy the WAL into the project file and empty it. `required`: raise if it could
-        not be done (a new project must be one file before it is published)."""
-        try:
-            row = await self._one("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error:
-            if required:
-                raise
-            return
-        if required and (row is None or row[0] != 0):
-            raise StorageError(f"{self.path}: could not finish writing the new project; "
-                               f"{self._kept_on_refusal}")
 
     async def _migrate(self) -> None:
         current = await self._scalar("PRAGMA user_version")
@@ -310,7 +306,13 @@ class Store:
     async def _halt_abandoned_runs(self) -> None:
         """Mark halted the runs still 'running' whose process (on this host) is gone: killed,
         or ended by a full disk before it could say so. A run whose process is alive, or
-        on another host, may be going on right now and is left alone."""
+        on another host, may be going on right now and is left alone. If the machine
+        refuses the write (the disk is still full) the next writable open tries again:
+        a command that only reads must not fail for it."""
+        with contextlib.suppress(StorageError):
+            await self._halt_runs_of_gone_processes()
+
+    async def _halt_runs_of_gone_processes(self) -> None:
         rows = await self._all(
             "SELECT id, owner_pid, owner_started FROM run WHERE status = 'running'"
             " AND owner_host = ?", (this_host(),))
