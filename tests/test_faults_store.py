@@ -26,7 +26,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -76,14 +76,25 @@ def seconds_to_finish(args: list[str]) -> float:
     return time.monotonic() - started
 
 
-def kill_after(args: list[str], delay: float) -> None:
-    """Start `coevo ARGS`, SIGKILL it after `delay` seconds (if still running), reap it."""
+def kill_after(args: list[str], delay: float, *, until: Callable[[], bool] | None = None,
+               then: float = 0.0) -> None:
+    """Start `coevo ARGS`, SIGKILL it after `delay` seconds (if still running), reap it.
+    With `until`: kill `then` seconds after `until()` first holds, `delay` being the limit
+    (a hang guard) on waiting for it."""
     proc = subprocess.Popen([sys.executable, "-m", "coevo_tui", *args], env=_env(),
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(delay)
+        if until is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(delay)
+        else:
+            deadline = time.monotonic() + delay
+            while not until():
+                assert proc.poll() is None, "it ended before the moment to kill it"
+                assert time.monotonic() < deadline, "the moment to kill it never came"
+                time.sleep(0.02)
+            time.sleep(then)
     finally:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGKILL)
@@ -97,10 +108,10 @@ def kill_moments(duration: float, count: int, seed: int) -> list[float]:
 
 
 # ---------------------------------------------------------------------- looking at projects
-def rows(path: Path, sql: str) -> list[tuple]:
+def rows(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return db.execute(sql).fetchall()
+        return db.execute(sql, params).fetchall()
     finally:
         db.close()
 
@@ -420,27 +431,37 @@ def test_a_killed_demo_creation_leaves_no_project_or_the_whole_demo(tmp_path) ->
 def test_a_killed_run_is_halted_on_the_next_open_and_resumes(
         tmp_path, fake_server: FakeModelServer) -> None:
     path = tmp_path / "p.db"
-    total = 12
+    total = 20
     make_project(path, total)
-    fake_server.ttft = 0.15
+    fake_server.ttft = 0.3  # 20 cases two at a time: 3 s of calls, far longer than a kill
     args = ["run", str(path), "--model", MODEL, "--api-base", fake_server.url,
             "--concurrency", "2"]
-    spare = tmp_path / "spare.db"
-    shutil.copyfile(path, spare)
-    duration = seconds_to_finish(args)
-    shutil.copyfile(spare, path)  # start again from no answers
-    for delay in kill_moments(duration, 3, seed=5):
-        kill_after(args, delay)
+    rng = random.Random(5)
+    answered = 0
+    for kill in range(1, 4):
+        # Loading litellm takes seconds: kill at a seeded moment once this run has stored
+        # an answer, so that every kill lands among the calls and the stores.
+        def stored_one(kill: int = kill, before: int = answered) -> bool:
+            return (rows(path, "SELECT count(*) FROM run")[0][0] == kill and rows(
+                path, "SELECT count(*) FROM output")[0][0] > before)
+
+        kill_after(args, 60, until=stored_one, then=rng.uniform(0, 0.3))
+        answered = rows(path, "SELECT count(*) FROM output")[0][0]
+        assert rows(path, "SELECT status FROM run WHERE id = ?", (kill,)) == [("running",)]
         assert asyncio.run(open_and_count(path))["running"] == 0  # its process is gone
         assert all(n == 1 for (n,) in rows(
             path, "SELECT count(*) FROM output WHERE status = 'ok' GROUP BY case_id"))
-    halted = rows(path, "SELECT count(*) FROM run WHERE status = 'halted'")[0][0]
+    finished = rows(path, "SELECT count(*) FROM output WHERE status = 'ok'")[0][0]
+    fake_server.reset()
+    fake_server.ttft = 0.0
     done = coevo(*args)
     assert done.returncode == 0, done.stderr
+    assert f"({finished} already done)" in done.stdout
+    assert fake_server.request_count == total - finished
     assert rows(path, "SELECT count(*), count(DISTINCT case_id) FROM output"
                       " WHERE status = 'ok' AND version_id = 2") == [(total, total)]
     assert rows(path, "SELECT status, count(*) FROM run GROUP BY status ORDER BY status"
-                ) == ([("done", 1), ("halted", halted)] if halted else [("done", 1)])
+                ) == [("done", 1), ("halted", 3)]
 
 
 def test_a_bad_row_in_an_import_into_a_new_project_leaves_nothing(tmp_path) -> None:
