@@ -315,7 +315,7 @@ class Store:
     async def _halt_runs_of_gone_processes(self) -> None:
         rows = await self._all(
             "SELECT id, owner_pid, owner_started FROM run WHERE status = 'running'"
-            " AND owner_host = ?", (this_host(),))
+            " AND owner_host = ? AND owner_pid > 0", (this_host(),))
         gone = [r["id"] for r in rows
                 if ProcessIdentity(this_host(), r["owner_pid"], r["owner_started"]).is_gone()]
         if not gone:
