@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,7 +22,8 @@ import pytest
 
 from coevo_tui.domain.errors import ProjectFileError
 from coevo_tui.store import SCHEMA_VERSION, NewCase, Store, check_project_file
-from coevo_tui.store.schema import APPLICATION_ID
+from coevo_tui.store.project_file import ProjectAppeared
+from coevo_tui.store.schema import APPLICATION_ID, MIGRATIONS
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -231,3 +234,94 @@ async def test_project_open_in_another_process_is_recognised(tmp_path) -> None:
         stdout, stderr = await proc.communicate()
         assert (proc.returncode, stderr) == (0, b""), stderr.decode()
         assert '"id": "w1"' in out_file.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------- creating whole
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+async def test_stale_partials_of_gone_processes_are_cleared_and_live_ones_kept(
+        tmp_path) -> None:
+    """What a creation killed half-way leaves is hidden, and the next creation (or writable
+    open) of the same path removes it, unless its process may still be writing it."""
+    host = socket.gethostname()
+    dead = tmp_path / f".p.db.creating-{_dead_pid()}@{host}-0123abcd"
+    live = tmp_path / f".p.db.creating-{os.getpid()}@{host}-89abcdef"
+    elsewhere = tmp_path / f".p.db.creating-{_dead_pid()}@another-host-00000000"
+    other_target = tmp_path / f".q.db.creating-{_dead_pid()}@{host}-00000000"
+    for partial in (dead, live, elsewhere, other_target):
+        partial.write_bytes(b"half a project")
+    Path(f"{dead}-wal").write_bytes(b"its wal")
+    async with await Store.open(tmp_path / "p.db") as store:
+        assert (await store.project()).name == "p"
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["p.db", live.name, elsewhere.name, other_target.name])
+
+
+async def test_a_project_appearing_during_creation_is_kept(tmp_path) -> None:
+    """Two programs creating one path: the first to finish wins, the other keeps nothing of
+    its own, and `Store.open` then opens the winner's project."""
+    path = tmp_path / "p.db"
+
+    async def another_program_is_quicker(store: Store) -> None:
+        await store.add_case(NewCase(input="mine, never published"))
+        async with await Store.open(path, name="theirs") as theirs:
+            await theirs.add_case(NewCase(input="theirs"))
+
+    with pytest.raises(ProjectAppeared):
+        await Store.create(path, fill=another_program_is_quicker)
+    assert sorted(os.listdir(tmp_path)) == ["p.db"]
+    async with await Store.open(path) as store:
+        assert (await store.project()).name == "theirs"
+        assert [c.input for c in await store.cases()] == ["theirs"]
+
+
+async def test_a_new_project_is_one_file_with_nothing_beside_it(tmp_path) -> None:
+    path = tmp_path / "p.db"
+    store = await Store.create(path, name="whole",
+                               fill=lambda s: s.add_cases([NewCase(input="one")]))
+    await store.close()
+    assert os.listdir(tmp_path) == ["p.db"]
+    db = sqlite3.connect(f"file:{path}?immutable=1", uri=True)  # the file alone
+    try:
+        assert db.execute("SELECT name FROM project").fetchall() == [("whole",)]
+        assert db.execute("SELECT input FROM cases").fetchall() == [("one",)]
+    finally:
+        db.close()
+
+
+def test_a_dangling_link_is_refused_not_followed(tmp_path) -> None:
+    link = tmp_path / "p.db"
+    link.symlink_to(tmp_path / "gone" / "p.db")
+    with pytest.raises(ProjectFileError, match="which does not exist"):
+        check_project_file(link)
+    assert os.listdir(tmp_path) == ["p.db"]
+
+
+async def test_a_project_an_older_coevo_left_half_created_is_finished(tmp_path) -> None:
+    """An older coevo killed while creating a project left a file whose header lacks the
+    coevo marker (it was still in the -wal) and no settings row: SQLite reading both finds
+    a coevo project, and opening it for writing finishes the creation."""
+    source = tmp_path / "source.db"
+    db = sqlite3.connect(source, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA wal_autocheckpoint = 0")
+    for number in sorted(MIGRATIONS):
+        db.execute("BEGIN")
+        for statement in MIGRATIONS[number]:
+            db.execute(statement)
+        db.execute(f"PRAGMA user_version = {number}")
+        db.execute("COMMIT")
+    path = tmp_path / "p.db"
+    shutil.copyfile(source, path)
+    shutil.copyfile(f"{source}-wal", f"{path}-wal")
+    db.close()
+    assert int.from_bytes(path.read_bytes()[68:72], "big") != APPLICATION_ID
+    assert check_project_file(path) is False
+    async with await Store.open(path) as store:
+        assert (await store.project()).name == "p"
+        assert [v.number for v in await store.versions()] == [1]
+

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 import coevo_tui.store.store as store_module
-from coevo_tui.domain.errors import ImportRejected, NotFound, UserError
+from coevo_tui.domain.errors import (
+    DiskFull,
+    ImportRejected,
+    NotFound,
+    ProjectFileError,
+    ReadOnlyProject,
+    UserError,
+)
 from coevo_tui.domain.model import CaseState, LabelSource, OutputStatus, Verdict
 from coevo_tui.store import SCHEMA_VERSION, NewCase, Store
+from coevo_tui.store.processes import this_process
 from coevo_tui.store.schema import APPLICATION_ID, MIGRATIONS
 
 T0 = "2024-01-02T03:04:05.000+00:00"
@@ -117,6 +128,107 @@ async def test_a_failing_migration_changes_nothing(tmp_path, monkeypatch) -> Non
         assert db.execute("SELECT input FROM cases").fetchall() == [("keep me",)]
     finally:
         db.close()
+
+
+def make_schema_3_file(path: Path) -> None:
+    """A project as schema 3 left it: one finished run, and one still 'running' (its
+    process was killed by a coevo that did not yet record who runs a run)."""
+    make_schema_1_file(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN")
+    for number in (2, 3):
+        for statement in MIGRATIONS[number]:
+            db.execute(statement)
+    db.execute("PRAGMA user_version = 3")
+    db.executemany("INSERT INTO run (id, version_id, model, total, started_at, status)"
+                   " VALUES (?, 1, 'm', 1, ?, ?)", [(1, T0, "done"), (2, T0, "running")])
+    db.execute("COMMIT")
+    db.close()
+
+
+async def test_schema_3_file_is_migrated_to_record_who_runs_a_run(tmp_path) -> None:
+    path = tmp_path / "old.db"
+    make_schema_3_file(path)
+    async with await Store.open(path) as store:
+        assert await store.schema_version() == SCHEMA_VERSION
+        assert [e.payload["to"] for e in await store.events(100, kind="migrate")][0] == 4
+        # Nobody knows whose the old 'running' run is: it is left as it was.
+        assert [tuple(r) for r in await store._all(
+            "SELECT id, status, owner_host FROM run ORDER BY id")] == [
+            (1, "done", None), (2, "running", None)]
+        assert [c.ext_id for c in await store.cases()] == ["a", "b"]  # the data is kept
+        run_id = await store.start_run(1, "m", {}, total=1)
+        owner = await store._one("SELECT owner_host, owner_pid, owner_started FROM run"
+                                 " WHERE id = ?", (run_id,))
+    assert tuple(owner)[:2] == (this_process().host, os.getpid())
+    assert owner[2] == this_process().started
+    assert int.from_bytes(path.read_bytes()[60:64], "big") == SCHEMA_VERSION
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+async def test_runs_whose_process_is_gone_are_halted_on_the_next_writable_open(
+        project_path) -> None:
+    async with await Store.open(project_path) as store:
+        version = await store.latest_version()
+        ids = [await store.start_run(version.id, "m", {}, total=3) for _ in range(4)]
+        me = this_process()
+        owners = {
+            ids[0]: (me.host, _dead_pid(), None),  # killed
+            ids[1]: (me.host, os.getpid(), me.started),  # this process: still going
+            ids[2]: ("another-host", 1, None),  # elsewhere: cannot tell, left alone
+            ids[3]: (me.host, os.getpid(), "another boot/1"),  # a reused process id
+        }
+        async with store._transaction() as db:
+            for run_id, owner in owners.items():
+                await db.execute("UPDATE run SET owner_host = ?, owner_pid = ?,"
+                                 " owner_started = ? WHERE id = ?", (*owner, run_id))
+    async with await Store.open(project_path, read_only=True) as store:  # reading: no change
+        assert [r[0] for r in await store._all("SELECT status FROM run")] == ["running"] * 4
+    async with await Store.open(project_path) as store:
+        statuses = dict(tuple(r) for r in await store._all("SELECT id, status FROM run"))
+        halts = await store.events(10, kind="finish")
+    assert statuses == {ids[0]: "halted", ids[1]: "running", ids[2]: "running",
+                        ids[3]: "halted"}
+    assert sorted(e.entity_id for e in halts) == [ids[0], ids[3]]
+    assert all(e.payload["status"] == "halted" for e in halts)
+
+
+# ---------------------------------------------------------------------- refusals
+async def test_a_refused_write_is_not_hidden_by_the_rollback(store) -> None:
+    """SQLite rolls back by itself when the disk fills; the ROLLBACK that follows must not
+    replace the real error ('cannot rollback - no transaction is active')."""
+    with pytest.raises(DiskFull, match="the disk is full; this change was not saved"):
+        async with store._transaction() as db:
+            await db.execute("INSERT INTO cases (ext_id, input, source, state, created_at,"
+                             " updated_at) VALUES ('x', 'x', 'manual', 'active', 't', 't')")
+            await db.execute("ROLLBACK")  # as SQLite does on SQLITE_FULL
+            raise sqlite3.OperationalError("database or disk is full")
+    assert await store.cases() == []
+    await store.add_case(NewCase(input="the store still works"))
+    assert len(await store.cases()) == 1
+
+
+async def test_a_store_opened_read_only_refuses_every_write(project_path) -> None:
+    async with await Store.open(project_path) as store:
+        await store.add_case(NewCase(input="kept"))
+    before = project_path.read_bytes()
+    async with await Store.open(project_path, read_only=True) as store:
+        assert store.read_only
+        with pytest.raises(ReadOnlyProject, match="open read-only; nothing was changed"):
+            await store.add_case(NewCase(input="refused"))
+        with pytest.raises(ReadOnlyProject):
+            await store.update_project(task="refused")
+        assert [c.input for c in await store.cases()] == ["kept"]
+    assert project_path.read_bytes() == before
+    with pytest.raises(ProjectFileError, match="no such project file"):
+        await Store.open(project_path.with_name("missing.db"), read_only=True)
+    assert not project_path.with_name("missing.db").exists()
 
 
 # ---------------------------------------------------------------------- the event log

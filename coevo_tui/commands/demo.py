@@ -11,9 +11,7 @@ your work instead of wiping it; any other existing file is refused and left unto
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 from pathlib import Path
 
 from coevo_tui.demo import (
@@ -27,15 +25,12 @@ from coevo_tui.demo import (
 from coevo_tui.domain.errors import ProjectFileError, UserError
 from coevo_tui.domain.model import CaseSource
 from coevo_tui.store import NewCase, Store, check_project_file
+from coevo_tui.store.project_file import ProjectAppeared
 
 # The App asks this module whether a project is the demo and where its stylesheet is.
 __all__ = ["demo_cases", "demo_stylesheet", "is_demo", "write_demo"]
 
 V1_NOTE = "first policy, written by hand: trash talk stays; slurs, threats, doxxing, scams go"
-
-# SQLite's companions of a database file; a half-written demo must leave none behind.
-_SIDE_FILES = ("", "-wal", "-shm", "-journal")
-
 
 DEMO_PARAMS = {"temperature": 0, "max_tokens": 60}
 
@@ -75,29 +70,29 @@ async def _write_demo(path: Path) -> Path:
         return path
     check_project_file(path)  # a missing or read-only folder is one clear line
     cases = demo_cases()
-    # Build the project under a temporary name and link it into place only when complete,
-    # so an interrupted `coevo demo` never leaves a half-written demo that a rerun would
-    # mistake for a finished one.
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    _remove(partial)
+
+    async def fill(store: Store) -> None:
+        # A moderation answer is one short line; temperature 0 makes re-runs comparable
+        # and keeps the tiny offline model from rambling.
+        await store.update_project(task=TASK_FILE.read_text(encoding="utf-8").strip(),
+                                   params=DEMO_PARAMS)
+        await store.add_cases(cases, kind="create", source_name=CASES_FILE.name)
+
+    # Built whole under a hidden name and linked into place only when complete, so an
+    # interrupted `coevo demo` never leaves a half-written demo that a rerun would mistake
+    # for a finished one.
     try:
-        store = await Store.open(
-            partial,
+        store = await Store.create(
+            path,
             name=DEMO_NAME,
             instructions=INSTRUCTIONS_FILE.read_text(encoding="utf-8").strip() + "\n",
             note=V1_NOTE,
+            fill=fill,
         )
-        try:
-            # A moderation answer is one short line; temperature 0 makes re-runs comparable
-            # and keeps the tiny offline model from rambling.
-            await store.update_project(task=TASK_FILE.read_text(encoding="utf-8").strip(),
-                                       params=DEMO_PARAMS)
-            await store.add_cases(cases, kind="create", source_name=CASES_FILE.name)
-        finally:
-            await store.close()  # the last connection's close folds the WAL into the file
-        _publish(partial, path)
-    finally:
-        _remove(partial)
+    except ProjectAppeared:  # another `coevo demo` was quicker: keep its demo
+        await _check_is_demo(path)
+        return path
+    await store.close()
     return path
 
 
@@ -109,28 +104,10 @@ async def _check_is_demo(path: Path) -> None:
         check_project_file(path)  # reads the header only: refuses non-projects untouched
     except ProjectFileError:
         raise refusal from None
-    store = await Store.open(path)
+    store = await Store.open_to_read(path)
     try:
         project = await store.project()
     finally:
         await store.close()
     if not is_demo(project):
         raise refusal
-
-
-def _publish(partial: Path, path: Path) -> None:
-    """Give the finished project its name, never replacing a file that appeared meanwhile."""
-    if Path(f"{partial}-wal").exists():  # not folded back: the file alone is incomplete
-        raise UserError(f"{path}: could not finish writing the demo project; try again")
-    try:
-        os.link(partial, path)
-    except FileExistsError:
-        raise UserError(f"{path} exists; choose another path or delete it") from None
-    except OSError:  # a filesystem without hard links
-        os.replace(partial, path)
-
-
-def _remove(path: Path) -> None:
-    for suffix in _SIDE_FILES:
-        with contextlib.suppress(FileNotFoundError):
-            Path(f"{path}{suffix}").unlink()

@@ -108,7 +108,7 @@ async def evaluate(path: Path, *, check: bool = False, baseline: int | None = No
     if not path.exists():
         raise ProjectFileError(f"{path}: no such project file")
     check_project_file(path)
-    async with await Store.open(path) as store:
+    async with await Store.open_to_read(path) as store:
         base, cand = await _pick_versions(store, baseline, candidate)
         model = await _pick_model(store, base, cand, model)
         rows = [r for r in await store.case_rows() if r.state == CaseState.ACTIVE.value]

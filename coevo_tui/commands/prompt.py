@@ -63,7 +63,7 @@ async def _open_existing(path: Path) -> Store:
     if not path.exists():
         raise ProjectFileError(f"{path}: no such project file")
     check_project_file(path)
-    return await Store.open(path)
+    return await Store.open_to_read(path)
 
 
 async def save_version(path: Path, instructions_file: Path, template_file: Path | None,

@@ -21,7 +21,7 @@ from typing import TextIO
 
 from coevo_tui.domain.errors import ProjectFileError, UserError
 from coevo_tui.store import formats
-from coevo_tui.store.project_file import check_project_file
+from coevo_tui.store.project_file import ProjectAppeared, check_project_file
 from coevo_tui.store.store import Store
 
 
@@ -39,13 +39,26 @@ async def import_cases(path: Path, file: str, fmt: str | None = None) -> int:
     fmt = formats.import_format(file, fmt)
     created = check_project_file(path)  # refuse a bad project before reading a big file
     new_cases = formats.read_cases(Path(file), fmt, source=file)
-    store = await Store.open(path)
-    try:
-        ids = await store.add_cases(new_cases, kind="import", source_name=file)
-    finally:
-        await store.close()
+
+    async def add(store: Store) -> None:
+        await store.add_cases(new_cases, kind="import", source_name=file)
+
+    store = None
+    if created:  # the rows go into the new project before it gets its name: all or none
+        with contextlib.suppress(ProjectAppeared):  # made meanwhile: import into that one
+            store = await Store.create(path, fill=add)
+    if store is None:
+        created = False
+        store = await Store.open(path)
+        try:
+            await add(store)
+        except BaseException:
+            await store.close()
+            raise
+    await store.close()
+    count = len(new_cases)
     where = f"{path} (a new project)" if created else str(path)
-    print(f"imported {len(ids)} case{'' if len(ids) == 1 else 's'} into {where}")
+    print(f"imported {count} case{'' if count == 1 else 's'} into {where}")
     return 0
 
 
@@ -58,7 +71,7 @@ async def export_cases(path: Path, file: str, fmt: str | None = None) -> int:
     target = None if file == "-" else Path(file)
     if target is not None:
         _check_target(path, target)
-    store = await Store.open(path)
+    store = await Store.open_to_read(path)
     try:
         with _output(target) as out:
             count = await _write(store, fmt, out)

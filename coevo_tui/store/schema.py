@@ -140,6 +140,15 @@ MIGRATIONS: dict[int, list[str]] = {
     3: [
         "CREATE INDEX output_version_model_case ON output(version_id, model, case_id, status)",
     ],
+    # 4: who runs a run (host, process id, and the process's start time so that a reused
+    # id is not mistaken for it), so that a run whose process was killed or ran out of disk
+    # is marked halted the next time the project is opened for writing, while a run another
+    # shell is doing right now is left alone.
+    4: [
+        "ALTER TABLE run ADD COLUMN owner_host TEXT",
+        "ALTER TABLE run ADD COLUMN owner_pid INTEGER",
+        "ALTER TABLE run ADD COLUMN owner_started TEXT",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

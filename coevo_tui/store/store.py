@@ -13,7 +13,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +21,14 @@ from typing import Any
 
 import aiosqlite
 
-from coevo_tui.domain.errors import ImportRejected, NotFound, ProjectFileError, UserError
+from coevo_tui.domain.errors import (
+    ImportRejected,
+    NotFound,
+    ProjectFileError,
+    ReadOnlyProject,
+    StorageError,
+    UserError,
+)
 from coevo_tui.domain.model import (
     Case,
     CaseSource,
@@ -37,7 +44,20 @@ from coevo_tui.domain.model import (
 )
 from coevo_tui.domain.carryover import label_to_carry, propagation_targets, root_label_id
 from coevo_tui.domain.status import Answer, AnswerFacts, VerdictChange, verdict_changes
-from coevo_tui.store.project_file import check_project_file
+from coevo_tui.store.faults import storage_error
+from coevo_tui.store.processes import ProcessIdentity, this_host, this_process
+from coevo_tui.store.project_file import (
+    FileState,
+    ProjectAppeared,
+    inspect_project_file,
+    partial_path,
+    publish,
+    read_only_reason,
+    remove_stale_partials,
+    remove_with_side_files,
+    sqlite_uri,
+    wal_pending,
+)
 from coevo_tui.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 # How long a writer waits for another process's transaction before giving up. Long, because
@@ -86,47 +106,152 @@ class CaseRow:
 class Store:
     """An open project file. Create with `await Store.open(path)`; close with `close()`."""
 
-    def __init__(self, path: Path, db: aiosqlite.Connection) -> None:
+    def __init__(self, path: Path, db: aiosqlite.Connection, *, read_only: bool = False
+                 ) -> None:
         self.path = path
+        # Opened read-only (a reading command, or a project in a read-only place): every
+        # write is refused with ReadOnlyProject before it starts.
+        self.read_only = read_only
         self._db = db
         self._write_lock = asyncio.Lock()
+        # What a refused write tells the user survived it.
+        self._kept_on_refusal = "this change was not saved; everything saved before it is kept"
 
     # ------------------------------------------------------------------ opening
     @classmethod
     async def open(cls, path: str | Path, *, name: str | None = None,
-                   instructions: str = "", note: str = "") -> Store:
-        """Open the project at `path`, creating it if it does not exist.
+                   instructions: str = "", note: str = "", read_only: bool = False) -> Store:
+        """Open the project at `path`, creating it if it does not exist (see `create`).
 
         Raises ProjectFileError, leaving the file untouched, for a file that is not a coevo
         project or comes from a newer schema. Older schemas are migrated forward.
         A new project's version 1 holds `instructions` (empty by default) with `note`;
         both are ignored when the file already exists.
+
+        With `read_only` the project is opened so that nothing can be written (and a
+        missing one is not created); without it, a project that cannot be written (a
+        read-only file, folder or mount) is refused with ReadOnlyProject before anything
+        is done. Opening for writing also marks halted the runs whose process is gone.
         """
         path = Path(path)
-        create = check_project_file(path)
+        state = inspect_project_file(path)
+        if state is FileState.MISSING:
+            if read_only:
+                raise ProjectFileError(f"{path}: no such project file")
+            try:
+                return await cls.create(path, name=name, instructions=instructions,
+                                        note=note)
+            except ProjectAppeared:
+                state = inspect_project_file(path)  # someone else's, perhaps not a project
+                if state is FileState.MISSING:  # and gone again: never create it unguarded
+                    raise ProjectFileError(f"{path}: another program created and deleted "
+                                           "this file meanwhile; try again") from None
+        return await cls._open_existing(path, state, read_only)
+
+    @classmethod
+    async def open_to_read(cls, path: str | Path) -> Store:
+        """Open an existing project for a command that only reads it: read-only where it
+        cannot be written (a read-only file, folder or mount), else as `open` does (so an
+        older schema is upgraded and abandoned runs are marked halted)."""
+        path = Path(path)
+        if not path.exists():
+            raise ProjectFileError(f"{path}: no such project file")
+        return await cls.open(path, read_only=read_only_reason(path) is not None)
+
+    @classmethod
+    async def create(cls, path: str | Path, *, name: str | None = None,
+                     instructions: str = "", note: str = "",
+                     fill: Callable[[Store], Awaitable[object]] | None = None) -> Store:
+        """Create the project at `path` whole or not at all, and open it.
+
+        The project is built under a hidden name in the same folder (schema, settings,
+        version 1, then whatever `fill` adds, e.g. imported cases), folded from its WAL
+        into the one file, and only then linked under `path`. A kill at any moment leaves
+        either no project or a whole one, and a failure (a bad row, a full disk) leaves
+        nothing behind. Raises ProjectAppeared, keeping nothing of its own, if a file
+        appeared at `path` meanwhile.
+        """
+        path = Path(path)
+        if inspect_project_file(path) is not FileState.MISSING:
+            raise ProjectAppeared(f"{path}: already exists")
+        remove_stale_partials(path)
+        partial = partial_path(path)
+        kept = "no project was created"
         try:
-            db = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            try:
+                db = await aiosqlite.connect(partial, timeout=BUSY_TIMEOUT_S,
+                                             isolation_level=None)
+            except sqlite3.Error as exc:
+                raise storage_error(exc, path, kept) or ProjectFileError(
+                    f"{path}: cannot create ({exc})") from None
+            db.row_factory = sqlite3.Row
+            store = cls(path, db)  # messages name the target, not the hidden file
+            store._kept_on_refusal = kept
+            try:
+                await store._configure(create=True)
+                await store._migrate()
+                await store._init_project(name or path.stem, instructions, note)
+                if fill is not None:
+                    await fill(store)
+                # Nothing else has the hidden file open, so this copies every page.
+                busy = await store._scalar("PRAGMA wal_checkpoint(TRUNCATE)")
+                if busy:
+                    raise StorageError(f"{path}: could not finish writing the new project; "
+                                       f"{kept}")
+            finally:
+                await db.close()
+            if wal_pending(partial):
+                raise StorageError(f"{path}: could not finish writing the new project; {kept}")
+            publish(partial, path)
+        except BaseException as exc:
+            remove_with_side_files(partial)
+            refusal = None if isinstance(exc, ProjectAppeared) else storage_error(exc, path, kept)
+            if refusal is not None and refusal is not exc:
+                raise refusal from None
+            raise
+        return await cls._open_existing(path, FileState.READY, read_only=False)
+
+    @classmethod
+    async def _open_existing(cls, path: Path, state: FileState, read_only: bool) -> Store:
+        if not read_only:
+            reason = read_only_reason(path)
+            if reason is not None:
+                raise ReadOnlyProject(f"{path}: the project is read-only ({reason}); "
+                                      "nothing was changed")
+        try:
+            db = await aiosqlite.connect(sqlite_uri(path, read_only=read_only), uri=True,
+                                         timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as exc:
-            raise ProjectFileError(f"{path}: cannot open ({exc})") from None
+            raise storage_error(exc, path) or ProjectFileError(
+                f"{path}: cannot open ({exc})") from None
         db.row_factory = sqlite3.Row
-        store = cls(path, db)
+        store = cls(path, db, read_only=read_only)
         try:
-            await store._configure(create)
+            await store._configure(create=False)
             schema_before = await store.schema_version()
             await store._migrate()
-            if create:
-                await store._init_project(name or path.stem, instructions, note)
-            if create or schema_before != await store.schema_version():
-                # The header (application_id, user_version) sits in the WAL until a
-                # checkpoint; copy it into the file now, or another process's header check
-                # (check_project_file) would call a project that is open here "not coevo".
-                await db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except BaseException:
+            if not read_only:
+                if not await store._scalar("SELECT count(*) FROM project"):
+                    # Left by an older coevo killed while creating it: finish the job.
+                    await store._init_project(path.stem)
+                await store._halt_abandoned_runs()
+                remove_stale_partials(path)  # a creation of this path killed half-way
+                if state is FileState.RECOVERABLE:
+                    # Copy what the WAL held into the file, so the next open needs no
+                    # whole-file check. PASSIVE: never wait for another process's readers;
+                    # if the disk is still full, it simply stays in the WAL for now.
+                    with contextlib.suppress(sqlite3.Error):
+                        await db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                elif schema_before != await store.schema_version():
+                    # The header (user_version) sits in the WAL until a checkpoint; copy
+                    # it into the file now, or another process's header check would still
+                    # see the old schema.
+                    await db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except BaseException as exc:
             await db.close()
-            if create:
-                for suffix in ("", "-wal", "-shm", "-journal"):
-                    with contextlib.suppress(OSError):
-                        Path(str(path) + suffix).unlink()
+            refusal = storage_error(exc, path)
+            if refusal is not None and refusal is not exc:
+                raise refusal from None
             raise
         return store
 
@@ -142,9 +267,10 @@ class Store:
                 await self._scalar("SELECT count(*) FROM sqlite_master")
                 await self._scalar("SELECT count(*) FROM project")
             except sqlite3.DatabaseError as exc:
+                if storage_error(exc, self.path) is not None:
+                    raise
                 raise ProjectFileError(f"{self.path}: damaged project file ({exc})") from None
-            mode = await self._scalar("PRAGMA journal_mode")
-            if mode != "wal":
+            if not self.read_only and await self._scalar("PRAGMA journal_mode") != "wal":
                 await self._db.execute("PRAGMA journal_mode = WAL")
         await self._db.execute("PRAGMA synchronous = NORMAL")
 
@@ -152,6 +278,10 @@ class Store:
         current = await self._scalar("PRAGMA user_version")
         if current > SCHEMA_VERSION:  # header said otherwise; trust the live value
             raise ProjectFileError(f"{self.path}: written by a newer coevo (schema {current})")
+        if current < SCHEMA_VERSION and self.read_only:
+            raise ReadOnlyProject(
+                f"{self.path}: written by an older coevo (schema {current}) and read-only "
+                "here, so it cannot be upgraded; open it once where it can be written")
         for number in sorted(n for n in MIGRATIONS if n > current):
             async with self._transaction() as db:
                 # Another process may have migrated while we waited for the lock.
@@ -173,6 +303,32 @@ class Store:
             default_note = "first version" if instructions else "initial empty instructions"
             await self._insert_version(db, instructions, None, note or default_note)
 
+    async def _halt_abandoned_runs(self) -> None:
+        """Mark halted the runs still 'running' whose process (on this host) is gone: killed,
+        or ended by a full disk before it could say so. A run whose process is alive, or
+        on another host, may be going on right now and is left alone. If the machine
+        refuses the write (the disk is still full) the next writable open tries again:
+        a command that only reads must not fail for it."""
+        with contextlib.suppress(StorageError):
+            await self._halt_runs_of_gone_processes()
+
+    async def _halt_runs_of_gone_processes(self) -> None:
+        rows = await self._all(
+            "SELECT id, owner_pid, owner_started FROM run WHERE status = 'running'"
+            " AND owner_host = ? AND owner_pid > 0", (this_host(),))
+        gone = [r["id"] for r in rows
+                if ProcessIdentity(this_host(), r["owner_pid"], r["owner_started"]).is_gone()]
+        if not gone:
+            return
+        async with self._transaction() as db:
+            for run_id in gone:
+                cur = await db.execute(
+                    "UPDATE run SET status = 'halted', finished_at = ? WHERE id = ?"
+                    " AND status = 'running'", (utc_now(), run_id))
+                if cur.rowcount:
+                    await self._event(db, "finish", "run", run_id,
+                                      {"status": "halted", "because": "its process ended"})
+
     async def close(self) -> None:
         await self._db.close()
 
@@ -186,8 +342,15 @@ class Store:
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction. BEGIN IMMEDIATE takes the write lock up front (waiting on
-        the busy handler), so a transaction never fails half-way for lack of it."""
+        the busy handler), so a transaction never fails half-way for lack of it.
+
+        A write the machine refuses (full disk, read-only, I/O error) raises the
+        StorageError family saying what was kept; the refusal itself is what is raised,
+        never a failure of the ROLLBACK after it (SQLite may have rolled back already)."""
         async with self._write_lock:
+            if self.read_only:
+                raise ReadOnlyProject(f"{self.path}: the project is open read-only; "
+                                      "nothing was changed")
             deadline = time.monotonic() + BUSY_TIMEOUT_S
             while True:
                 try:
@@ -195,7 +358,7 @@ class Store:
                     break
                 except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc) and "busy" not in str(exc):
-                        raise
+                        raise self._refusal(exc) from None
                     if time.monotonic() > deadline:
                         raise UserError(
                             f"{self.path}: another program has held the project for over "
@@ -204,11 +367,28 @@ class Store:
                     await asyncio.sleep(0.05)
             try:
                 yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                await self._rollback()
+                refusal = storage_error(exc, self.path, self._kept_on_refusal)
+                if refusal is not None and refusal is not exc:
+                    raise refusal from None
                 raise
-            else:
+            try:
                 await self._db.execute("COMMIT")
+            except BaseException as exc:
+                await self._rollback()
+                raise self._refusal(exc) from None
+
+    def _refusal(self, exc: BaseException) -> BaseException:
+        """`exc` as a StorageError if the machine refused, else `exc` itself."""
+        return storage_error(exc, self.path, self._kept_on_refusal) or exc
+
+    async def _rollback(self) -> None:
+        """Roll back if a transaction is still open; never let a failing ROLLBACK hide the
+        error that led here."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                await self._db.execute("ROLLBACK")
 
     async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         async with self._db.execute(sql, params) as cur:
@@ -607,11 +787,13 @@ class Store:
     # ------------------------------------------------------------------ runs and outputs
     async def start_run(self, version_id: int, model: str, params: dict[str, Any],
                         total: int) -> int:
+        owner = this_process()
         async with self._transaction() as db:
             cur = await db.execute(
-                "INSERT INTO run (version_id, model, params, total, started_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (version_id, model, json.dumps(params, sort_keys=True), total, utc_now()),
+                "INSERT INTO run (version_id, model, params, total, started_at, owner_host,"
+                " owner_pid, owner_started) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (version_id, model, json.dumps(params, sort_keys=True), total, utc_now(),
+                 owner.host, owner.pid, owner.started),
             )
             run_id = cur.lastrowid
             assert run_id is not None
