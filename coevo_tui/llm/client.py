@@ -14,8 +14,8 @@ is cut, not UTF-8, not JSON or not a completion), with exponential backoff and j
 to `RetryPolicy.max_attempts`. After that, or at once for errors that a retry cannot fix
 (bad request, authentication, unknown model, a request the HTTP client refuses to send),
 the result has status ``error`` and a one-line message, with secrets redacted; nothing is
-raised. Cancelling the caller's task stops a stream
-promptly: the HTTP response is closed, so the server sees the connection end.
+raised. Cancelling the caller's task stops a stream promptly: the HTTP response is
+closed, so the server sees the connection end.
 
 The timeout is per attempt: for `complete` it bounds the whole request; for `stream` it
 bounds the wait for the first chunk and for each next one (a long answer that keeps
