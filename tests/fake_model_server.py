@@ -21,8 +21,10 @@ command's GIL)::
     python tests/fake_model_server.py --ttft 0.15 --chunks 20 --chunk-gap 0.005
 
 which prints ``PORT <n>`` on its first line and serves ``GET /stats`` (counts, first request
-received and last answer sent, on time.time()), ``POST /reset`` and ``POST /config`` (a JSON
-object of the settings below) until killed.
+received and last answer sent, on time.time(), faults served by kind), ``POST /reset`` and
+``POST /config`` (a JSON object: ``ttft``, ``chunks``, ``chunk_gap``, ``fault`` (one
+`set_fault`: ``{"kind", "count", "retry_after", "slow_s", "variant"}``) and ``fault_rates``
+with ``seed`` (`set_fault_rates`)) until killed.
 
 Faults, each for the next `count` requests (then the server answers normally again):
     "429"        status 429 with ``Retry-After: <retry_after>`` (seconds, may be fractional)
@@ -30,8 +32,19 @@ Faults, each for the next `count` requests (then the server answers normally aga
     "401"        status 401 whose message echoes the bearer token sent (as some providers
                  do), to prove keys are redacted before anything is stored
     "drop"       the connection is closed mid-answer (after a few chunks when streaming)
-    "malformed"  a chunk that is not JSON (streaming) or a body that is not JSON
+    "malformed"  status 200 with a body (or, streaming, one chunk) that is not a completion;
+                 `variant` says how: "not_json", "cut_json" (a completion cut in half),
+                 "bad_utf8" (bytes that are not UTF-8), "not_completion" (JSON of another
+                 shape); by default "not_json" for a body and "cut_json" for a chunk
     "slow"       the first token waits `slow_s` seconds (to trip the client's timeout)
+Faults set with `set_fault` come first; otherwise, with `set_fault_rates`, each request fails
+at random with a kind's probability (`{"429": 0.1, "500": 0.1, "drop": 0.05, "malformed":
+0.05}`; a malformed one takes a random variant). The draw is SEEDED and depends only on the
+seed, the request body and how often that same body arrived before, not on the order in
+which concurrent requests arrive: a run of distinct cases meets the same faults every time.
+`stats.faults` counts the faults served, by kind.
+`shape_answer`, if set, rewrites each plain (non-streaming) completion body before it is
+sent, to mimic servers whose answers differ in shape (extra or missing fields, ...).
 Latency: `ttft` seconds before the first chunk, then `chunks` chunks `chunk_gap` apart and
 the closing chunk one gap later (ttft + chunks * chunk_gap in all); a non-streaming answer
 is sent after the same total time.
@@ -41,15 +54,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
+import random
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 FAULT_KINDS = ("429", "500", "401", "drop", "malformed", "slow")
+MALFORMED_VARIANTS = ("not_json", "cut_json", "bad_utf8", "not_completion")
 
 
 @dataclass
@@ -58,6 +74,7 @@ class Fault:
     count: int
     retry_after: float = 0.0
     slow_s: float = 5.0
+    variant: str | None = None  # of "malformed"; None: the classic one (see _malformed_body)
 
 
 @dataclass
@@ -70,6 +87,7 @@ class ServerStats:
     last_answer_at: float | None = None
     streams_closed_by_client: list[int] = field(default_factory=list)
     streams_finished: list[int] = field(default_factory=list)
+    faults: dict[str, int] = field(default_factory=dict)
 
 
 def default_answer(body: dict[str, Any]) -> str:
@@ -104,10 +122,15 @@ class FakeModelServer:
         self.chunks = chunks
         self.chunk_gap = chunk_gap
         self.responder: Callable[[dict[str, Any]], str] = default_answer
+        self.shape_answer: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.requests: list[dict[str, Any]] = []
         self.request_headers: list[dict[str, str]] = []
         self.stats = ServerStats()
         self._faults: list[Fault] = []
+        self._fault_rates: dict[str, float] = {}
+        self._fault_seed = 0
+        self._fault_retry_after = 0.0
+        self._seen_bodies: dict[str, int] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -129,21 +152,43 @@ class FakeModelServer:
         return list(self.stats.streams_closed_by_client)
 
     def set_fault(self, kind: str, count: int = 1, *, retry_after: float = 0.0,
-                  slow_s: float = 5.0) -> None:
+                  slow_s: float = 5.0, variant: str | None = None) -> None:
         """Fail the next `count` requests with `kind` (queued after faults already set)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {FAULT_KINDS}")
+        if variant is not None and variant not in MALFORMED_VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; one of {MALFORMED_VARIANTS}")
         with self._lock:
-            self._faults.append(Fault(kind, count, retry_after, slow_s))
+            self._faults.append(Fault(kind, count, retry_after, slow_s, variant))
+
+    def set_fault_rates(self, rates: Mapping[str, float] | None, *, seed: int = 0,
+                        retry_after: float = 0.0) -> None:
+        """Fail each request at random: with probability `rates[kind]` as `kind` (at most
+        one kind a request; the rates must sum to at most 1). Seeded and independent of
+        arrival order (see the module docstring). None or {} stops random faults."""
+        rates = {str(k): float(v) for k, v in (rates or {}).items() if float(v) > 0}
+        unknown = set(rates) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown faults {sorted(unknown)}; each one of {FAULT_KINDS}")
+        if sum(rates.values()) > 1 + 1e-9:
+            raise ValueError("fault rates sum to more than 1")
+        with self._lock:
+            self._fault_rates = rates
+            self._fault_seed = seed
+            self._fault_retry_after = retry_after
+            self._seen_bodies.clear()
 
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._fault_rates = {}
 
     def reset(self) -> None:
-        """Forget requests, stats and faults (latency settings stay)."""
+        """Forget requests, stats and faults, random ones too (latency settings stay)."""
         with self._lock:
             self._faults.clear()
+            self._fault_rates = {}
+            self._seen_bodies.clear()
             self.requests.clear()
             self.request_headers.clear()
             self.stats = ServerStats()
@@ -153,15 +198,39 @@ class FakeModelServer:
             if name in settings:
                 setattr(self, name, type(getattr(self, name))(settings[name]))
 
-    def _take_fault(self) -> Fault | None:
+    def _take_fault(self, raw: bytes) -> Fault | None:
         with self._lock:
-            while self._faults:
-                fault = self._faults[0]
-                if fault.count <= 0:
-                    self._faults.pop(0)
-                    continue
-                fault.count -= 1
-                return fault
+            fault = self._next_set_fault() or self._random_fault(raw)
+            if fault is not None:
+                self.stats.faults[fault.kind] = self.stats.faults.get(fault.kind, 0) + 1
+            return fault
+
+    def _next_set_fault(self) -> Fault | None:
+        while self._faults:
+            fault = self._faults[0]
+            if fault.count <= 0:
+                self._faults.pop(0)
+                continue
+            fault.count -= 1
+            return fault
+        return None
+
+    def _random_fault(self, raw: bytes) -> Fault | None:
+        if not self._fault_rates:
+            return None
+        # Keyed on the body and its repetition, so that concurrent requests arriving in
+        # another order meet the same faults (a case's nth attempt always draws the same).
+        digest = hashlib.sha256(raw).hexdigest()
+        seen = self._seen_bodies.get(digest, 0)
+        self._seen_bodies[digest] = seen + 1
+        rng = random.Random(f"{self._fault_seed}:{digest}:{seen}")
+        draw = rng.random()
+        for kind in FAULT_KINDS:  # a fixed order, so a seed means the same thing every time
+            rate = self._fault_rates.get(kind, 0.0)
+            if draw < rate:
+                return Fault(kind, 0, self._fault_retry_after,
+                             variant=rng.choice(MALFORMED_VARIANTS))
+            draw -= rate
         return None
 
     # ------------------------------------------------------------------ lifecycle
@@ -240,6 +309,7 @@ class FakeModelServer:
                 "request_count": s.request_count, "answered": s.answered,
                 "first_request_at": s.first_request_at, "last_answer_at": s.last_answer_at,
                 "streams_closed_by_client": len(s.streams_closed_by_client),
+                "faults": dict(s.faults),
             })
             return True
         if method == "POST" and path == "/reset":
@@ -252,7 +322,11 @@ class FakeModelServer:
             if "fault" in settings:
                 f = settings["fault"]
                 self.set_fault(f["kind"], f.get("count", 1), retry_after=f.get("retry_after", 0),
-                               slow_s=f.get("slow_s", 5.0))
+                               slow_s=f.get("slow_s", 5.0),
+                               variant=f.get("variant"))
+            if "fault_rates" in settings:
+                self.set_fault_rates(settings["fault_rates"], seed=settings.get("seed", 0),
+                                     retry_after=settings.get("retry_after", 0.0))
             await _send_json(writer, 200, {"ok": True})
             return True
         if method != "POST" or not path.endswith("/chat/completions"):
@@ -271,7 +345,7 @@ class FakeModelServer:
         body = json.loads(raw or b"{}")
         self.requests.append(body)
         self.request_headers.append(headers)
-        fault = self._take_fault()
+        fault = self._take_fault(raw)
         if fault is not None and fault.kind == "429":
             await _send_json(writer, 429, {"error": {"message": "rate limited",
                                                      "type": "rate_limit_error"}},
@@ -298,15 +372,8 @@ class FakeModelServer:
                          b"Content-Length: 500\r\n\r\n{\"id\": ")
             await writer.drain()
             return False
-        if fault is not None and fault.kind == "malformed":
-            data = b"{this is not json"
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
-            await writer.drain()
-            self._answered()
-            return True
         prompt_tokens = sum(_tokens(str(m.get("content", ""))) for m in body.get("messages", []))
-        await _send_json(writer, 200, {
+        answer = {
             "id": f"chatcmpl-fake-{number}",
             "object": "chat.completion",
             "created": int(now),
@@ -315,7 +382,17 @@ class FakeModelServer:
                          "message": {"role": "assistant", "content": text}}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": _tokens(text),
                       "total_tokens": prompt_tokens + _tokens(text)},
-        })
+        }
+        if fault is not None and fault.kind == "malformed":
+            data = _malformed_body(fault.variant, answer)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
+            await writer.drain()
+            self._answered()
+            return True
+        if self.shape_answer is not None:
+            answer = self.shape_answer(answer)
+        await _send_json(writer, 200, answer)
         self._answered()
         return True
 
@@ -350,7 +427,7 @@ class FakeModelServer:
                 if fault is not None and fault.kind == "drop" and index == min(2, len(pieces) - 1):
                     return False  # closes the connection with the chunked body unfinished
                 if fault is not None and fault.kind == "malformed" and index == 1:
-                    await _chunk(writer, b"data: {\"id\": \"broken\", \"choices\": [{\n\n")
+                    await _chunk(writer, _malformed_chunk(fault.variant, number, model))
                     continue
                 delta: dict[str, Any] = {"content": piece}
                 if index == 0:
@@ -386,6 +463,33 @@ class FakeModelServer:
         finally:
             if not hung_up.done():
                 hung_up.cancel()
+
+
+def _malformed_body(variant: str | None, answer: dict[str, Any]) -> bytes:
+    """A status-200 body that is not a chat completion, in one of MALFORMED_VARIANTS
+    (None: "not_json")."""
+    if variant == "cut_json":
+        data = json.dumps(answer).encode()
+        return data[: len(data) // 2]
+    if variant == "bad_utf8":
+        return json.dumps(answer).encode().replace(b"Reply to", b"Reply \xff\xfe to", 1)
+    if variant == "not_completion":
+        return json.dumps({"object": "list", "data": [], "note": "not a completion"}).encode()
+    return b"{this is not json"
+
+
+def _malformed_chunk(variant: str | None, number: int, model: str) -> bytes:
+    """An SSE event that is not a completion chunk, in one of MALFORMED_VARIANTS
+    (None: "cut_json")."""
+    if variant == "bad_utf8":
+        return (b"data: {\"id\": \"chatcmpl-fake-%d\", \"object\": \"chat.completion.chunk\","
+                b" \"choices\": [{\"index\": 0, \"delta\": {\"content\": \"\xff\xfe\"}}]}\n\n"
+                % number)
+    if variant == "not_completion":
+        return b"data: " + json.dumps({"unexpected": True, "model": model}).encode() + b"\n\n"
+    if variant == "not_json":
+        return b"data: {this is not json\n\n"
+    return b"data: {\"id\": \"broken\", \"choices\": [{\n\n"  # cut_json, or None
 
 
 def _sse(obj: dict[str, Any]) -> bytes:

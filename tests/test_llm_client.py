@@ -287,3 +287,13 @@ def test_redact_secrets_only_touches_secret_variables(monkeypatch) -> None:
     monkeypatch.setenv("COEVO_MODEL", "gpt-4o-mini")
     assert redact_secrets("tok-abcdefgh and gpt-4o-mini") == "[redacted] and gpt-4o-mini"
 
+
+
+def test_redact_secrets_also_hides_url_credentials() -> None:
+    assert redact_secrets("failed: http://bob:PASSWORD-1@h/v1?api_key=KEY-2 (HTTP 500)") == (
+        "failed: http://[redacted]@h/v1?api_key=[redacted] (HTTP 500)")
+
+
+def test_six_attempts_by_default() -> None:
+    # RetryPolicy's docstring says why: at 30% faults, 4 attempts leave 1.6 errors in 200.
+    assert RetryPolicy().max_attempts == 6

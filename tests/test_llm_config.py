@@ -61,3 +61,60 @@ def test_importing_the_model_layer_does_not_import_litellm() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------- credentials in URLs
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://user:PASSWORD@host:8000/v1", "http://[redacted]@host:8000/v1"),
+    ("http://user@host/v1", "http://[redacted]@host/v1"),
+    ("https://u:p%40ss@host/v1?api-version=2024-02-01",
+     "https://[redacted]@host/v1?api-version=2024-02-01"),
+    ("http://host/v1?api_key=SECRET&model=x", "http://host/v1?api_key=[redacted]&model=x"),
+    ("http://host/v1?key=S1&token=S2&access_token=S3&X-Api-Key=S4&sig=S5",
+     "http://host/v1?key=[redacted]&token=[redacted]&access_token=[redacted]"
+     "&X-Api-Key=[redacted]&sig=[redacted]"),
+    ("http://host:8000/v1", "http://host:8000/v1"),
+    ("http://host/v1?api-version=1", "http://host/v1?api-version=1"),
+    ("http://u:SECRET@[::1/v1", "[redacted]"),  # not parseable: nothing of it is shown
+])
+def test_redact_url_hides_user_info_and_secret_query_values(url: str, shown: str) -> None:
+    assert config.redact_url(url) == shown
+    assert bool(config.url_credentials(url)) == (shown != url)
+
+
+def test_redact_urls_finds_urls_inside_a_message() -> None:
+    text = ("Cannot connect to http://bob:PASSWORD@10.0.0.1:8000/v1/chat/completions; "
+            "see https://example.org/help?token=SECRET.")
+    assert config.redact_urls(text) == (
+        "Cannot connect to http://[redacted]@10.0.0.1:8000/v1/chat/completions; "
+        "see https://example.org/help?token=[redacted]")
+    assert config.redact_urls("no url here") == "no url here"
+
+
+@pytest.mark.parametrize(("option", "env", "start"), [
+    ("http://user:PASSWORD@127.0.0.1:8000/v1", {},
+     "--api-base http://[redacted]@127.0.0.1:8000/v1 has credentials in it (user:password);"),
+    (None, {"COEVO_API_BASE": "http://127.0.0.1:8000/v1?api_key=PASSWORD"},
+     "COEVO_API_BASE http://127.0.0.1:8000/v1?api_key=[redacted] has credentials in it"
+     " (api_key);"),
+])
+def test_an_api_base_with_credentials_is_refused_in_one_line_without_the_secret(
+        option: str | None, env: dict[str, str], start: str) -> None:
+    with pytest.raises(config.CredentialsInUrl) as info:
+        resolve_model("llama3", api_base=option, env=env)
+    message = str(info.value)
+    assert isinstance(info.value, UserError) and info.value.exit_status == 2
+    assert message.startswith(start)
+    assert "PASSWORD" not in message and "\n" not in message
+    assert "export the key instead" in message
+    # The status bar's text says the same, and never raises.
+    assert model_status("llama3", api_base=option, env=env) == message
+    # Without a model name, the other error does not show the secret either.
+    with pytest.raises(UserError) as info:
+        resolve_model(api_base=option, env=env)
+    assert "PASSWORD" not in str(info.value)
+
+
+def test_describe_redacts_an_api_base_built_by_hand() -> None:
+    choice = ModelChoice("openai/x", "http://u:PASSWORD@host/v1?token=SECRET")
+    assert choice.describe() == "openai/x at http://[redacted]@host/v1?token=[redacted]"

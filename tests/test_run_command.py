@@ -192,3 +192,44 @@ def test_no_cache_calls_the_model_again(tmp_path: Path, fake_server: FakeModelSe
     fresh = _coevo(*base, "--version", "4", "--no-cache")
     assert fresh.stdout.splitlines()[-1].startswith("3 ok (0 cached)")
     assert fake_server.request_count == 6
+
+
+@pytest.mark.parametrize("where", ["option", "environment"])
+def test_credentials_in_the_api_base_are_refused_and_shown_nowhere(
+        tmp_path: Path, fake_server: FakeModelServer, where: str) -> None:
+    project = tmp_path / "p.db"
+    _make_project(project, 3)
+    before = _dump(project)
+    secret = "PASSWORD-c4n4ry-9e1f"
+    if where == "option":
+        url = f"http://user:{secret}@127.0.0.1:{fake_server.port}/v1"
+        done = _coevo("run", str(project), "--model", "m", "--api-base", url)
+        shown = (f"coevo: --api-base http://[redacted]@127.0.0.1:{fake_server.port}/v1 has"
+                 " credentials in it (user:password); ")
+    else:
+        url = f"{fake_server.url}?api_key={secret}"
+        done = _coevo("run", str(project), "--model", "m", env=_env(COEVO_API_BASE=url))
+        shown = (f"coevo: COEVO_API_BASE {fake_server.url}?api_key=[redacted] has"
+                 " credentials in it (api_key); ")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith(shown) and done.stderr.count("\n") == 1
+    assert fake_server.request_count == 0  # nothing was sent, nothing retried
+    assert _dump(project) == before
+    for file in tmp_path.iterdir():
+        assert secret.encode() not in file.read_bytes(), file.name
+    assert secret not in done.stderr
+
+
+def test_run_makes_six_attempts_by_default(tmp_path: Path,
+                                           fake_server: FakeModelServer) -> None:
+    project = tmp_path / "p.db"
+    _make_project(project, 1)
+    fake_server.set_fault("500", count=50)
+    env = _env()
+    del env["COEVO_MAX_ATTEMPTS"]
+    done = _coevo("run", str(project), "--model", "m", "--api-base", fake_server.url, env=env)
+    assert done.returncode == 1
+    assert _query(project, "SELECT error FROM output") == [
+        ("server error (HTTP 500): internal error (gave up after 6 attempts)",)]
+    assert fake_server.request_count == 6

@@ -10,7 +10,8 @@ with the message), 2 bad input (nothing changed), 130 interrupted (answers that 
 are kept; the run is recorded as halted).
 
 Tuning through the environment: COEVO_TIMEOUT (seconds per attempt, default 120),
-COEVO_MAX_ATTEMPTS (default 4), COEVO_RETRY_DELAY (first backoff in seconds, default 1).
+COEVO_MAX_ATTEMPTS (default 6, see RetryPolicy), COEVO_RETRY_DELAY (first backoff in
+seconds, default 1).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ async def run_command(args: argparse.Namespace) -> int:
         raise UserError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
     timeout = _env_number("COEVO_TIMEOUT", 120.0, minimum=0.001)
     retry = RetryPolicy(
-        max_attempts=int(_env_number("COEVO_MAX_ATTEMPTS", 4, integer=True, minimum=1)),
+        max_attempts=int(_env_number("COEVO_MAX_ATTEMPTS", RetryPolicy.max_attempts,
+                                     integer=True, minimum=1)),
         base_delay=_env_number("COEVO_RETRY_DELAY", 1.0),
     )
     if not path.exists():

@@ -13,14 +13,22 @@ Studio, llama.cpp server, Ollama's /v1, a proxy). A model name without a provide
 then called as ``openai/<name>``, which is how litellm addresses OpenAI-compatible servers;
 write ``ollama/llama3.2`` or ``hosted_vllm/...`` to pick another litellm provider. Keys come
 from the environment only (e.g. ``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``).
+
+An api_base carrying credentials (``http://user:password@host/v1``, ``?api_key=...``) is
+refused up front (`CredentialsInUrl`): litellm cannot send them (its HTTP clients refuse a
+URL's user and password next to the key's Authorization header, and a query string breaks
+the endpoint's path), and coevo would otherwise show them in its header and status bar.
+Every place that shows an api_base shows `redact_url(api_base)`.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from coevo_tui.domain.errors import UserError
 
@@ -39,6 +47,77 @@ _API_BASE_PROVIDERS = (
     "fireworks_ai", "perplexity", "litellm_proxy", "gemini", "vertex_ai", "bedrock",
     "databricks", "cohere", "cohere_chat", LOCAL_PROVIDER, FAKE_PROVIDER,
 )
+
+
+# Query parameters whose value is a secret: api_key, key, token, access_token, sig, ...
+_SECRET_PARAM = re.compile(r"key|token|secret|passw|pwd|auth|sig|credential|session", re.I)
+# A URL inside free text (an error message): scheme://, then up to whitespace or a quote.
+_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+REDACTED = "[redacted]"
+
+
+def url_credentials(url: str) -> list[str]:
+    """What in `url` is a credential: "user:password" (any user info) and the names of
+    secret-looking query parameters; empty when there is none."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a broken IPv6 host: judge the authority by hand
+        authority = url.partition("://")[2].partition("/")[0]
+        return ["user:password"] if "@" in authority else []
+    found = ["user:password"] if "@" in parts.netloc else []
+    found += [name for name, _ in parse_qsl(parts.query, keep_blank_values=True)
+              if _SECRET_PARAM.search(name)]
+    return found
+
+
+def redact_url(url: str) -> str:
+    """`url` with its user info and the values of secret-looking query parameters replaced
+    by ``[redacted]`` (``http://[redacted]@host/v1?api_key=[redacted]&v=2``); a URL without
+    credentials comes back unchanged."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED  # unparseable: show nothing of it rather than risk a secret
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = REDACTED + "@" + netloc.rpartition("@")[2]
+    query = parts.query
+    if query and any(_SECRET_PARAM.search(name) for name, _ in
+                     parse_qsl(query, keep_blank_values=True)):
+        pieces = []
+        for piece in query.split("&"):
+            name, sep, _ = piece.partition("=")
+            if _SECRET_PARAM.search(name):
+                piece = f"{name}={quote(REDACTED, safe='[]')}"
+            pieces.append(piece)
+        query = "&".join(pieces)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_urls(text: str) -> str:
+    """`text` with `redact_url` applied to every URL in it (for error messages)."""
+    if "://" not in text:
+        return text
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+
+
+class CredentialsInUrl(UserError):
+    """An api_base with a user, a password or a secret query parameter in it."""
+
+    def __init__(self, where: str, url: str) -> None:
+        super().__init__(
+            f"{where} {redact_url(url)} has credentials in it ({', '.join(url_credentials(url))});"
+            " coevo does not send credentials from a URL: remove them and export the key"
+            " instead (OPENAI_API_KEY for an OpenAI-compatible server)")
+
+
+def check_api_base(api_base: str | None, where: str = "--api-base") -> None:
+    """Raise CredentialsInUrl (one line, the secret not in it) if `api_base` carries
+    credentials; `where` names the setting it came from."""
+    if api_base and url_credentials(api_base):
+        raise CredentialsInUrl(where, api_base)
 
 
 class ModelNotConfigured(UserError):
@@ -77,12 +156,13 @@ class ModelChoice:
         return self.provider == FAKE_PROVIDER
 
     def describe(self) -> str:
-        """One short phrase for the status bar and the run header."""
+        """One short phrase for the status bar and the run header (an api_base's credentials
+        redacted)."""
         if self.is_local_demo:
             return "SmolLM2-135M (tiny offline demo model; answers are not meaningful)"
         text = self.model
         if self.api_base:
-            text += f" at {self.api_base}"
+            text += f" at {redact_url(self.api_base)}"
         return text
 
 
@@ -109,16 +189,22 @@ def resolve_model(option: str | None = None, project_model: str | None = None,
     """Choose the model (see the module docstring for the order).
 
     Raises ModelNotConfigured (a UserError, one clear line) when nothing is set and the
-    offline demo model is not installed.
+    offline demo model is not installed, and CredentialsInUrl when the api_base carries
+    credentials.
     """
     env = os.environ if env is None else env
-    base = (api_base or env.get("COEVO_API_BASE") or "").strip() or None
+    base = (api_base or "").strip() or None
+    check_api_base(base, "--api-base")
+    if base is None:
+        base = (env.get("COEVO_API_BASE") or "").strip() or None
+        check_api_base(base, "COEVO_API_BASE")
     for value, source in ((option, "option"), (project_model, "project"),
                           (env.get("COEVO_MODEL"), "environment")):
         if value and value.strip():
             return ModelChoice(litellm_model_name(value, base), base, source)
     if base:
-        raise UserError(f"--api-base {base} needs a model name: pass --model or set COEVO_MODEL")
+        raise UserError(f"--api-base {redact_url(base)} needs a model name: pass --model or set"
+                        " COEVO_MODEL")
     if local_model_installed():
         return ModelChoice(LOCAL_MODEL, None, "default")
     raise ModelNotConfigured()
@@ -126,8 +212,11 @@ def resolve_model(option: str | None = None, project_model: str | None = None,
 
 def model_status(option: str | None = None, project_model: str | None = None,
                  api_base: str | None = None, env: Mapping[str, str] | None = None) -> str:
-    """Status-bar text for the model choice; never raises (says when nothing is set)."""
+    """Status-bar text for the model choice; never raises (says when nothing is set, or
+    what is wrong with the setting)."""
     try:
         return resolve_model(option, project_model, api_base, env).describe()
     except ModelNotConfigured:
         return "no model configured (use --model or COEVO_MODEL)"
+    except UserError as exc:
+        return str(exc)

@@ -4,6 +4,9 @@
 does, through `load_litellm()`. Commands that will certainly call a model start the import
 in a background thread at their very beginning (`preload_litellm()`), so that it overlaps
 opening the project and reading the cases.
+
+Loading litellm also silences the warnings its dependencies raise while answers are read
+(`silence_library_warnings`), so that nothing but coevo's own lines reaches the terminal.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import gc
 import logging
 import os
 import threading
+import warnings
 from types import ModuleType
 
 _lock = threading.Lock()
@@ -21,6 +25,38 @@ _preload_error: BaseException | None = None
 
 # litellm's loggers; they would print request bodies (prompts) at debug level.
 _LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Proxy", "LiteLLM Router", "litellm")
+
+
+# Warnings that are noise to coevo's users, as warnings.filterwarnings arguments:
+# - pydantic's serializer warnings: litellm dumps its response objects, and an answer whose
+#   fields differ from OpenAI's types (a float "created", a list where an object is
+#   expected) makes pydantic print four lines per call, interleaved with the progress bar;
+# - anything litellm's own modules warn about (deprecations, unawaited logging coroutines
+#   dropped at exit), which is about litellm, not about the user's run.
+_QUIET_WARNINGS: tuple[dict[str, object], ...] = (
+    {"message": r"Pydantic serializer warnings", "category": Warning},
+    {"message": r"coroutine '(Logging|LiteLLM\w*)\.\w+' was never awaited",
+     "category": RuntimeWarning},
+    {"module": r"litellm(\.|$)"},
+)
+_quiet_filters: list[tuple[object, ...]] = []
+
+
+def silence_library_warnings() -> None:
+    """Put the filters for `_QUIET_WARNINGS` at the head of the process-wide filter list,
+    if they are not there already (cheap enough to call before every model call).
+
+    The filters are process-wide, so they hold for warnings raised later, at call time, and
+    in any thread (the import's, the event loop's, litellm's workers). Being first, they win
+    over filters added since (``-W error`` included); a filter list replaced since (a
+    ``catch_warnings`` block in another thread that began before this ran and ended after)
+    gets them back on the next call.
+    """
+    if _quiet_filters and warnings.filters[:len(_quiet_filters)] == _quiet_filters:
+        return
+    for spec in reversed(_QUIET_WARNINGS):
+        warnings.filterwarnings("ignore", **spec)  # type: ignore[arg-type]
+    _quiet_filters[:] = warnings.filters[:len(_QUIET_WARNINGS)]
 
 
 def _configure(litellm: ModuleType) -> None:
@@ -62,6 +98,7 @@ def _import() -> ModuleType:
             os.environ["LITELLM_MODE"] = "PRODUCTION"
             import litellm
 
+            silence_library_warnings()
             _configure(litellm)
             # The import leaves about a million long-lived objects that every full garbage
             # collection would walk again; freezing them cuts the collector's share of each
@@ -74,6 +111,7 @@ def _import() -> ModuleType:
 def load_litellm() -> ModuleType:
     """The configured litellm module (imports it on first use; waits for a preload)."""
     if _module is not None:
+        silence_library_warnings()
         return _module
     thread = _preload
     if thread is not None and thread is not threading.current_thread():
@@ -87,6 +125,7 @@ async def load_litellm_async() -> ModuleType:
     """`load_litellm` for the event loop: the import (seconds) runs in a thread, so a UI
     keeps drawing meanwhile."""
     if _module is not None:
+        silence_library_warnings()
         return _module
     import asyncio
 
