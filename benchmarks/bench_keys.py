@@ -14,11 +14,12 @@ fresh process per run, and times what the user waits for:
 "On the screen" means drawn, not merely decided: the app's `_display` (which the
 compositor calls with each frame) is wrapped; after each frame the terminal bytes are
 produced (as a real terminal driver would; headless Textual skips that) and the time is
-taken, then the full screen as drawn is read back from the compositor and the frame
-counts only if, in the screen regions of the widgets that show them:
+taken, then the lines the relevant widgets drew (their visible part, read back from
+their render caches, i.e. what the compositor just drew) are checked, and the frame
+counts only if:
 
 - the case's input (first line) is in the input box (Compare `#compare-input`, Label
-  `#label-input`), and
+  `#label-input-text`), and
 - each pane (Compare: both; Label: the one) shows the case's stored answer text (first
   line), read here with plain sqlite3 (the newest non-cancelled answer of that version
   and model), and its verdict words ("[GOOD]", "unlabelled", ...): on Compare in the
@@ -108,16 +109,18 @@ class Expected:
         return self._answers[key]
 
 
-def shows(lines: list[str], screen: Any, widget: Widget, *needles: str) -> bool:
-    """Whether every needle is on the screen lines inside `widget`'s visible region, as
-    whole words."""
-    placed = screen._compositor.visible_widgets.get(widget)
+def shows(widget: Widget, *needles: str) -> bool:
+    """Whether every needle is, as whole words, in the lines `widget` drew on the screen
+    (its visible part, from its render cache: what the compositor just drew)."""
+    placed = widget.screen._compositor.visible_widgets.get(widget)
     if placed is None:
         return False
     region, clip = placed
     visible = region.intersection(clip)
-    text = "\n".join(line[visible.x:visible.right]
-                     for line in lines[visible.y:visible.bottom])
+    if not visible:
+        return False
+    lines = widget.render_lines(visible.translate((-region.x, -region.y)))
+    text = "\n".join(line.text for line in lines)
     # Whole words only: "input number 5" must not match "input number 50".
     return all(re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", text) for needle in needles)
 
@@ -125,11 +128,11 @@ def shows(lines: list[str], screen: Any, widget: Widget, *needles: str) -> bool:
 # ---------------------------------------------------------------------- frames
 class FrameWatch:
     """Wraps `app._display` (called with every frame the compositor draws) and records
-    when the first frame satisfying `expect(lines)` was drawn."""
+    when the first frame after which `expect()` holds was drawn."""
 
     def __init__(self, app: CoevoApp) -> None:
         self.app = app
-        self.expect: Callable[[list[str]], bool] | None = None
+        self.expect: Callable[[], bool] | None = None
         self.seen_at: float | None = None
         self.frames = 0
         original = app._display
@@ -143,14 +146,12 @@ class FrameWatch:
                 renderable.render_segments(app.console)
             now = time.perf_counter()
             self.frames += 1
-            if self.expect is not None and self.seen_at is None:
-                lines = [strip.text for strip in screen._compositor.render_strips()]
-                if self.expect(lines):
-                    self.seen_at = now
+            if self.expect is not None and self.seen_at is None and self.expect():
+                self.seen_at = now
 
         app._display = display  # type: ignore[method-assign]
 
-    def arm(self, expect: Callable[[list[str]], bool]) -> float:
+    def arm(self, expect: Callable[[], bool]) -> float:
         """Start waiting for `expect`; returns the start time."""
         self.seen_at = None
         self.expect = expect
@@ -176,39 +177,39 @@ async def settle(pilot: Any) -> None:
 
 # ---------------------------------------------------------------------- the screens
 def compare_expect(expected: Expected, screen: CompareScreen,
-                   case_id: Callable[[], int | None]) -> Callable[[list[str]], bool]:
-    def check(lines: list[str]) -> bool:
+                   case_id: Callable[[], int | None]) -> Callable[[], bool]:
+    def check() -> bool:
         cid = case_id()
         if cid is None or screen.left is None or screen.right is None:
             return False
-        if not shows(lines, screen, screen.query_one("#compare-input"), expected.input(cid)):
+        if not shows(screen.query_one("#compare-input"), expected.input(cid)):
             return False
         for pane, side in ((screen.left_pane, screen.left), (screen.right_pane, screen.right)):
             text, words = expected.answer(cid, side.version.id)
-            body = pane.query_one(".stream-pane--scroll")
+            body = pane.query_one(".stream-pane--body")
             verdict = pane.query_one(".compare-pane--verdict")
-            if not (shows(lines, screen, body, text) and shows(lines, screen, verdict, words)):
+            if not (shows(body, text) and shows(verdict, words)):
                 return False
         return True
     return check
 
 
 def label_expect(expected: Expected, screen: LabelScreen,
-                 case_id: Callable[[], int | None]) -> Callable[[list[str]], bool]:
-    def check(lines: list[str]) -> bool:
+                 case_id: Callable[[], int | None]) -> Callable[[], bool]:
+    def check() -> bool:
         cid = case_id()
         if cid is None or screen.version is None:
             return False
         text, words = expected.answer(cid, screen.version.id)
-        return (shows(lines, screen, screen.query_one("#label-input"), expected.input(cid))
-                and shows(lines, screen, screen.pane.query_one(".stream-pane--scroll"), text)
-                and shows(lines, screen, screen.verdict_bar, words))
+        return (shows(screen.query_one("#label-input-text"), expected.input(cid))
+                and shows(screen.pane.query_one(".stream-pane--body"), text)
+                and shows(screen.verdict_bar, words))
     return check
 
 
 async def presses(pilot: Any, watch: FrameWatch, count: int,
                   target: Callable[[int], int],
-                  expect: Callable[[Callable[[], int | None]], Callable[[list[str]], bool]]
+                  expect: Callable[[Callable[[], int | None]], Callable[[], bool]]
                   ) -> list[float]:
     """`count` presses of `j`, then of `k`; the milliseconds each took to be shown."""
     times = []
@@ -234,20 +235,17 @@ async def measure(path: Path, size: tuple[int, int], count: int) -> dict[str, An
         await settle(pilot)
 
         # Compare: c, then j/k.
-        screen_ref: list[CompareScreen] = []
 
         def first_compare_case() -> int | None:
             screen = app.screen
             if not isinstance(screen, CompareScreen) or screen.case is None:
                 return None
-            if not screen_ref:
-                screen_ref.append(screen)
             return screen.case.id
 
-        def compare_check(lines: list[str]) -> bool:
+        def compare_check() -> bool:
             screen = app.screen
             return isinstance(screen, CompareScreen) and compare_expect(
-                expected, screen, first_compare_case)(lines)
+                expected, screen, first_compare_case)()
 
         started = watch.arm(compare_check)
         await pilot.press("c")
@@ -276,10 +274,10 @@ async def measure(path: Path, size: tuple[int, int], count: int) -> dict[str, An
                 return None
             return screen.case.id
 
-        def label_check(lines: list[str]) -> bool:
+        def label_check() -> bool:
             screen = app.screen
             return isinstance(screen, LabelScreen) and label_expect(
-                expected, screen, first_label_case)(lines)
+                expected, screen, first_label_case)()
 
         started = watch.arm(label_check)
         await pilot.press("enter")
