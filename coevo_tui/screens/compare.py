@@ -250,6 +250,9 @@ class CaseStatusList(CaseTable[CompareRow], can_focus=False):
     takes focus (its own keys would shadow the labelling keys)."""
 
 
+_VERDICT_CLASSES = frozenset(f"-{verdict.value}" for verdict in Verdict)
+
+
 class ComparePane(StreamPane, can_focus=True):
     """A StreamPane that takes the focus itself (so `g`/`b`/`u` know which side they
     label) and says so without colour: a "▶" before its title. Its verdict and rationale
@@ -313,8 +316,11 @@ class ComparePane(StreamPane, can_focus=True):
                 line.append("  g good · b bad · u unsure", style="dim")
         for verdict_line in self.query(".compare-pane--verdict").results(Static):
             verdict_line.update(line)
-        for verdict in Verdict:
-            self.set_class(label is not None and label.verdict == verdict, f"-{verdict.value}")
+            # The verdict's colour class sits on the line itself and changes in one step:
+            # a class change restyles the node's whole subtree, once per change.
+            wanted = {f"-{label.verdict.value}"} if label is not None else set()
+            if wanted != verdict_line.classes & _VERDICT_CLASSES:
+                verdict_line.set_classes((verdict_line.classes - _VERDICT_CLASSES) | wanted)
         # What can be done with the pane (label, write a rationale) may have changed: the
         # footer dims or shows those keys.
         sync = getattr(self.screen, "sync_bindings", None)
@@ -697,20 +703,38 @@ class CompareScreen(CoevoScreen):
         index = max(0, min(index, len(self.rows) - 1))
         self.current = index
         row = self.rows[index]
-        self.case_list.move_cursor_to(index)
         if not reshow and self.case is not None and self.case.id == row.case_id:
+            self.case_list.move_cursor_to(index)
             self._show_bar()
             return
-        case = await self.store.case(row.case_id)
+        await self._show_case(row.case_id)
+
+    async def _show_case(self, case_id: int) -> None:
+        """Show one case: its input and both sides' stored answers (read with the case in
+        one query, so a keypress costs one round trip), drawn at once; a side without a
+        stored answer streams one. Its history line follows once the panes are drawn."""
+        left, right = self.left, self.right
+        assert left is not None and right is not None
+        left_pane, right_pane = self.left_pane, self.right_pane
+        case, answers = await self.store.case_on_show(
+            case_id, [(left.version.id, left_pane.answer_model()),
+                      (right.version.id, right_pane.answer_model())])
+        if self.current is not None and self.rows and self.rows[self.current].case_id != case_id:
+            return  # moved on meanwhile
+        # Everything visible changes from here on, after the read and without an await:
+        # one frame. A change before the read (the list's cursor) would be drawn on its
+        # own, and Textual then holds the next frame back by one or two frame periods.
+        if self.current is not None:
+            self.case_list.move_cursor_to(self.current)
         self.case = case
-        text = Text(case.input)
-        self.query_one("#compare-input", Static).update(text)
+        self.query_one("#compare-input", Static).update(Text(case.input))
         self._show_bar()
-        assert self.left is not None and self.right is not None
-        for pane, side in ((self.left_pane, self.left), (self.right_pane, self.right)):
-            pane.show(case, side.version)
-        self.show_history(case.id)
+        for pane, side, (answer, _) in zip((left_pane, right_pane), (left, right), answers):
+            pane.show_answer(case, side.version, answer)
         self.sync_bindings()
+        # After the frame that shows the panes: the history read (every answer of the
+        # case) must not hold up the answers.
+        self.call_after_refresh(self.show_history, case.id)
 
     @work(group="compare-history", exclusive=True, exit_on_error=False)
     async def show_history(self, case_id: int) -> None:
