@@ -1170,12 +1170,14 @@ class Store:
         labels that answer has had (its history's length), in one query."""
         if not sides:
             return await self.case(case_id), []
-        # One SELECT per side, glued with UNION ALL; `side` keeps them apart.
+        # One SELECT per side, glued with UNION ALL; `side` keeps them apart. The unary
+        # `+` keeps SQLite on the case's own outputs (index on case_id): with the version
+        # indexable it walks every output of the version instead (~4 ms at 100,000).
         part = (
             f"SELECT ? AS side, {self._CASE_COLUMNS}, {self._ANSWER_COLUMNS},"
             " (SELECT count(*) FROM label WHERE output_id = o.id)"
             " FROM cases c LEFT JOIN output o ON o.id = (SELECT max(id) FROM output"
-            " WHERE case_id = c.id AND version_id = ? AND status != 'cancelled'"
+            " WHERE case_id = c.id AND +version_id = ? AND status != 'cancelled'"
             " AND (? IS NULL OR model = ?))"
             f" {self._CURRENT_LABEL_JOIN} WHERE c.id = ?"
         )
