@@ -5,7 +5,8 @@
 Textual's footer rebuilds all its keys (removes and mounts a widget per key) whenever a
 screen says its bindings changed. Most such changes only dim or undim keys already shown
 (on Label, `r` when moving between a labelled and an unlabelled case): `CoevoFooter` then
-updates those keys in place, and rebuilds only when the keys themselves change.
+updates those keys in place, rebuilds only when the keys themselves change, and does not
+schedule a second rebuild while one is on its way.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual import events
+from textual.app import ComposeResult
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -29,6 +31,11 @@ _Key = tuple[str, str, str, str, bool]
 class CoevoFooter(Footer):
     def __init__(self) -> None:
         super().__init__(compact=True)
+        self._rebuild_pending = False  # a rebuild is scheduled: it reads the newest keys
+
+    def compose(self) -> ComposeResult:
+        self._rebuild_pending = False
+        yield from super().compose()
 
     async def on_resize(self, event: events.Resize) -> None:
         wide = event.size.width >= WIDE
@@ -37,10 +44,12 @@ class CoevoFooter(Footer):
             await self.recompose()
 
     def bindings_changed(self, screen: Screen) -> None:
-        if (self._bindings_ready and screen is self.screen and self.is_attached
-                and screen.app.app_focus and self._update_in_place()):
+        ours = screen is self.screen and self.is_attached and screen.app.app_focus
+        if ours and self._bindings_ready and (self._rebuild_pending
+                                              or self._update_in_place()):
             return
-        super().bindings_changed(screen)
+        super().bindings_changed(screen)  # schedules a rebuild after the next refresh
+        self._rebuild_pending = ours
 
     def _wanted_keys(self) -> list[_Key] | None:
         """The keys `compose` would show now, in its order (the first binding of each
