@@ -813,7 +813,9 @@ class CompareScreen(CoevoScreen):
         model = self.left.model if self.left is not None else None
         changes = await self.store.versions_changing_case(case_id, model)
         if self.case is not None and self.case.id == case_id:
-            self.query_one("#compare-history", Static).update(history_text(changes))
+            # One line of fixed height: no layout pass for it.
+            self.query_one("#compare-history", Static).update(history_text(changes),
+                                                              layout=False)
 
     def _show_bar(self) -> None:
         """Versions (or models), a run's progress, the counts that matter, the model: in
@@ -842,7 +844,7 @@ class CompareScreen(CoevoScreen):
             scope.append(f" · {summary}")
         if not models_mode and right is not None and right.model:
             scope.append(f" · {right.model}", style="dim")
-        self.query_one("#compare-scope", Static).update(scope)
+        self.query_one("#compare-scope", Static).update(scope, layout=False)  # one line
         badge = self.query_one("#compare-badge", StatusBadge)
         position = self.query_one("#compare-position", Static)
         if self.current is None and self.case is not None and self._sorting:

@@ -272,7 +272,7 @@ class LabelScreen(CoevoScreen):
             text.append(f" ({version.note})", style="dim")
         if case.tags:
             text.append("  " + " ".join(f"#{t}" for t in case.tags))
-        self.query_one("#label-info", Static).update(text)
+        self.query_one("#label-info", Static).update(text, layout=False)  # one line
 
     # ------------------------------------------------------------------ the answer shown
     @on(StreamPane.OutputShown)

@@ -421,7 +421,8 @@ class StreamPane(ReportsWorkerErrors, Vertical):
             head.append(" · ")
             head.append(verdict_text(self._label),
                         style="italic" if is_carried(self._label) else "bold")
-        self.query_one(".stream-pane--head", Static).update(head)
+        # One line of fixed height: redrawing it needs no layout pass.
+        self.query_one(".stream-pane--head", Static).update(head, layout=False)
 
     def _render_body(self) -> None:
         if not self.is_mounted:
