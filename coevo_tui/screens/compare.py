@@ -512,6 +512,7 @@ class CompareScreen(CoevoScreen):
         # changed meanwhile (read again after), and whether the user acted on the case
         # shown before the list was ready (it then stays on show).
         self._sorting = False
+        self._loads = 0  # loads started, to tell the newest from a cancelled one
         self._touched_while_sorting: set[int] = set()
         self._acted_while_sorting = False
         self._run_active = False
@@ -666,6 +667,10 @@ class CompareScreen(CoevoScreen):
                         f"Prompt screen (p), or compare v{number} under a second model (m).",
                         timeout=8)
         keep = self.rows[self.current].case_id if self.current is not None and self.rows else None
+        # A load replacing this one (V, m) starts before this one's cancellation runs its
+        # `finally`: only the newest load may end the sorting state.
+        self._loads += 1
+        generation = self._loads
         self._sorting = True
         self._touched_while_sorting = set()
         self._acted_while_sorting = False
@@ -702,7 +707,8 @@ class CompareScreen(CoevoScreen):
                 self.current = None
                 self._show_bar()
         finally:
-            self._sorting = False
+            if generation == self._loads:
+                self._sorting = False
         self._loaded = True
         self._show_bar()
         self.sync_bindings()
