@@ -6,7 +6,10 @@ side without a stored answer streams one at once, while a stored one shows immed
 
 Every active case gets a comparison status (coevo_tui.domain.status); the list of cases
 is in navigation order (regressions first, then changed-unlabelled, then fixed, then the
-rest) and `j`/`k` step through it. `g`/`b`/`u` label the focused pane's answer (`tab` or
+rest) and `j`/`k` step through it. Reading and sorting 100,000 statuses takes seconds, so
+the screen first shows one case (the first active one) with the status of its own two
+answers, and the list ("sorting…") follows; `j`/`k` say so until then. Showing a case
+reads it and both answers in one query (`Store.case_on_show`). `g`/`b`/`u` label the focused pane's answer (`tab` or
 `h`/`l` moves focus), `r` edits its rationale; carry-over applies and the status updates
 in place. `d` shows the diff of the two versions' instructions. `R` runs the candidate
 over every active case in a worker: statuses fill in as answers arrive (the list redraws

@@ -5,6 +5,7 @@
     pane = StreamPane(choice=None, title="Output")   # None: the app's model (app.model_choice())
     pane.show(case, version)           # the newest stored answer, else stream a fresh one
     pane.show(case, version, autostream=False)   # stored answer only; else "waiting"
+    pane.show_answer(case, version, answer)   # an answer the caller read (None: none stored)
     pane.rerun()                       # a fresh call (bypasses the cache), a new output
     pane.stop()                        # cancel the stream (nothing half-done is stored)
     pane.output, pane.label, pane.is_streaming, pane.state
