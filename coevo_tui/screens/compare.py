@@ -6,7 +6,10 @@ side without a stored answer streams one at once, while a stored one shows immed
 
 Every active case gets a comparison status (coevo_tui.domain.status); the list of cases
 is in navigation order (regressions first, then changed-unlabelled, then fixed, then the
-rest) and `j`/`k` step through it. `g`/`b`/`u` label the focused pane's answer (`tab` or
+rest) and `j`/`k` step through it. Reading and sorting 100,000 statuses takes seconds, so
+the screen first shows one case (the first active one) with the status of its own two
+answers, and the list ("sorting…") follows; `j`/`k` say so until then. Showing a case
+reads it and both answers in one query (`Store.case_on_show`). `g`/`b`/`u` label the focused pane's answer (`tab` or
 `h`/`l` moves focus), `r` edits its rationale; carry-over applies and the status updates
 in place. `d` shows the diff of the two versions' instructions. `R` runs the candidate
 over every active case in a worker: statuses fill in as answers arrive (the list redraws
@@ -40,6 +43,7 @@ from coevo_tui.domain.carryover import is_carried
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import (
     Case,
+    CaseState,
     Label,
     Output,
     OutputStatus,
@@ -250,6 +254,9 @@ class CaseStatusList(CaseTable[CompareRow], can_focus=False):
     takes focus (its own keys would shadow the labelling keys)."""
 
 
+_VERDICT_CLASSES = frozenset(f"-{verdict.value}" for verdict in Verdict)
+
+
 class ComparePane(StreamPane, can_focus=True):
     """A StreamPane that takes the focus itself (so `g`/`b`/`u` know which side they
     label) and says so without colour: a "▶" before its title. Its verdict and rationale
@@ -313,8 +320,11 @@ class ComparePane(StreamPane, can_focus=True):
                 line.append("  g good · b bad · u unsure", style="dim")
         for verdict_line in self.query(".compare-pane--verdict").results(Static):
             verdict_line.update(line)
-        for verdict in Verdict:
-            self.set_class(label is not None and label.verdict == verdict, f"-{verdict.value}")
+            # The verdict's colour class sits on the line itself and changes in one step:
+            # a class change restyles the node's whole subtree, once per change.
+            wanted = {f"-{label.verdict.value}"} if label is not None else set()
+            if wanted != verdict_line.classes & _VERDICT_CLASSES:
+                verdict_line.set_classes((verdict_line.classes - _VERDICT_CLASSES) | wanted)
         # What can be done with the pane (label, write a rationale) may have changed: the
         # footer dims or shows those keys.
         sync = getattr(self.screen, "sync_bindings", None)
@@ -501,6 +511,13 @@ class CompareScreen(CoevoScreen):
         self._run_dirty: set[int] = set()
         self._run_timer: Timer | None = None
         self._loaded = False
+        # While the statuses are read and sorted (`load`): the case ids whose answers
+        # changed meanwhile (read again after), and whether the user acted on the case
+        # shown before the list was ready (it then stays on show).
+        self._sorting = False
+        self._loads = 0  # loads started, to tell the newest from a cancelled one
+        self._touched_while_sorting: set[int] = set()
+        self._acted_while_sorting = False
         self._run_active = False
         self._bindings_for: tuple[object, ...] = ()
 
@@ -633,7 +650,14 @@ class CompareScreen(CoevoScreen):
 
     @work(group="compare-load", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
-        """Read the versions, the active cases and both sides' answers; order the cases."""
+        """Read the versions, the active cases and both sides' answers; order the cases.
+
+        With new sides (the first load, or other versions or models) a case is shown at
+        once, before every status is known (100,000 cases take seconds to read and
+        sort): the one on show if it is active, else the first active case; its status
+        is worked out from its own two answers. When the list is ready it shows the first
+        case in navigation order (regressions first), unless the user has acted on the
+        case on show meanwhile (labelled it, ...), which then stays."""
         store = self.store
         self.versions = await store.versions()
         before = (self.left, self.right)
@@ -645,26 +669,88 @@ class CompareScreen(CoevoScreen):
             self.notify(f"Only v{number} to compare with itself: save a revision on the "
                         f"Prompt screen (p), or compare v{number} under a second model (m).",
                         timeout=8)
-        lines = await store.active_case_lines()
-        left, right = self.left, self.right
-        self.left_answers = await store.answer_facts(left.version.id, left.model)
-        self.right_answers = await store.answer_facts(right.version.id, right.model)
-        rows = await asyncio.to_thread(compare_lines, lines, self.left_answers,
-                                       self.right_answers)
         keep = self.rows[self.current].case_id if self.current is not None and self.rows else None
-        self._set_rows(rows)
+        # A load replacing this one (V, m) starts before this one's cancellation runs its
+        # `finally`: only the newest load may end the sorting state.
+        self._loads += 1
+        generation = self._loads
+        self._sorting = True
+        self._touched_while_sorting = set()
+        self._acted_while_sorting = False
+        try:
+            if not same_sides:
+                keep = await self._show_before_sorting(keep)
+            lines = await store.active_case_lines()
+            left, right = self.left, self.right
+            self.left_answers = await store.answer_facts(left.version.id, left.model)
+            self.right_answers = await store.answer_facts(right.version.id, right.model)
+            rows = await asyncio.to_thread(compare_lines, lines, self.left_answers,
+                                           self.right_answers)
+            keep = self.rows[self.current].case_id if self.current is not None and self.rows \
+                else keep
+            if same_sides:
+                self._configure_panes()
+                self._show_diff()
+            self._set_rows(rows)
+            self.case_list.empty_message = "no active cases: add some on the Cases screen"
+            self._sorting = False
+            # Answers stored or labelled while the bulk reads ran may be missing from them.
+            for case_id in self._touched_while_sorting:
+                await self._reread_case(case_id)
+            if self.rows:
+                if keep is None and self._acted_while_sorting and self.case is not None:
+                    keep = self.case.id  # the user is working on it: it stays
+                index = self.index_of_case.get(keep, 0) if keep is not None else 0
+                on_show = self.case is not None and self.case.id == self.rows[index].case_id
+                # Re-sorting the same comparison leaves the panes alone (a stream goes on),
+                # and so does the case already shown before the list was ready.
+                await self._select(index, reshow=not ((same_sides and keep is not None)
+                                                      or (not same_sides and on_show)))
+            else:
+                self.current = None
+                self._show_bar()
+        finally:
+            if generation == self._loads:
+                self._sorting = False
+        self._loaded = True
+        self._show_bar()
+        self.sync_bindings()
+
+    async def _show_before_sorting(self, keep: int | None) -> int | None:
+        """New sides: empty the list ("sorting…") and show a case at once (`keep` if it
+        is active, else the first active case). Returns the case to keep on show once the
+        list is ready (None: the list's first)."""
+        self._loaded = False
         self._configure_panes()
         self._show_diff()
-        self._loaded = True
-        self.case_list.empty_message = "no active cases: add some on the Cases screen"
-        if self.rows:
-            index = self.index_of_case.get(keep, 0) if keep is not None else 0
-            # Re-sorting the same comparison leaves the panes alone (a stream goes on).
-            await self._select(index, reshow=not (same_sides and keep is not None))
-        else:
-            self.current = None
+        self.current = None
+        self._set_rows(CompareRows([]))
+        self.case_list.empty_message = "sorting the cases (regressions first)…"
+        case_id = keep
+        if case_id is not None:
+            if (await self.store.case(case_id)).state != CaseState.ACTIVE:
+                case_id = None
+        if case_id is None:
+            case_id = await self.store.first_active_case_id()
+        if case_id is None:
+            self.case = None
             self._show_bar()
-        self.sync_bindings()
+            return None
+        await self._show_case(case_id)
+        return keep
+
+    async def _reread_case(self, case_id: int) -> None:
+        """Read one case's answers again into the statuses (after the bulk read)."""
+        left, right = self.left, self.right
+        assert left is not None and right is not None
+        _, answers = await self.store.case_on_show(
+            case_id, [(left.version.id, left.model), (right.version.id, right.model)])
+        for held, (answer, _) in zip((self.left_answers, self.right_answers), answers):
+            if answer is None:
+                held.pop(case_id, None)
+            else:
+                held[case_id] = answer_facts(answer)
+        self._update_case(case_id)
 
     def _set_rows(self, rows: CompareRows) -> None:
         self.rows = rows
@@ -697,20 +783,38 @@ class CompareScreen(CoevoScreen):
         index = max(0, min(index, len(self.rows) - 1))
         self.current = index
         row = self.rows[index]
-        self.case_list.move_cursor_to(index)
         if not reshow and self.case is not None and self.case.id == row.case_id:
+            self.case_list.move_cursor_to(index)
             self._show_bar()
             return
-        case = await self.store.case(row.case_id)
+        await self._show_case(row.case_id)
+
+    async def _show_case(self, case_id: int) -> None:
+        """Show one case: its input and both sides' stored answers (read with the case in
+        one query, so a keypress costs one round trip), drawn at once; a side without a
+        stored answer streams one. Its history line follows once the panes are drawn."""
+        left, right = self.left, self.right
+        assert left is not None and right is not None
+        left_pane, right_pane = self.left_pane, self.right_pane
+        case, answers = await self.store.case_on_show(
+            case_id, [(left.version.id, left_pane.answer_model()),
+                      (right.version.id, right_pane.answer_model())])
+        if self.current is not None and self.rows and self.rows[self.current].case_id != case_id:
+            return  # moved on meanwhile
+        # Everything visible changes from here on, after the read and without an await:
+        # one frame. A change before the read (the list's cursor) would be drawn on its
+        # own, and Textual then holds the next frame back by one or two frame periods.
+        if self.current is not None:
+            self.case_list.move_cursor_to(self.current)
         self.case = case
-        text = Text(case.input)
-        self.query_one("#compare-input", Static).update(text)
-        self._show_bar()
-        assert self.left is not None and self.right is not None
-        for pane, side in ((self.left_pane, self.left), (self.right_pane, self.right)):
-            pane.show(case, side.version)
-        self.show_history(case.id)
+        self.query_one("#compare-input", Static).update(Text(case.input))
+        for pane, side, (answer, _) in zip((left_pane, right_pane), (left, right), answers):
+            pane.show_answer(case, side.version, answer)
+        self._show_bar()  # after the panes: a case shown before the list takes its status
         self.sync_bindings()
+        # After the frame that shows the panes: the history read (every answer of the
+        # case) must not hold up the answers.
+        self.call_after_refresh(self.show_history, case.id)
 
     @work(group="compare-history", exclusive=True, exit_on_error=False)
     async def show_history(self, case_id: int) -> None:
@@ -718,7 +822,9 @@ class CompareScreen(CoevoScreen):
         model = self.left.model if self.left is not None else None
         changes = await self.store.versions_changing_case(case_id, model)
         if self.case is not None and self.case.id == case_id:
-            self.query_one("#compare-history", Static).update(history_text(changes))
+            # One line of fixed height: no layout pass for it.
+            self.query_one("#compare-history", Static).update(history_text(changes),
+                                                              layout=False)
 
     def _show_bar(self) -> None:
         """Versions (or models), a run's progress, the counts that matter, the model: in
@@ -747,9 +853,13 @@ class CompareScreen(CoevoScreen):
             scope.append(f" · {summary}")
         if not models_mode and right is not None and right.model:
             scope.append(f" · {right.model}", style="dim")
-        self.query_one("#compare-scope", Static).update(scope)
+        self.query_one("#compare-scope", Static).update(scope, layout=False)  # one line
         badge = self.query_one("#compare-badge", StatusBadge)
         position = self.query_one("#compare-position", Static)
+        if self.current is None and self.case is not None and self._sorting:
+            badge.status = self._shown_status()
+            position.update(f"{self.case.ext_id} · sorting…")
+            return
         if self.current is None or not self.rows:
             badge.status = None
             position.update("" if not self._loaded else "no cases")
@@ -757,6 +867,18 @@ class CompareScreen(CoevoScreen):
         row = self.rows[self.current]
         badge.status = row.status
         position.update(f"{row.ext_id} · {self.current + 1}/{len(self.rows)}")
+
+    def _shown_status(self) -> ComparisonStatus:
+        """The status of the case on show from the answers its panes show: the same
+        decision as the list's (`compare_facts`), for a case shown before the list."""
+        facts: list[AnswerFacts | None] = []
+        for pane in (self.left_pane, self.right_pane):
+            output = pane.output
+            if output is not None and self.case is not None and output.case_id == self.case.id:
+                facts.append(answer_facts(Answer(output, pane.label)))
+            else:
+                facts.append(None)
+        return compare_facts(facts[0], facts[1])
 
     def _show_diff(self) -> None:
         left, right = self.left, self.right
@@ -774,8 +896,12 @@ class CompareScreen(CoevoScreen):
     # ------------------------------------------------------------------ statuses
     def _update_case(self, case_id: int) -> None:
         """Recompute one case's status from the answers held and redraw its row."""
+        if self._sorting:
+            self._touched_while_sorting.add(case_id)
         index = self.index_of_case.get(case_id)
         if index is None:
+            if self.case is not None and self.case.id == case_id:
+                self._show_bar()  # shown before the list was ready: its own status
             return
         status = compare_facts(self.left_answers.get(case_id), self.right_answers.get(case_id))
         row = self.rows[index]
@@ -812,7 +938,9 @@ class CompareScreen(CoevoScreen):
             if action == "rationale":
                 return True if ok and pane.label is not None else None
             return True if ok else None
-        if action in ("step", "open_case"):
+        if action == "step":  # while sorting: says so
+            return True if self.rows or (self._sorting and self.case is not None) else None
+        if action == "open_case":
             return True if self.rows else None
         if action == "run":
             return True if self.right is not None and self._loaded else None
@@ -820,6 +948,9 @@ class CompareScreen(CoevoScreen):
 
     async def action_step(self, delta: int) -> None:
         if not self.rows:
+            if self._sorting:
+                self.notify("Still sorting the cases (regressions first): j and k work in "
+                            "a moment.", timeout=3)
             return
         start = self.current if self.current is not None else -delta
         target = start + delta
@@ -854,6 +985,7 @@ class CompareScreen(CoevoScreen):
     def action_rerun(self) -> None:
         pane = self.focused_pane()
         if pane is not None:
+            self._acted_while_sorting |= self._sorting
             pane.rerun()
 
     def action_label(self, verdict: str) -> None:
@@ -861,6 +993,7 @@ class CompareScreen(CoevoScreen):
         if pane is None or pane.output is None or pane.output.status != OutputStatus.OK:
             self.notify("no answer to label in this pane yet", severity="warning", timeout=3)
             return
+        self._acted_while_sorting |= self._sorting
         chosen, case, asked = Verdict(verdict), self.case, None
         if chosen != Verdict.GOOD and case is not None:  # bad and unsure first ask why
             asked = self.ask(RationaleScreen.for_verdict(chosen, case.input, pane.label))
@@ -870,6 +1003,7 @@ class CompareScreen(CoevoScreen):
         pane = self.focused_pane()
         if pane is None or pane.output is None or pane.label is None or self.case is None:
             return
+        self._acted_while_sorting |= self._sorting
         self.edit_rationale(pane, self.ask(RationaleScreen.for_label(pane.label,
                                                                       self.case.input)))
 

@@ -37,6 +37,7 @@ from coevo_tui.domain.model import (
     PromptVersion,
     Verdict,
 )
+from coevo_tui.domain.status import Answer
 from coevo_tui.llm.runner import (
     CaseDelta,
     CaseFinished,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from coevo_tui.llm.config import ModelChoice
 
 PROGRESS_REDRAWS_PER_SECOND = 10
+ERROR_NOT_LABELLABLE = "an error cannot be labelled: space calls the model again"
 
 
 class LabelScreen(CoevoScreen):
@@ -113,6 +115,9 @@ class LabelScreen(CoevoScreen):
         self._progress_dirty = False
         self._progress_timer: Timer | None = None
         self._bindings_for: tuple[object, ...] = ()
+        # The (output id, label) the verdict bar shows, None when it shows a reason why
+        # there is nothing to label: a label already shown is not read again.
+        self._verdict_shown: tuple[int, Label | None] | None = None
 
     @property
     def _going_run(self) -> TestSetRun | None:
@@ -200,7 +205,7 @@ class LabelScreen(CoevoScreen):
         if not self.case_ids:
             self.query_one("#label-info", Static).update(
                 "No cases to label: add some on the Cases screen (a) or import a file.")
-            self.verdict_bar.show_waiting("nothing to label")
+            self._show_waiting("nothing to label")
         going = self._app().test_set_run
         if (going is not None and going.running and going.version.id == self.version.id
                 and (self._model is None or going.model == self._model)):
@@ -215,11 +220,20 @@ class LabelScreen(CoevoScreen):
 
     async def _show_case(self, index: int, *, autostream: bool = True) -> None:
         """Show case number `index` of the list (its input, then its answer, streamed if
-        none is stored and `autostream`)."""
+        none is stored and `autostream`). The case and its stored answer (with its label
+        and how many labels it has had) come in one read, and everything visible changes
+        after it without an await: one round trip and one frame per case."""
         assert self.version is not None
         self.index = index
         case_id = self.case_ids[index]
-        case = await self.store.case(case_id)
+        following = self.running and case_id in self._run_pending
+        answer: Answer | None = None
+        labels = 0
+        if following:
+            case = await self.store.case(case_id)
+        else:
+            case, [(answer, labels)] = await self.store.case_on_show(
+                case_id, [(self.version.id, self.pane.answer_model())])
         if self.index != index:
             return  # moved on meanwhile
         self.case = case
@@ -230,10 +244,18 @@ class LabelScreen(CoevoScreen):
             parts = self._run_streams.get(case.id)
             self.pane.follow(case, self.version, "".join(parts or ()),
                              started=parts is not None)
-            self.verdict_bar.show_waiting("waiting for the run to answer this case")
-        else:
+            self._show_waiting("waiting for the run to answer this case")
+        elif following:  # the run answered it meanwhile: read its answer the usual way
             self.pane.show(case, self.version, autostream=autostream)
-            self.verdict_bar.show_waiting("loading the answer…")
+            self._show_waiting("loading the answer…")
+        else:
+            self.pane.show_answer(case, self.version, answer, autostream=autostream)
+            if answer is None:
+                self._show_waiting("loading the answer…")
+            elif answer.output.status != OutputStatus.OK:
+                self._show_waiting(ERROR_NOT_LABELLABLE)
+            else:
+                self._show_verdict(answer.output.id, answer.label, changes=max(labels - 1, 0))
         self._sync_bindings()
 
     def _show_info(self) -> None:
@@ -250,7 +272,7 @@ class LabelScreen(CoevoScreen):
             text.append(f" ({version.note})", style="dim")
         if case.tags:
             text.append("  " + " ".join(f"#{t}" for t in case.tags))
-        self.query_one("#label-info", Static).update(text)
+        self.query_one("#label-info", Static).update(text, layout=False)  # one line
 
     # ------------------------------------------------------------------ the answer shown
     @on(StreamPane.OutputShown)
@@ -262,9 +284,8 @@ class LabelScreen(CoevoScreen):
         if self.case is None or output.case_id != self.case.id:
             return
         if output.status != OutputStatus.OK:
-            self.verdict_bar.show_waiting("an error cannot be labelled: space calls the "
-                                          "model again")
-        else:
+            self._show_waiting(ERROR_NOT_LABELLABLE)
+        elif self._verdict_shown != (output.id, event.label):
             self._show_label(output.id, event.label)
         self._sync_bindings()
 
@@ -275,7 +296,18 @@ class LabelScreen(CoevoScreen):
             changes = len(await self.store.label_history(output_id)) - 1
         output = self.pane.output
         if output is not None and output.id == output_id:
-            self.verdict_bar.show_label(label, changes=changes)
+            self._show_verdict(output_id, label, changes=changes)
+
+    def _show_verdict(self, output_id: int, label: Label | None, *, changes: int) -> None:
+        """The verdict bar shows `label` of output `output_id` (`changes`: how many
+        earlier labels it had)."""
+        self._verdict_shown = (output_id, label)
+        self.verdict_bar.show_label(label, changes=changes)
+
+    def _show_waiting(self, reason: str) -> None:
+        """The verdict bar says why there is nothing to label."""
+        self._verdict_shown = None
+        self.verdict_bar.show_waiting(reason)
 
     def _set_verdict(self, case_id: int, label: Label | None) -> None:
         """Record the label of a case's newest answer (None: unlabelled) for progress."""
@@ -451,7 +483,7 @@ class LabelScreen(CoevoScreen):
         if self.case is None:
             return
         self.pane.rerun()
-        self.verdict_bar.show_waiting("calling the model again (not from the cache)…")
+        self._show_waiting("calling the model again (not from the cache)…")
         self._sync_bindings()
 
     def action_scroll_output(self, direction: int) -> None:

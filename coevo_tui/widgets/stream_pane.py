@@ -5,6 +5,7 @@
     pane = StreamPane(choice=None, title="Output")   # None: the app's model (app.model_choice())
     pane.show(case, version)           # the newest stored answer, else stream a fresh one
     pane.show(case, version, autostream=False)   # stored answer only; else "waiting"
+    pane.show_answer(case, version, answer)   # an answer the caller read (None: none stored)
     pane.rerun()                       # a fresh call (bypasses the cache), a new output
     pane.stop()                        # cancel the stream (nothing half-done is stored)
     pane.output, pane.label, pane.is_streaming, pane.state
@@ -39,6 +40,7 @@ from textual.widgets import Static
 from coevo_tui.domain.carryover import is_carried
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import Case, Label, Output, OutputStatus, PromptVersion
+from coevo_tui.domain.status import Answer
 from coevo_tui.llm.config import ModelChoice
 # The runner's event classes. The module is light (it does not import litellm: the client
 # loads it on the first call); tests/test_label_screen.py checks opening Label stays so.
@@ -179,6 +181,29 @@ class StreamPane(ReportsWorkerErrors, Vertical):
         self._reset("loading")
         self._load(case, version, autostream=autostream, fresh=False)
 
+    def answer_model(self) -> str | None:
+        """The model whose stored answers `show` reads (None: the newest answer of any
+        model, when no model is configured), for a screen that reads the answer itself
+        (with the case, in one query) and hands it to `show_answer`."""
+        choice = self._resolve_choice()
+        return choice.model if choice is not None else None
+
+    def show_answer(self, case: Case, version: PromptVersion, answer: Answer | None, *,
+                    autostream: bool = True) -> None:
+        """`show`, with the stored answer already read by the caller: the newest answer of
+        `answer_model()` under `version`, None when there is none. A stored answer is
+        drawn at once: no round trip to the store, no "loading" in between."""
+        if answer is None:
+            self.case, self.version = case, version
+            self._reset("loading")
+            self._load(case, version, autostream=autostream, fresh=False, read=False)
+            return
+        self.workers.cancel_group(self, "stream-pane")
+        self.case, self.version = case, version
+        self._note = ""
+        self._dirty = False
+        self._show_output(answer.output, answer.label)
+
     def rerun(self) -> None:
         """Call the model again for the current case, bypassing the cache: a new output."""
         if self.case is None or self.version is None:
@@ -238,10 +263,10 @@ class StreamPane(ReportsWorkerErrors, Vertical):
 
     @work(group="stream-pane", exclusive=True, exit_on_error=False)
     async def _load(self, case: Case, version: PromptVersion, *, autostream: bool,
-                    fresh: bool) -> None:
+                    fresh: bool, read: bool = True) -> None:
         choice = self._resolve_choice()
         self._model_name = choice.model if choice is not None else ""
-        if not fresh:
+        if not fresh and read:  # `read` False: the caller knows nothing is stored
             stored = await self._stored(case, version, choice)
             if stored is not None:
                 label = await self.store.current_label(stored.id)
@@ -397,7 +422,8 @@ class StreamPane(ReportsWorkerErrors, Vertical):
             head.append(" · ")
             head.append(verdict_text(self._label),
                         style="italic" if is_carried(self._label) else "bold")
-        self.query_one(".stream-pane--head", Static).update(head)
+        # One line of fixed height: redrawing it needs no layout pass.
+        self.query_one(".stream-pane--head", Static).update(head, layout=False)
 
     def _render_body(self) -> None:
         if not self.is_mounted:

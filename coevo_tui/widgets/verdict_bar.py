@@ -50,6 +50,7 @@ class VerdictBar(Static):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__("", id=id, classes=classes)
         self.label: Label | None = None
+        self._text: Text | None = None  # what it shows
 
     def show_label(self, label: Label | None, *, changes: int = 0) -> None:
         """Show `label` (None: unlabelled). `changes` is how many earlier labels the output
@@ -69,7 +70,7 @@ class VerdictBar(Static):
                 text.append(label.rationale)
             else:
                 text.append("none (r to write one)", style="dim")
-        self.update(text)
+        self._show(text)
         wanted = {"-unlabelled"} if label is None else {f"-{label.verdict.value}"}
         if is_carried(label):
             wanted.add("-carried")
@@ -78,8 +79,14 @@ class VerdictBar(Static):
     def show_waiting(self, reason: str) -> None:
         """No output to label yet (streaming, waiting for a run, or an error)."""
         self.label = None
-        self.update(Text.assemble(("Verdict ", "bold"), (reason, "dim")))
+        self._show(Text.assemble(("Verdict ", "bold"), (reason, "dim")))
         self._use_classes({"-waiting"})
+
+    def _show(self, text: Text) -> None:
+        # The same text again (the same label shown twice) is not redrawn.
+        if text != self._text:
+            self._text = text
+            self.update(text)
 
     def _use_classes(self, wanted: set[str]) -> None:
         # One restyle for the whole change, none when nothing changed.
