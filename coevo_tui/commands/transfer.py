@@ -19,33 +19,45 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from coevo_tui.domain.errors import ProjectFileError, UserError
+from coevo_tui.domain.errors import ProjectFileError, UserError, shown_name
 from coevo_tui.store import formats
 from coevo_tui.store.project_file import check_project_file
-from coevo_tui.store.store import Store
+from coevo_tui.store.store import NewCase, Store
 
 
 def main(args: argparse.Namespace) -> int:
     """Entry point for both commands (chosen by `args.command`)."""
     if args.command == "import":
-        return asyncio.run(import_cases(Path(args.path), args.file, args.format))
+        # The file is read before the event loop starts: inside asyncio.run, Ctrl-C only
+        # cancels the main task, which a blocking read (a big file, a FIFO with no writer)
+        # does not notice, so the first Ctrl-C would not stop the import.
+        path = Path(args.path)
+        created, new_cases = read_import(path, args.file, args.format)
+        return asyncio.run(import_cases(path, args.file, new_cases, created=created))
     if args.command == "export":
         return asyncio.run(export_cases(Path(args.path), args.file, args.format))
     raise AssertionError(args.command)
 
 
-async def import_cases(path: Path, file: str, fmt: str | None = None) -> int:
-    """Add every case of FILE to the project at `path` (created if missing), or none."""
+def read_import(path: Path, file: str, fmt: str | None = None) -> tuple[bool, list[NewCase]]:
+    """Check the project at `path` and read FILE: (whether the project must be created,
+    the cases). Raises a UserError, changing nothing, for a bad project or file."""
     fmt = formats.import_format(file, fmt)
     created = check_project_file(path)  # refuse a bad project before reading a big file
-    new_cases = formats.read_cases(Path(file), fmt, source=file)
+    return created, formats.read_cases(Path(file), fmt, source=file)
+
+
+async def import_cases(path: Path, file: str, new_cases: list[NewCase], *,
+                       created: bool) -> int:
+    """Add `new_cases` (read from FILE by `read_import`) to the project at `path`,
+    created if missing: all of them, or none."""
     store = await Store.open(path)
     try:
         ids = await store.add_cases(new_cases, kind="import", source_name=file)
     finally:
         await store.close()
-    where = f"{path} (a new project)" if created else str(path)
-    print(f"imported {len(ids)} case{'' if len(ids) == 1 else 's'} into {where}")
+    where = f"{shown_name(path)} (a new project)" if created else shown_name(path)
+    print(f"imported {_count(len(ids), 'case')} into {where}")
     return 0
 
 
@@ -53,7 +65,7 @@ async def export_cases(path: Path, file: str, fmt: str | None = None) -> int:
     """Write every case of the project at `path` to FILE ('-' for standard output)."""
     fmt = formats.export_format(file, fmt)
     if not path.exists():
-        raise ProjectFileError(f"{path}: no such project file; nothing exported")
+        raise ProjectFileError(f"{shown_name(path)}: no such project file; nothing exported")
     check_project_file(path)
     target = None if file == "-" else Path(file)
     if target is not None:
@@ -65,9 +77,13 @@ async def export_cases(path: Path, file: str, fmt: str | None = None) -> int:
     finally:
         await store.close()
     if target is not None:
-        what = "tests" if fmt == "promptfoo" else "cases"
-        print(f"exported {count} {what} to {target} ({fmt})")
+        what = "test" if fmt == "promptfoo" else "case"
+        print(f"exported {_count(count, what)} to {shown_name(target)} ({fmt})")
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 async def _write(store: Store, fmt: str, out: TextIO) -> int:
@@ -81,14 +97,16 @@ async def _write(store: Store, fmt: str, out: TextIO) -> int:
 
 
 def _check_target(project: Path, target: Path) -> None:
+    name = shown_name(target)
     if target.is_dir():
-        raise UserError(f"{target}: is a folder; nothing exported")
+        raise UserError(f"{name}: is a folder; nothing exported")
     if not target.parent.is_dir():
-        raise UserError(f"{target}: folder {target.parent} does not exist; nothing exported")
+        raise UserError(f"{name}: folder {shown_name(target.parent)} does not exist; "
+                        "nothing exported")
     resolved = target.resolve()
     own = project.resolve()
     if resolved in {Path(str(own) + s) for s in ("", "-wal", "-shm", "-journal")}:
-        raise UserError(f"{target}: that is the project file itself; nothing exported")
+        raise UserError(f"{name}: that is the project file itself; nothing exported")
 
 
 @contextlib.contextmanager

@@ -18,16 +18,20 @@ double-quoted and escaped, which YAML 1.1 and 1.2 readers parse alike.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
+import os
 import re
-from collections.abc import AsyncIterable, Iterable
+import stat
+import sys
+from collections.abc import AsyncIterable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
-from coevo_tui.domain.errors import ImportRejected, UserError
+from coevo_tui.domain.errors import ImportRejected, UserError, shown_name
 from coevo_tui.domain.model import CaseSource, CaseState, Project, PromptVersion
 from coevo_tui.store.store import NewCase
 
@@ -67,7 +71,8 @@ def export_format(file: str, explicit: str | None = None) -> str:
         return "jsonl"
     fmt = _EXTENSIONS.get(Path(file).suffix.lower())
     if fmt is None:
-        raise UserError(f"{file}: {_unknown_extension(file, EXPORT_FORMATS)}; nothing exported")
+        raise UserError(f"{shown_name(file)}: {_unknown_extension(file, EXPORT_FORMATS)}; "
+                        "nothing exported")
     return fmt
 
 
@@ -79,32 +84,114 @@ def _unknown_extension(file: str, formats: tuple[str, ...]) -> str:
 
 
 # ---------------------------------------------------------------------- reading
+# The limits of one import. Far above the 100,000 cases coevo is built for, and low enough
+# that an endless source (a pipe fed by `yes`, /dev/zero behind a symlink) is refused in
+# one line long before memory runs out: the cases are held in memory until they are
+# checked, as an import is all or nothing.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024 * 1024
+MAX_CASES = 1_000_000
+_LIMITS_TEXT = {MAX_LINE_BYTES: "16 MiB", MAX_FILE_BYTES: "1 GiB"}
+
+
 def read_cases(path: Path, fmt: str, source: str | None = None) -> list[NewCase]:
-    """Read and check a whole import file. `source` names the file in messages."""
+    """Read and check a whole import file, line by line. `source` names the file in
+    messages. Works for regular files and pipes (a FIFO, /dev/stdin fed by a pipe);
+    refuses folders and devices. Every problem is an `ImportRejected`."""
     source = source if source is not None else str(path)
+    if fmt not in IMPORT_FORMATS:
+        raise ValueError(f"not an import format: {fmt}")
+    with _open_import(path, source) as stream:
+        return _parse_stream(stream, fmt, source)
+
+
+def parse_jsonl(data: bytes, source: str) -> list[NewCase]:
+    """One JSON object a line; blank lines are skipped but still counted."""
+    return _parse_stream(io.BytesIO(data), "jsonl", source)
+
+
+def parse_csv(data: bytes, source: str) -> list[NewCase]:
+    """A header row with an `input` column; optional id, tags (`;`-separated), note, state."""
+    return _parse_stream(io.BytesIO(data), "csv", source)
+
+
+def _parse_stream(stream: BinaryIO, fmt: str, source: str) -> list[NewCase]:
+    lines = _lines(stream, source)
+    return _parse_jsonl_lines(lines, source) if fmt == "jsonl" else \
+        _parse_csv_lines(lines, source)
+
+
+@contextlib.contextmanager
+def _open_import(path: Path, source: str) -> Iterator[BinaryIO]:
+    """`path` opened for reading, once it is known to be a regular file or a pipe."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+        # stat() follows symlinks, so /dev/zero behind a link is seen for what it is, and a
+        # device is refused before it is opened (opening one can have effects).
+        info = path.stat()
+        _check_kind(info.st_mode, source)
+        if stat.S_ISREG(info.st_mode) and info.st_size > MAX_FILE_BYTES:
+            raise _too_large(source)
+        stream = path.open("rb")
+    except (FileNotFoundError, NotADirectoryError):
         raise ImportRejected(source, None, "no such file") from None
     except IsADirectoryError:
         raise ImportRejected(source, None, "is a folder, not a file") from None
     except OSError as exc:
         raise ImportRejected(source, None, f"cannot read ({exc.strerror})") from None
-    if fmt == "jsonl":
-        return parse_jsonl(data, source)
-    if fmt == "csv":
-        return parse_csv(data, source)
-    raise ValueError(f"not an import format: {fmt}")
+    with stream:
+        # What was opened may not be what was looked at a moment ago.
+        _check_kind(os.fstat(stream.fileno()).st_mode, source)
+        yield stream
 
 
-def _decode(data: bytes, source: str) -> str:
-    if data.startswith(_BOM):
-        data = data[len(_BOM):]
+def _check_kind(mode: int, source: str) -> None:
+    if stat.S_ISREG(mode) or stat.S_ISFIFO(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise ImportRejected(source, None, "is a folder, not a file")
+    kind = ("a character device" if stat.S_ISCHR(mode) else
+            "a block device" if stat.S_ISBLK(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise ImportRejected(source, None, f"is {kind}, not a file of cases")
+
+
+def _too_large(source: str) -> ImportRejected:
+    return ImportRejected(source, None, f"larger than {_LIMITS_TEXT[MAX_FILE_BYTES]}, more "
+                          "than coevo imports at once (split it into several files)")
+
+
+def _lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw line) pairs, the byte-order mark removed from the first; each line
+    at most MAX_LINE_BYTES and the whole at most MAX_FILE_BYTES, so that neither an
+    endless line nor an endless file is ever held in memory."""
+    readline = stream.readline
+    total = 0
+    number = 0
+    while True:
+        try:
+            raw = readline(MAX_LINE_BYTES + 1)
+        except OSError as exc:
+            raise ImportRejected(source, number + 1, f"cannot read ({exc.strerror})") \
+                from None
+        if not raw:
+            return
+        number += 1
+        total += len(raw)
+        if total > MAX_FILE_BYTES:
+            raise _too_large(source)
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            raise ImportRejected(source, number, f"the line is longer than "
+                                 f"{_LIMITS_TEXT[MAX_LINE_BYTES]}")
+        if number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM):]
+        yield number, raw
+
+
+def _decode(raw: bytes, source: str, number: int) -> str:
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ImportRejected(source, line, "not valid UTF-8 text") from None
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ImportRejected(source, number, "not valid UTF-8 text") from None
 
 
 def _check_text(value: str, what: str, source: str, line: int) -> None:
@@ -135,6 +222,10 @@ class _Rows:
             note: Any = None, state: Any = None, csv_tags: bool = False,
             check_text: bool = False) -> None:
         """Check one row's values and keep it. `check_text` looks for lone surrogates."""
+        if len(self.cases) >= MAX_CASES:
+            raise ImportRejected(self.source, None, f"holds more than {MAX_CASES:,} cases, "
+                                 "more than coevo imports at once (split it into several "
+                                 "files)")
         if input is None:
             raise self.reject(line, "missing 'input'")
         if not isinstance(input, str):
@@ -210,23 +301,52 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def parse_jsonl(data: bytes, source: str) -> list[NewCase]:
-    """One JSON object a line; blank lines are skipped but still counted."""
-    text = _decode(data, source)
+class _LongInteger:
+    """An integer literal with more digits than Python converts (sys.int_max_str_digits)."""
+
+    def __init__(self, literal: str) -> None:
+        self.digits = len(literal.lstrip("-"))
+
+
+def _integer(literal: str) -> int | _LongInteger:
+    try:
+        return int(literal)
+    except ValueError:
+        return _LongInteger(literal)
+
+
+def _json_row(line: str, rows: _Rows, number: int) -> Any:
+    """The JSON value of one line; a row that cannot be read is rejected with a reason
+    worded for the user (not Python's own message)."""
+    try:
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            raise
+        except ValueError:  # an integer of thousands of digits; find out which, below
+            value = json.loads(line, parse_int=_integer)
+    except json.JSONDecodeError as exc:
+        # Some of json's messages end in "at" ("Unterminated string starting at").
+        where = f"column {exc.colno}" if exc.msg.endswith(" at") else f"at column {exc.colno}"
+        raise rows.reject(number, f"invalid JSON ({exc.msg} {where})") from None
+    except RecursionError:  # [[[[...]]]]
+        raise rows.reject(number, "invalid JSON (nested too deeply)") from None
+    ext_id = value.get("id") if isinstance(value, dict) else None
+    if isinstance(ext_id, _LongInteger):
+        raise rows.reject(number, f"'id' is too long (a number of {ext_id.digits} digits)")
+    raise rows.reject(number, "invalid JSON (a number of more than "
+                      f"{sys.get_int_max_str_digits()} digits)")
+
+
+def _parse_jsonl_lines(lines: Iterable[tuple[int, bytes]], source: str) -> list[NewCase]:
     rows = _Rows(source)
-    # Split on "\n" only: str.splitlines() would also split on U+2028 and friends, which
-    # may legally appear raw inside a JSON string, and would make line numbers lie.
-    for number, raw in enumerate(text.split("\n"), start=1):
-        line = raw.rstrip("\r")
+    # Lines end at "\n" only: str.splitlines() would also split on U+2028 and friends,
+    # which may legally appear raw inside a JSON string, and would make line numbers lie.
+    for number, raw in lines:
+        line = _decode(raw, source, number).rstrip("\n").rstrip("\r")
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise rows.reject(number, f"invalid JSON ({exc.msg} at column {exc.colno})") \
-                from None
-        except (ValueError, RecursionError) as exc:  # a 5,000-digit number, [[[[...]]]]
-            raise rows.reject(number, f"invalid JSON ({exc})") from None
+        obj = _json_row(line, rows, number)
         if not isinstance(obj, dict):
             raise rows.reject(number, f"expected a JSON object, found {_json_type(obj)}")
         rows.add(number, input=obj.get("input"), ext_id=obj.get("id"), tags=obj.get("tags"),
@@ -235,12 +355,25 @@ def parse_jsonl(data: bytes, source: str) -> list[NewCase]:
     return rows.result()
 
 
-def parse_csv(data: bytes, source: str) -> list[NewCase]:
-    """A header row with an `input` column; optional id, tags (`;`-separated), note, state."""
-    text = _decode(data, source)
-    # The default limit (128 KiB a field) would reject long but legitimate inputs.
+# A carriage return not followed by a line feed also ends a CSV line (old Mac files), as it
+# does when Python reads a file opened with newline="".
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+
+def _csv_lines(lines: Iterable[tuple[int, bytes]], source: str) -> Iterator[str]:
+    for number, raw in lines:
+        text = _decode(raw, source, number)
+        if "\r" in text:
+            yield from (part for part in _LONE_CR.split(text) if part)
+        else:
+            yield text
+
+
+def _parse_csv_lines(lines: Iterable[tuple[int, bytes]], source: str) -> list[NewCase]:
+    # The default limit (128 KiB a field) would reject long but legitimate inputs; the
+    # reader's own limits bound the whole file.
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(_csv_lines(lines, source), strict=True)
     rows = _Rows(source)
     header: list[str] | None = None
     end_of_previous = 0
