@@ -1,17 +1,38 @@
 """Command line: parse, then either open the TUI through `make_app` or run a headless command.
 
 Every command module is imported lazily, so that `coevo PATH` never waits for litellm.
-Errors the user can fix are one line on stderr and exit status 2.
+
+`main` is the one error boundary: whatever a command raises becomes one line on stderr
+and an exit status (domain/errors.py lists them): 2 for bad input, 3 when the machine
+refuses (disk full, read-only, I/O error, out of memory), 130 for Ctrl-C, 70 for a bug
+("internal error ... (please report)"). While a command runs, nothing else reaches the
+terminal: Python warnings are ignored, and exceptions in threads, in callbacks of the
+event loop and in finalizers are kept out of sight. COEVO_DEBUG=1 shows all of them,
+with tracebacks, for a bug report.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import logging
+import os
 import sys
-from collections.abc import Sequence
+import threading
+import traceback
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from coevo_tui.domain.errors import UserError
+from coevo_tui.domain.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_STORAGE,
+    UserError,
+    shown_name,
+)
 
 COMMANDS = ("demo", "import", "export", "run", "prompt", "versions", "diff", "label", "eval")
 DEFAULT_DEMO_PATH = "coevo-demo.db"
@@ -161,16 +182,185 @@ def dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(command)
 
 
+# 128 + SIGPIPE, what a shell reports for a program stopped by a closed pipe: the reader
+# went away (`coevo eval ... | head -1`), so the command did not finish.
+EXIT_BROKEN_PIPE = 141
+DEBUG_VARIABLE = "COEVO_DEBUG"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
-    try:
-        return dispatch(args)
-    except UserError as exc:
-        print(f"coevo: {exc}", file=sys.stderr)
+    """Run the command line `argv` (default: the process's arguments); return its exit status.
+
+    Called without `argv` it is the process's entry point, and the quiet settings stay in
+    place to its end (the interpreter's shutdown, too, must not print); with `argv`
+    (tests, embedding) they are undone on return."""
+    debug = os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+    with quiet_process(debug=debug, restore=argv is not None):
+        args = parse(sys.argv[1:] if argv is None else argv)
+        try:
+            status = dispatch(args)
+        except BaseException as exc:  # noqa: BLE001 - the one boundary; SystemExit goes on
+            if isinstance(exc, SystemExit):
+                raise
+            status = _report(exc, args, debug)
+        return _flush_stdout(status)
+
+
+def _report(exc: BaseException, args: argparse.Namespace, debug: bool) -> int:
+    """Print the one line for a command's failure; return its exit status."""
+    from coevo_tui.store.faults import storage_error
+
+    exc = _innermost(exc)
+    kept = what_is_kept(args)
+    if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+        _say(f"interrupted; {kept}")
+        return EXIT_INTERRUPTED
+    if isinstance(exc, UserError):
+        _say(str(exc))
         return exc.exit_status
-    except KeyboardInterrupt:
-        print("coevo: interrupted", file=sys.stderr)
-        return 130
+    if isinstance(exc, BrokenPipeError):
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    refusal = storage_error(exc, getattr(args, "path", None), kept)
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if refusal is not None:
+        _say(str(refusal))
+        return EXIT_STORAGE
+    _say(f"internal error: {type(exc).__name__}: {_short(_redacted(str(exc)))} "
+         f"(please report; {DEBUG_VARIABLE}=1 shows the details)")
+    return EXIT_INTERNAL
+
+
+def what_is_kept(args: argparse.Namespace) -> str:
+    """What a command stopped half-way leaves behind, for the end of its one line."""
+    command = args.command
+    if command == "import":
+        return "nothing was imported"
+    if command == "export":
+        return ("standard output holds part of the export" if args.file == "-"
+                else "nothing was exported")
+    if command == "run":
+        return "the answers that arrived are saved; coevo run again runs the rest"
+    if command in ("eval", "versions", "diff"):
+        return "nothing was changed"
+    if command == "demo":
+        return "no half-written demo project was left"
+    return "what was shown as done is kept"
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The exception that says what happened: an interrupt first, then a user error, from
+    inside an exception group (asyncio's TaskGroup raises those)."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        else:
+            leaves.append(current)
+    for kind in (KeyboardInterrupt, UserError):
+        for leaf in leaves:
+            if isinstance(leaf, kind):
+                return leaf
+    return leaves[0] if leaves else exc
+
+
+def _say(message: str) -> None:
+    # A name with a newline in it (from any message) must not make a second line.
+    with contextlib.suppress(OSError, ValueError):
+        print(f"coevo: {shown_name(message)}", file=sys.stderr, flush=True)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _redacted(text: str) -> str:
+    """`text` without secrets from the environment (a provider's error may echo a key)."""
+    try:
+        from coevo_tui.llm.client import redact_secrets
+
+        return redact_secrets(text)
+    except Exception:  # noqa: BLE001 - the error path must not fail
+        return text
+
+
+def _silence_stdout() -> None:
+    """The reader of standard output went away: send what is still buffered nowhere, so
+    the interpreter's final flush does not complain."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _flush_stdout(status: int) -> int:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE if status == 0 else status
+    except (OSError, ValueError):
+        pass
+    return status
+
+
+# ---------------------------------------------------------------------- a quiet process
+class _QuietLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """Every event loop the command makes (each asyncio.run, Textual's) reports a failed
+    callback, an unretrieved task exception or an unclosed transport to `handler`
+    instead of asyncio's logger."""
+
+    def __init__(self, handler: Any) -> None:
+        super().__init__()
+        self._handler = handler
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        loop = super().new_event_loop()
+        loop.set_exception_handler(self._handler)
+        return loop
+
+
+@contextlib.contextmanager
+def quiet_process(*, debug: bool, restore: bool = True) -> Iterator[None]:
+    """Nothing but coevo's own lines reaches the terminal while this is in force.
+
+    Python warnings are ignored (whatever PYTHONWARNINGS or -W ask for); exceptions raised
+    in threads (threading.excepthook), in finalizers and at garbage collection
+    (sys.unraisablehook) and in event-loop callbacks are dropped, and log records no
+    handler takes are not printed by logging's last resort. By then the command's own
+    failure, if any, has already become its one line. With `debug`, warnings and all of
+    these are printed as Python would. `restore` undoes it all at the end."""
+    with contextlib.ExitStack() as undo:
+        if restore:
+            undo.enter_context(warnings.catch_warnings())
+        if debug:
+            yield
+            return
+        warnings.simplefilter("ignore")  # first in the list, so it wins over -W and the env
+        if restore:
+            saved_policy = asyncio.get_event_loop_policy()
+            undo.callback(asyncio.set_event_loop_policy, saved_policy)
+            undo.callback(setattr, threading, "excepthook", threading.excepthook)
+            undo.callback(setattr, sys, "unraisablehook", sys.unraisablehook)
+            undo.callback(setattr, logging, "lastResort", logging.lastResort)
+        threading.excepthook = _ignore
+        sys.unraisablehook = _ignore
+        logging.lastResort = logging.NullHandler()  # type: ignore[assignment]
+        asyncio.set_event_loop_policy(_QuietLoopPolicy(_ignore_loop_error))
+        yield
+
+
+def _ignore(_info: object) -> None:
+    """Swallow a thread's or a finalizer's exception (see `quiet_process`)."""
+
+
+def _ignore_loop_error(_loop: asyncio.AbstractEventLoop, _context: dict[str, Any]) -> None:
+    """Swallow an event loop's report of a failed callback (see `quiet_process`)."""
 
 
 if __name__ == "__main__":
