@@ -13,6 +13,7 @@ import contextlib
 import json
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,7 +22,14 @@ from typing import Any
 
 import aiosqlite
 
-from coevo_tui.domain.errors import ImportRejected, NotFound, ProjectFileError, UserError
+from coevo_tui.domain.errors import (
+    ImportRejected,
+    NotFound,
+    ProjectFileError,
+    ReadOnlyProject,
+    UserError,
+    shown_name,
+)
 from coevo_tui.domain.model import (
     Case,
     CaseSource,
@@ -86,15 +94,16 @@ class CaseRow:
 class Store:
     """An open project file. Create with `await Store.open(path)`; close with `close()`."""
 
-    def __init__(self, path: Path, db: aiosqlite.Connection) -> None:
+    def __init__(self, path: Path, db: aiosqlite.Connection, *, read_only: bool = False) -> None:
         self.path = path
         self._db = db
         self._write_lock = asyncio.Lock()
+        self.read_only = read_only
 
     # ------------------------------------------------------------------ opening
     @classmethod
     async def open(cls, path: str | Path, *, name: str | None = None,
-                   instructions: str = "", note: str = "") -> Store:
+                   instructions: str = "", note: str = "", read_only: bool = False) -> Store:
         """Open the project at `path`, creating it if it does not exist.
 
         Raises ProjectFileError, leaving the file untouched, for a file that is not a coevo
@@ -104,6 +113,11 @@ class Store:
         """
         path = Path(path)
         create = check_project_file(path)
+        if read_only:  # SHIM (issue 7-b) until issue 7-a's read-only opening lands
+            if create:
+                raise ReadOnlyProject(f"{shown_name(path)}: no such project file, and a "
+                                      "read-only one cannot be created")
+            return await cls._open_read_only(path)
         try:
             db = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as exc:
@@ -129,6 +143,35 @@ class Store:
                         Path(str(path) + suffix).unlink()
             raise
         return store
+
+    @classmethod
+    async def _open_read_only(cls, path: Path) -> Store:
+        """SHIM (issue 7-b): the project opened for reading only; writes raise
+        ReadOnlyProject. On a read-only file system SQLite cannot make the WAL's shared
+        memory file, so the file is then read as immutable (nobody can change it there)."""
+        uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode=ro"
+        try:
+            db = await cls._connect_read_only(uri)
+        except sqlite3.OperationalError:
+            db = await cls._connect_read_only(uri + "&immutable=1")
+        store = cls(path, db, read_only=True)
+        if await store.schema_version() != SCHEMA_VERSION:
+            await db.close()
+            raise ReadOnlyProject(f"{shown_name(path)}: written by an older coevo and must be "
+                                  "upgraded, which a read-only project cannot be")
+        return store
+
+    @staticmethod
+    async def _connect_read_only(uri: str) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S,
+                                     isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            await db.execute("SELECT count(*) FROM project")
+        except BaseException:
+            await db.close()
+            raise
+        return db
 
     async def _configure(self, create: bool) -> None:
         await self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -187,6 +230,9 @@ class Store:
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction. BEGIN IMMEDIATE takes the write lock up front (waiting on
         the busy handler), so a transaction never fails half-way for lack of it."""
+        if self.read_only:  # SHIM (issue 7-b) until issue 7-a lands
+            raise ReadOnlyProject(f"{shown_name(self.path)}: the project is read-only; "
+                                  "nothing was changed")
         async with self._write_lock:
             deadline = time.monotonic() + BUSY_TIMEOUT_S
             while True:
