@@ -141,9 +141,11 @@ def open_tui(path: Path, args: argparse.Namespace) -> int:
     app = make_app(path, model=getattr(args, "model", None),
                    api_base=getattr(args, "api_base", None))
     app.run()
+    if app.crash is not None:  # the terminal is restored by now: the boundary says it
+        raise app.crash
     if app.startup_error:
-        print(f"coevo: {app.startup_error}", file=sys.stderr)
-        return 2
+        _say(app.startup_error)
+        return app.return_code or 2
     return app.return_code or 0
 
 
