@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import io
 import os
+import select
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -118,7 +120,9 @@ def _output(target: Path | None) -> Iterator[TextIO]:
             yield sys.stdout
             return
         sys.stdout.flush()
-        stream = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+        pipe = _pipe_fd(sys.stdout)
+        stream: TextIO = (io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+                          if pipe is None else _PipeWriter(pipe))
         try:
             yield stream
             stream.flush()
@@ -127,7 +131,8 @@ def _output(target: Path | None) -> Iterator[TextIO]:
             with contextlib.suppress(OSError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         finally:
-            stream.detach()  # leave sys.stdout's buffer open
+            if isinstance(stream, io.TextIOWrapper):
+                stream.detach()  # leave sys.stdout's buffer open
         return
     fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
                                      suffix=".tmp")
@@ -141,6 +146,55 @@ def _output(target: Path | None) -> Iterator[TextIO]:
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
+
+
+def _pipe_fd(stream: TextIO) -> int | None:
+    """The file descriptor of `stream` if it is a pipe or a socket, else None."""
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return fd if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) else None
+
+
+class _PipeWriter(io.TextIOBase):
+    """Standard output to a pipe, written without ever blocking the event loop.
+
+    A reader that stops reading (a pager, a stalled consumer) fills the pipe, and a plain
+    write then blocks the loop's thread, where Ctrl-C only asks the main task to stop: the
+    command would hang. Here text is kept until `drain()`, which writes it a pipe's atomic
+    unit at a time (never blocking once select() says there is room) and otherwise waits
+    on the event loop, where Ctrl-C reaches it."""
+
+    _HOLD = 64 * 1024  # bytes kept before drain() starts writing
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+        self._pending = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._pending += text.encode("utf-8")
+        return len(text)
+
+    async def drain(self, *, everything: bool = False) -> None:
+        """Write what is held (all of it with `everything`, else once it is 64 KiB)."""
+        if not everything and len(self._pending) < self._HOLD:
+            return
+        while self._pending:
+            _, room, _ = select.select([], [self._fd], [], 0)
+            if not room:
+                await asyncio.sleep(0.02)
+                continue
+            written = os.write(self._fd, self._pending[:select.PIPE_BUF])
+            del self._pending[:written]
+
+    def flush(self) -> None:
+        """Only `drain()` writes; what is left unwritten here was never promised."""
 
 
 def _mode_for(target: Path) -> int:

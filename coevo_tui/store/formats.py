@@ -413,6 +413,15 @@ def _parse_csv_lines(lines: Iterable[tuple[int, bytes]], source: str) -> list[Ne
 _LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
+async def drain(out: TextIO, *, everything: bool = False) -> None:
+    """Let `out` pass on what it holds, if it is a stream that writes without blocking
+    (standard output to a pipe, see commands/transfer.py): the writers below call this
+    after every case, and with `everything` at the end."""
+    pass_on = getattr(out, "drain", None)
+    if pass_on is not None:
+        await pass_on(everything=everything)
+
+
 async def write_jsonl(records: AsyncIterable[dict[str, Any]], out: TextIO) -> int:
     """SPEC section 5's JSONL export, one case a line. Returns the number of cases."""
     count = 0
@@ -420,6 +429,8 @@ async def write_jsonl(records: AsyncIterable[dict[str, Any]], out: TextIO) -> in
         out.write(json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS))
         out.write("\n")
         count += 1
+        await drain(out)
+    await drain(out, everything=True)
     return count
 
 
@@ -432,6 +443,8 @@ async def write_csv(records: AsyncIterable[dict[str, Any]], out: TextIO) -> int:
         writer.writerow([r["id"], r["input"], ";".join(r["tags"]), r.get("note", ""),
                          r["source"], r["state"]])
         count += 1
+        await drain(out)
+    await drain(out, everything=True)
     return count
 
 
@@ -574,6 +587,8 @@ async def write_promptfoo(records: AsyncIterable[dict[str, Any]], out: TextIO, *
             w(f"      coevo_label_version: {newest['version']}\n")
             if newest["rationale"]:
                 w(f"      coevo_rationale: {yaml_str(newest['rationale'])}\n")
+        await drain(out)
     if count == 0:
         w("tests: []\n")
+    await drain(out, everything=True)
     return count
