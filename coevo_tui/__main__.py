@@ -13,26 +13,14 @@ with tracebacks, for a bug report.
 
 from __future__ import annotations
 
+# Only light modules here: a Ctrl-C while Python imports the rest (asyncio alone takes a
+# tenth of a second) must already be inside main's boundary, not before it.
 import argparse
-import asyncio
 import contextlib
-import logging
 import os
 import sys
-import threading
-import traceback
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from coevo_tui.domain.errors import (
-    EXIT_INTERNAL,
-    EXIT_INTERRUPTED,
-    EXIT_STORAGE,
-    UserError,
-    shown_name,
-)
 
 COMMANDS = ("demo", "import", "export", "run", "prompt", "versions", "diff", "label", "eval")
 DEFAULT_DEMO_PATH = "coevo-demo.db"
@@ -138,9 +126,12 @@ def open_tui(path: Path, args: argparse.Namespace) -> int:
     check_project_file(path)  # refuse bad files before the screen is taken over
     from coevo_tui.app import make_app
 
+    from coevo_tui.cli_process import ordinary_interrupts
+
     app = make_app(path, model=getattr(args, "model", None),
                    api_base=getattr(args, "api_base", None))
-    app.run()
+    with ordinary_interrupts():
+        app.run()
     if app.crash is not None:  # the terminal is restored by now: the boundary says it
         raise app.crash
     if app.startup_error:
@@ -197,19 +188,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     place to its end (the interpreter's shutdown, too, must not print); with `argv`
     (tests, embedding) they are undone on return."""
     debug = os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
-    with quiet_process(debug=debug, restore=argv is not None):
-        args = parse(sys.argv[1:] if argv is None else argv)
-        try:
-            status = dispatch(args)
-        except BaseException as exc:  # noqa: BLE001 - the one boundary; SystemExit goes on
-            if isinstance(exc, SystemExit):
-                raise
-            status = _report(exc, args, debug)
-        return _flush_stdout(status)
+    try:
+        from coevo_tui.cli_process import command_process
+
+        with command_process(debug=debug, restore=argv is not None) as interrupts:
+            args = parse(sys.argv[1:] if argv is None else argv)
+            try:
+                status = dispatch(args)
+                if interrupts.count:  # the command stopped early but said nothing
+                    raise KeyboardInterrupt
+            except BaseException as exc:  # noqa: BLE001 - the one boundary
+                if isinstance(exc, SystemExit):
+                    raise
+                status = _report(exc, args, debug)
+            return _flush_stdout(status)
+    # Only while coevo is still starting (or failing to): nothing was done yet. The
+    # statuses are written out here, as importing them is one of the things that can fail.
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130  # EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a broken installation, say
+        _say(f"internal error: {type(exc).__name__}: {exc} (please report)")
+        return 70  # EXIT_INTERNAL
 
 
 def _report(exc: BaseException, args: argparse.Namespace, debug: bool) -> int:
     """Print the one line for a command's failure; return its exit status."""
+    import asyncio
+    import traceback
+
+    from coevo_tui.domain.errors import (
+        EXIT_INTERNAL,
+        EXIT_INTERRUPTED,
+        EXIT_STORAGE,
+        UserError,
+    )
     from coevo_tui.store.faults import storage_error
 
     exc = _innermost(exc)
@@ -264,6 +277,8 @@ def _innermost(exc: BaseException) -> BaseException:
             pending.extend(current.exceptions)
         else:
             leaves.append(current)
+    from coevo_tui.domain.errors import UserError
+
     for kind in (KeyboardInterrupt, UserError):
         for leaf in leaves:
             if isinstance(leaf, kind):
@@ -272,9 +287,16 @@ def _innermost(exc: BaseException) -> BaseException:
 
 
 def _say(message: str) -> None:
+    """Print coevo's one line on stderr."""
     # A name with a newline in it (from any message) must not make a second line.
+    try:
+        from coevo_tui.domain.errors import shown_name
+
+        message = shown_name(message)
+    except Exception:  # noqa: BLE001 - coevo itself cannot be imported
+        message = message.replace("\n", "\\n")
     with contextlib.suppress(OSError, ValueError):
-        print(f"coevo: {shown_name(message)}", file=sys.stderr, flush=True)
+        print(f"coevo: {message}", file=sys.stderr, flush=True)
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -309,60 +331,6 @@ def _flush_stdout(status: int) -> int:
     except (OSError, ValueError):
         pass
     return status
-
-
-# ---------------------------------------------------------------------- a quiet process
-class _QuietLoopPolicy(asyncio.DefaultEventLoopPolicy):
-    """Every event loop the command makes (each asyncio.run, Textual's) reports a failed
-    callback, an unretrieved task exception or an unclosed transport to `handler`
-    instead of asyncio's logger."""
-
-    def __init__(self, handler: Any) -> None:
-        super().__init__()
-        self._handler = handler
-
-    def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        loop = super().new_event_loop()
-        loop.set_exception_handler(self._handler)
-        return loop
-
-
-@contextlib.contextmanager
-def quiet_process(*, debug: bool, restore: bool = True) -> Iterator[None]:
-    """Nothing but coevo's own lines reaches the terminal while this is in force.
-
-    Python warnings are ignored (whatever PYTHONWARNINGS or -W ask for); exceptions raised
-    in threads (threading.excepthook), in finalizers and at garbage collection
-    (sys.unraisablehook) and in event-loop callbacks are dropped, and log records no
-    handler takes are not printed by logging's last resort. By then the command's own
-    failure, if any, has already become its one line. With `debug`, warnings and all of
-    these are printed as Python would. `restore` undoes it all at the end."""
-    with contextlib.ExitStack() as undo:
-        if restore:
-            undo.enter_context(warnings.catch_warnings())
-        if debug:
-            yield
-            return
-        warnings.simplefilter("ignore")  # first in the list, so it wins over -W and the env
-        if restore:
-            saved_policy = asyncio.get_event_loop_policy()
-            undo.callback(asyncio.set_event_loop_policy, saved_policy)
-            undo.callback(setattr, threading, "excepthook", threading.excepthook)
-            undo.callback(setattr, sys, "unraisablehook", sys.unraisablehook)
-            undo.callback(setattr, logging, "lastResort", logging.lastResort)
-        threading.excepthook = _ignore
-        sys.unraisablehook = _ignore
-        logging.lastResort = logging.NullHandler()  # type: ignore[assignment]
-        asyncio.set_event_loop_policy(_QuietLoopPolicy(_ignore_loop_error))
-        yield
-
-
-def _ignore(_info: object) -> None:
-    """Swallow a thread's or a finalizer's exception (see `quiet_process`)."""
-
-
-def _ignore_loop_error(_loop: asyncio.AbstractEventLoop, _context: dict[str, Any]) -> None:
-    """Swallow an event loop's report of a failed callback (see `quiet_process`)."""
 
 
 if __name__ == "__main__":
