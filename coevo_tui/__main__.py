@@ -223,7 +223,7 @@ def _report(exc: BaseException, args: argparse.Namespace, debug: bool) -> int:
         EXIT_STORAGE,
         UserError,
     )
-    from coevo_tui.store.faults import storage_error
+    from coevo_tui.store.faults import storage_error_in
 
     exc = _innermost(exc)
     kept = what_is_kept(args)
@@ -236,7 +236,7 @@ def _report(exc: BaseException, args: argparse.Namespace, debug: bool) -> int:
     if isinstance(exc, BrokenPipeError):
         _silence_stdout()
         return EXIT_BROKEN_PIPE
-    refusal = storage_error(exc, getattr(args, "path", None), kept)
+    refusal = storage_error_in(exc, getattr(args, "path", None), kept)
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
     if refusal is not None:

@@ -56,7 +56,7 @@ from coevo_tui.screens.base import CoevoModal
 from coevo_tui.screens.registry import SCREENS
 from coevo_tui.screens.run import TestSetRun
 from coevo_tui.store import Store
-from coevo_tui.store.faults import storage_error
+from coevo_tui.store.faults import storage_error_in
 from coevo_tui.widgets.status_bar import READ_ONLY
 
 if TYPE_CHECKING:
@@ -128,8 +128,8 @@ class CoevoApp(App[int]):
                                           read_only=opens_read_only(self.project_path))
             self.project = await self.store.project()
         except (UserError, sqlite3.Error, OSError, MemoryError) as exc:
-            refusal = exc if isinstance(exc, UserError) else storage_error(exc,
-                                                                             self.project_path)
+            refusal = exc if isinstance(exc, UserError) else storage_error_in(
+                exc, self.project_path)
             if refusal is None:  # a SQLite error that is no refusal: the file is bad
                 refusal = ProjectFileError(f"{shown_name(self.project_path)}: cannot open "
                                            f"({exc})")
@@ -206,13 +206,13 @@ class CoevoApp(App[int]):
 
         A `UserError` is expected (bad input, a busy file) and shows its own message. The
         machine refusing (a full disk, a read-only project, an I/O error, memory running
-        out; SQLite's and the OS's errors) is said plainly through `storage_error`, like the
+        out; SQLite's and the OS's errors) is said plainly through `storage_error_in`, like the
         command line does: the refused change was not made, everything before it is kept.
         Anything else is a bug and shows its type too (the traceback goes to Textual's log,
         not the screen).
         """
-        refusal = error if isinstance(error, UserError) else storage_error(error,
-                                                                           self.project_path)
+        refusal = error if isinstance(error, UserError) else storage_error_in(
+            error, self.project_path)
         if refusal is not None:
             title = (READ_ONLY if isinstance(refusal, ReadOnlyProject) else
                      "Not saved" if isinstance(refusal, StorageError) else "Error")

@@ -23,6 +23,7 @@ from typing import TextIO
 
 from coevo_tui.domain.errors import ProjectFileError, UserError, shown_name
 from coevo_tui.store import formats
+from coevo_tui.store.faults import storage_error
 from coevo_tui.store.project_file import check_project_file
 from coevo_tui.store.store import NewCase, Store
 
@@ -134,18 +135,35 @@ def _output(target: Path | None) -> Iterator[TextIO]:
             if isinstance(stream, io.TextIOWrapper):
                 stream.detach()  # leave sys.stdout's buffer open
         return
-    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                     suffix=".tmp")
+    # An OS error here is about FILE (its disk is full, its folder read-only), not the
+    # project: say so, naming FILE.
+    try:
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                         suffix=".tmp")
+    except OSError as exc:
+        raise _refusal(exc, target) from None
     temp = Path(temp_name)
     try:
         with open(fd, "w", encoding="utf-8", newline="") as stream:
             yield stream
         os.chmod(temp, _mode_for(target))
         os.replace(temp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
+        if isinstance(exc, OSError):
+            raise _refusal(exc, target) from None
         raise
+
+
+def _refusal(exc: OSError, target: Path) -> BaseException:
+    """The one-line error for an OS error writing the export FILE `target`."""
+    exc.filename = None  # the temporary file's name would only confuse
+    refusal = storage_error(exc, target, kept="nothing was exported")
+    if refusal is not None:
+        return refusal
+    return UserError(f"{shown_name(target)}: cannot write ({exc.strerror or exc}); "
+                     "nothing was exported")
 
 
 def _pipe_fd(stream: TextIO) -> int | None:

@@ -58,3 +58,19 @@ def storage_error(exc: BaseException, path: Path | str | None = None,
         if exc.errno == errno.EIO:
             return StorageError(f"{where}the disk reported an I/O error; {after}")
     return None
+
+
+def storage_error_in(exc: BaseException, path: Path | str | None = None,
+                     kept: str = "") -> StorageError | None:
+    """Like `storage_error`, but also looks at the exceptions `exc` was raised while
+    handling (its cause and context): a clean-up that failed after a full disk (SQLite's
+    "cannot rollback - no transaction is active") is still the full disk."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        refusal = storage_error(current, path, kept)
+        if refusal is not None:
+            return refusal
+        current = current.__cause__ or current.__context__
+    return None
