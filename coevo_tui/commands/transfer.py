@@ -3,7 +3,8 @@
 Import checks the whole file before the project is opened, so a bad file never touches
 (or creates) the project; the rows then go in as one transaction with one `import` event.
 Export refuses a project that does not exist (it would be created empty) and writes FILE
-through a temporary file beside it, so a failed export leaves no half-written FILE.
+through a temporary file beside it, so a failed export leaves no half-written FILE (a
+device or a FIFO, such as /dev/null, is written to directly instead).
 """
 
 from __future__ import annotations
@@ -135,6 +136,15 @@ def _output(target: Path | None) -> Iterator[TextIO]:
             if isinstance(stream, io.TextIOWrapper):
                 stream.detach()  # leave sys.stdout's buffer open
         return
+    if _is_special(target):
+        # A device or a FIFO (/dev/null, /dev/stdout, a named pipe) is written to, never
+        # replaced: as root, replacing /dev/null would turn it into a plain file.
+        try:
+            with open(target, "w", encoding="utf-8", newline="") as stream:
+                yield stream
+        except OSError as exc:
+            raise _refusal(exc, target) from None
+        return
     # An OS error here is about FILE (its disk is full, its folder read-only), not the
     # project: say so, naming FILE.
     try:
@@ -154,6 +164,15 @@ def _output(target: Path | None) -> Iterator[TextIO]:
         if isinstance(exc, OSError):
             raise _refusal(exc, target) from None
         raise
+
+
+def _is_special(target: Path) -> bool:
+    """Whether `target` exists and is something other than a regular file or a folder."""
+    try:
+        mode = target.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _refusal(exc: OSError, target: Path) -> BaseException:

@@ -48,8 +48,9 @@ _EXTENSIONS = {
 }
 _BOM = b"\xef\xbb\xbf"
 _STATES = {s.value: s for s in CaseState}
-# A JSON escape of a UTF-16 surrogate; only a line holding one can decode to a lone surrogate.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# A JSON escape of a UTF-16 surrogate or of NUL: only a line holding one can decode to text
+# coevo cannot store (see _check_text).
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
 
 
 # ---------------------------------------------------------------------- format choice
@@ -195,7 +196,11 @@ def _decode(raw: bytes, source: str, number: int) -> str:
 
 
 def _check_text(value: str, what: str, source: str, line: int) -> None:
-    # A JSON "\ud800" escape decodes to a lone surrogate, which SQLite cannot store.
+    # SQLite's text functions stop at a NUL character (an input starting with one has
+    # length 0 there), and a JSON "\ud800" escape decodes to a lone surrogate, which it
+    # cannot store at all.
+    if "\x00" in value:
+        raise ImportRejected(source, line, f"{what} contains a NUL character (\\u0000)")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -221,7 +226,8 @@ class _Rows:
     def add(self, line: int, *, input: Any, ext_id: Any = None, tags: Any = None,
             note: Any = None, state: Any = None, csv_tags: bool = False,
             check_text: bool = False) -> None:
-        """Check one row's values and keep it. `check_text` looks for lone surrogates."""
+        """Check one row's values and keep it. `check_text` looks for NUL characters and
+        lone surrogates (only a row that may hold them needs the look)."""
         if len(self.cases) >= MAX_CASES:
             raise ImportRejected(self.source, None, f"holds more than {MAX_CASES:,} cases, "
                                  "more than coevo imports at once (split it into several "
@@ -328,7 +334,9 @@ def _json_row(line: str, rows: _Rows, number: int) -> Any:
     except json.JSONDecodeError as exc:
         # Some of json's messages end in "at" ("Unterminated string starting at").
         where = f"column {exc.colno}" if exc.msg.endswith(" at") else f"at column {exc.colno}"
-        raise rows.reject(number, f"invalid JSON ({exc.msg} {where})") from None
+        what = ("a byte-order mark (U+FEFF)" if exc.msg.startswith("Unexpected UTF-8 BOM")
+                else exc.msg)
+        raise rows.reject(number, f"invalid JSON ({what} {where})") from None
     except RecursionError:  # [[[[...]]]]
         raise rows.reject(number, "invalid JSON (nested too deeply)") from None
     ext_id = value.get("id") if isinstance(value, dict) else None
@@ -351,7 +359,7 @@ def _parse_jsonl_lines(lines: Iterable[tuple[int, bytes]], source: str) -> list[
             raise rows.reject(number, f"expected a JSON object, found {_json_type(obj)}")
         rows.add(number, input=obj.get("input"), ext_id=obj.get("id"), tags=obj.get("tags"),
                  note=obj.get("note"), state=obj.get("state"),
-                 check_text=_SURROGATE_ESCAPE.search(line) is not None)
+                 check_text=_SUSPECT_ESCAPE.search(line) is not None)
     return rows.result()
 
 
@@ -401,7 +409,8 @@ def _parse_csv_lines(lines: Iterable[tuple[int, bytes]], source: str) -> list[Ne
         row = dict(zip(header, fields))
         ext_id = (row.get("id") or "").strip() or None  # an empty cell: a fresh id
         rows.add(start, input=row["input"], ext_id=ext_id, tags=row.get("tags"),
-                 note=row.get("note"), state=row.get("state"), csv_tags=True)
+                 note=row.get("note"), state=row.get("state"), csv_tags=True,
+                 check_text=any("\x00" in field for field in fields))
     if header is None:
         raise ImportRejected(source, None, "the file is empty (no header row)")
     return rows.result()

@@ -51,10 +51,10 @@ class StatusBar(Static):
         text, state = model_line(app)
         marker = {"missing": "! ", "demo": "~ "}.get(state, "")
         read_only = bool(getattr(app.store, "read_only", False))
-        if read_only:
-            text = f"{READ_ONLY} · {text}"
+        if read_only:  # first, so it survives the ellipsis of a narrow screen
+            marker = f"{READ_ONLY} · {marker}"
         self.update(Text(marker + text, no_wrap=True, overflow="ellipsis"))
         self.set_class(state == "demo", "-demo")
         self.set_class(state == "missing", "-missing")
         self.set_class(read_only, "-read-only")
-        self.tooltip = text
+        self.tooltip = f"{READ_ONLY} · {text}" if read_only else text
