@@ -112,14 +112,16 @@ def wait_until(ready: Callable[[], bool], proc: subprocess.Popen, what: str,
 
 
 def interrupt(proc: subprocess.Popen) -> tuple[int, str]:
-    """One SIGINT; then (exit status, stderr). Fails if one is not enough."""
+    """One SIGINT; then (exit status, stderr). Fails if one is not enough. Its standard
+    output is not read meanwhile: a command blocked writing to it must stop all the same."""
     proc.send_signal(signal.SIGINT)
     try:
-        _, err = proc.communicate(timeout=120)
+        proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
         pytest.fail("one Ctrl-C did not stop the command")
+    _, err = proc.communicate(timeout=60)
     return proc.returncode, err.decode("utf-8", "replace")
 
 
