@@ -125,7 +125,6 @@ def open_tui(path: Path, args: argparse.Namespace) -> int:
 
     check_project_file(path)  # refuse bad files before the screen is taken over
     from coevo_tui.app import make_app
-
     from coevo_tui.cli_process import ordinary_interrupts
 
     app = make_app(path, model=getattr(args, "model", None),

@@ -206,10 +206,10 @@ class CoevoApp(App[int]):
 
         A `UserError` is expected (bad input, a busy file) and shows its own message. The
         machine refusing (a full disk, a read-only project, an I/O error, memory running
-        out; SQLite's and the OS's errors) is said plainly through `storage_error_in`, like the
-        command line does: the refused change was not made, everything before it is kept.
-        Anything else is a bug and shows its type too (the traceback goes to Textual's log,
-        not the screen).
+        out; SQLite's and the OS's errors) is said plainly through `storage_error_in`, as
+        the command line does: the refused change was not made, everything before it is
+        kept. Anything else is a bug and shows its type too (the traceback goes to
+        Textual's log, not the screen).
         """
         refusal = error if isinstance(error, UserError) else storage_error_in(
             error, self.project_path)

@@ -781,7 +781,8 @@ def reference_rows(data: bytes, fmt: str) -> list[tuple] | None:
 VALID_JSONL = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [
     {"id": "a1", "input": "gg ez, uninstall", "tags": ["banter", "gaming"], "note": "why"},
     {"input": "report: he said \"kys\"", "tags": ["quote"]},
-    {"id": 42, "input": "caf\u00e9 \u6f22\u5b57 \U0001f600 sep\u2028para\u2029", "state": "archived"},
+    {"id": 42, "input": "caf\u00e9 \u6f22\u5b57 \U0001f600 sep\u2028para\u2029",
+     "state": "archived"},
     {"id": "b2", "input": "  spaces  ", "tags": [" x ", ""], "note": "", "state": "candidate"},
     {"id": "c3", "input": "tab\tand\\backslash", "extra": {"nested": [1, 2.5, None, True]}},
 ]) + "\n" + json.dumps({"input": "after a blank line", "id": -7}) + "\n"
