@@ -1,17 +1,26 @@
 """Command line: parse, then either open the TUI through `make_app` or run a headless command.
 
 Every command module is imported lazily, so that `coevo PATH` never waits for litellm.
-Errors the user can fix are one line on stderr and exit status 2.
+
+`main` is the one error boundary: whatever a command raises becomes one line on stderr
+and an exit status (domain/errors.py lists them): 2 for bad input, 3 when the machine
+refuses (disk full, read-only, I/O error, out of memory), 130 for Ctrl-C, 70 for a bug
+("internal error ... (please report)"). While a command runs, nothing else reaches the
+terminal: Python warnings are ignored, and exceptions in threads, in callbacks of the
+event loop and in finalizers are kept out of sight. COEVO_DEBUG=1 shows all of them,
+with tracebacks, for a bug report.
 """
 
 from __future__ import annotations
 
+# Only light modules here: a Ctrl-C while Python imports the rest (asyncio alone takes a
+# tenth of a second) must already be inside main's boundary, not before it.
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-from coevo_tui.domain.errors import UserError
 
 COMMANDS = ("demo", "import", "export", "run", "prompt", "versions", "diff", "label", "eval")
 DEFAULT_DEMO_PATH = "coevo-demo.db"
@@ -116,13 +125,17 @@ def open_tui(path: Path, args: argparse.Namespace) -> int:
 
     check_project_file(path)  # refuse bad files before the screen is taken over
     from coevo_tui.app import make_app
+    from coevo_tui.cli_process import ordinary_interrupts
 
     app = make_app(path, model=getattr(args, "model", None),
                    api_base=getattr(args, "api_base", None))
-    app.run()
+    with ordinary_interrupts():
+        app.run()
+    if app.crash is not None:  # the terminal is restored by now: the boundary says it
+        raise app.crash
     if app.startup_error:
-        print(f"coevo: {app.startup_error}", file=sys.stderr)
-        return 2
+        _say(app.startup_error)
+        return app.return_code or 2
     return app.return_code or 0
 
 
@@ -161,16 +174,162 @@ def dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(command)
 
 
+# 128 + SIGPIPE, what a shell reports for a program stopped by a closed pipe: the reader
+# went away (`coevo eval ... | head -1`), so the command did not finish.
+EXIT_BROKEN_PIPE = 141
+DEBUG_VARIABLE = "COEVO_DEBUG"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
+    """Run the command line `argv` (default: the process's arguments); return its exit status.
+
+    Called without `argv` it is the process's entry point, and the quiet settings stay in
+    place to its end (the interpreter's shutdown, too, must not print); with `argv`
+    (tests, embedding) they are undone on return."""
+    debug = os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
     try:
-        return dispatch(args)
-    except UserError as exc:
-        print(f"coevo: {exc}", file=sys.stderr)
-        return exc.exit_status
+        from coevo_tui.cli_process import command_process
+
+        with command_process(debug=debug, restore=argv is not None) as interrupts:
+            args = parse(sys.argv[1:] if argv is None else argv)
+            try:
+                status = dispatch(args)
+                if interrupts.count:  # the command stopped early but said nothing
+                    raise KeyboardInterrupt
+            except BaseException as exc:  # noqa: BLE001 - the one boundary
+                if isinstance(exc, SystemExit):
+                    raise
+                status = _report(exc, args, debug)
+            return _flush_stdout(status)
+    # Only while coevo is still starting (or failing to): nothing was done yet. The
+    # statuses are written out here, as importing them is one of the things that can fail.
     except KeyboardInterrupt:
-        print("coevo: interrupted", file=sys.stderr)
-        return 130
+        _say("interrupted")
+        return 130  # EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a broken installation, say
+        _say(f"internal error: {type(exc).__name__}: {exc} (please report)")
+        return 70  # EXIT_INTERNAL
+
+
+def _report(exc: BaseException, args: argparse.Namespace, debug: bool) -> int:
+    """Print the one line for a command's failure; return its exit status."""
+    import asyncio
+    import traceback
+
+    from coevo_tui.domain.errors import (
+        EXIT_INTERNAL,
+        EXIT_INTERRUPTED,
+        EXIT_STORAGE,
+        UserError,
+    )
+    from coevo_tui.store.faults import storage_error_in
+
+    exc = _innermost(exc)
+    kept = what_is_kept(args)
+    if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+        _say(f"interrupted; {kept}")
+        return EXIT_INTERRUPTED
+    if isinstance(exc, UserError):
+        _say(str(exc))
+        return exc.exit_status
+    if isinstance(exc, BrokenPipeError):
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    refusal = storage_error_in(exc, getattr(args, "path", None), kept)
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if refusal is not None:
+        _say(str(refusal))
+        return EXIT_STORAGE
+    _say(f"internal error: {type(exc).__name__}: {_short(_redacted(str(exc)))} "
+         f"(please report; {DEBUG_VARIABLE}=1 shows the details)")
+    return EXIT_INTERNAL
+
+
+def what_is_kept(args: argparse.Namespace) -> str:
+    """What a command stopped half-way leaves behind, for the end of its one line."""
+    command = args.command
+    if command == "import":
+        return "nothing was imported"
+    if command == "export":
+        return ("standard output holds part of the export" if args.file == "-"
+                else "nothing was exported")
+    if command == "run":
+        return "the answers that arrived are saved; coevo run again runs the rest"
+    if command in ("eval", "versions", "diff"):
+        return "nothing was changed"
+    if command == "demo":
+        return "no half-written demo project was left"
+    return "what was shown as done is kept"
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The exception that says what happened: an interrupt first, then a user error, from
+    inside an exception group (asyncio's TaskGroup raises those)."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        else:
+            leaves.append(current)
+    from coevo_tui.domain.errors import UserError
+
+    for kind in (KeyboardInterrupt, UserError):
+        for leaf in leaves:
+            if isinstance(leaf, kind):
+                return leaf
+    return leaves[0] if leaves else exc
+
+
+def _say(message: str) -> None:
+    """Print coevo's one line on stderr."""
+    # A name with a newline in it (from any message) must not make a second line.
+    try:
+        from coevo_tui.domain.errors import shown_name
+
+        message = shown_name(message)
+    except Exception:  # noqa: BLE001 - coevo itself cannot be imported
+        message = message.replace("\n", "\\n")
+    with contextlib.suppress(OSError, ValueError):
+        print(f"coevo: {message}", file=sys.stderr, flush=True)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _redacted(text: str) -> str:
+    """`text` without secrets from the environment (a provider's error may echo a key)."""
+    try:
+        from coevo_tui.llm.client import redact_secrets
+
+        return redact_secrets(text)
+    except Exception:  # noqa: BLE001 - the error path must not fail
+        return text
+
+
+def _silence_stdout() -> None:
+    """The reader of standard output went away: send what is still buffered nowhere, so
+    the interpreter's final flush does not complain."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _flush_stdout(status: int) -> int:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE if status == 0 else status
+    except (OSError, ValueError):
+        pass
+    return status
 
 
 if __name__ == "__main__":

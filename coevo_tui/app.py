@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import os
 import sqlite3
 import sys
 import traceback
@@ -41,7 +42,13 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.worker import Worker, WorkerState
 
-from coevo_tui.domain.errors import UserError
+from coevo_tui.domain.errors import (
+    ProjectFileError,
+    ReadOnlyProject,
+    StorageError,
+    UserError,
+    shown_name,
+)
 from coevo_tui.domain.model import Project
 from coevo_tui.keymap import keymap_from_environment
 from coevo_tui.palette import ScreenActionsProvider
@@ -49,12 +56,32 @@ from coevo_tui.screens.base import CoevoModal
 from coevo_tui.screens.registry import SCREENS
 from coevo_tui.screens.run import TestSetRun
 from coevo_tui.store import Store
+from coevo_tui.store.faults import storage_error_in
+from coevo_tui.widgets.status_bar import READ_ONLY
 
 if TYPE_CHECKING:
     from coevo_tui.llm.client import ModelClient
     from coevo_tui.llm.config import ModelChoice
 
 STYLES = Path(__file__).parent / "styles"
+
+
+def opens_read_only(path: Path) -> bool:
+    """Whether the TUI must open the project at `path` for reading only: it exists but
+    coevo cannot write it, because its file system is mounted read-only, or the file, its
+    folder (where SQLite keeps the -wal and -shm files beside it) or one of those files is
+    not writable. Such a project is shown instead of refused; a missing one is created."""
+    if not path.exists():
+        return False
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        pass
+    folder = path.parent if str(path.parent) else Path(".")
+    companions = [Path(f"{path}{suffix}") for suffix in ("-wal", "-shm")]
+    writable = [path, folder, *(c for c in companions if c.exists())]
+    return not all(os.access(p, os.W_OK) for p in writable)
 
 
 class CoevoApp(App[int]):
@@ -91,21 +118,30 @@ class CoevoApp(App[int]):
         self.available_screens = {name for name, e in SCREENS.items() if e.is_available()}
         # The run of the test set (R), if one was started: it outlives the screens.
         self.test_set_run: TestSetRun | None = None
+        # An exception no handler took, which ended the app (see `_fatal_error`).
+        self.crash: BaseException | None = None
 
     # ------------------------------------------------------------------ life cycle
     async def on_mount(self) -> None:
         try:
-            self.store = await Store.open(self.project_path)
+            self.store = await Store.open(self.project_path,
+                                          read_only=opens_read_only(self.project_path))
             self.project = await self.store.project()
-        except UserError as exc:
-            self.startup_error = str(exc)
-            self.exit(2, return_code=2)
-            return
-        except sqlite3.Error as exc:
-            self.startup_error = f"{self.project_path}: cannot open ({exc})"
-            self.exit(2, return_code=2)
+        except (UserError, sqlite3.Error, OSError, MemoryError) as exc:
+            refusal = exc if isinstance(exc, UserError) else storage_error_in(
+                exc, self.project_path)
+            if refusal is None:  # a SQLite error that is no refusal: the file is bad
+                refusal = ProjectFileError(f"{shown_name(self.project_path)}: cannot open "
+                                           f"({exc})")
+            self.startup_error = str(refusal)
+            self.exit(refusal.exit_status, return_code=refusal.exit_status)
             return
         self.title = self.project.name
+        if self.store.read_only:
+            self.sub_title = READ_ONLY
+            self.notify("The project is read-only (its file, folder or disk cannot be "
+                        "written): you can look, but changes cannot be saved.",
+                        title=READ_ONLY, severity="warning", timeout=10)
         if self.user_keymap:
             self.set_keymap(self.user_keymap)
         self._apply_project_stylesheet(self.project)
@@ -166,21 +202,43 @@ class CoevoApp(App[int]):
 
     # ------------------------------------------------------------------ errors
     def report_error(self, error: BaseException) -> None:
-        """The one error path: every failure becomes an error notification.
+        """The one error path: every failure becomes a one-line error notification.
 
-        A `UserError` is expected (bad input, a busy file) and shows its own message; any
-        other exception is a bug or an I/O failure and shows its type too (the traceback
-        goes to Textual's log, not the screen).
+        A `UserError` is expected (bad input, a busy file) and shows its own message. The
+        machine refusing (a full disk, a read-only project, an I/O error, memory running
+        out; SQLite's and the OS's errors) is said plainly through `storage_error_in`, as
+        the command line does: the refused change was not made, everything before it is
+        kept. Anything else is a bug and shows its type too (the traceback goes to
+        Textual's log, not the screen).
         """
-        if isinstance(error, UserError):
-            self.notify(str(error), title="Error", severity="error", timeout=8)
+        refusal = error if isinstance(error, UserError) else storage_error_in(
+            error, self.project_path)
+        if refusal is not None:
+            title = (READ_ONLY if isinstance(refusal, ReadOnlyProject) else
+                     "Not saved" if isinstance(refusal, StorageError) else "Error")
+            self.notify(shown_name(str(refusal)), title=title, severity="error",
+                        timeout=12 if isinstance(refusal, StorageError) else 8)
             return
         if isinstance(error, sqlite3.Error):
             message = f"the project file could not be read or written: {error}"
         else:
             message = f"{type(error).__name__}: {error}"
         self.log.error("".join(traceback.format_exception(error)))
-        self.notify(message, title="Unexpected error", severity="error", timeout=12)
+        self.notify(shown_name(message), title="Unexpected error", severity="error",
+                    timeout=12)
+
+    def _fatal_error(self) -> None:
+        """An exception no handler took ends the app (Textual's rule). Textual would print
+        its traceback, local variables included (they may hold secrets), once the terminal
+        is restored; instead `crash` keeps the exception and the command line's error
+        boundary prints one line for it. COEVO_DEBUG=1 keeps Textual's traceback."""
+        if os.environ.get("COEVO_DEBUG", "") not in ("", "0"):
+            super()._fatal_error()
+            return
+        self.crash = sys.exc_info()[1] or self._exception
+        self.log.error(traceback.format_exc())
+        self.bell()
+        self._close_messages_no_wait()
 
     # ------------------------------------------------------------------ screens
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -334,7 +334,8 @@ async def test_a_store_write_error_is_a_notification_and_keeps_the_draft(
         monkeypatch.setattr(app.store, "add_case", disk_full)
         await pilot.press("a", *"keep me", "ctrl+s")
         await _settle(app, pilot, modal_open=True)
-        assert any("database or disk is full" in n for n in _notes(app))
+        # Said the way the command line says it (store/faults.py), not in SQLite's words.
+        assert any("the disk is full; nothing was changed" in n for n in _notes(app))
         assert {n.severity for n in app._notifications} == {"error"}
         # The editor came back with what was typed: nothing is lost.
         assert isinstance(app.screen, CaseEditorScreen)
@@ -349,7 +350,7 @@ async def test_a_store_write_error_is_a_notification_and_keeps_the_draft(
         await pilot.press("x")
         await _settle(app, pilot)
         assert app.is_running and isinstance(app.screen, CasesScreen)
-        assert sum("database or disk is full" in n for n in _notes(app)) == 2
+        assert sum("the disk is full; nothing was changed" in n for n in _notes(app)) == 2
 
 
 async def test_a_few_thousand_cases_render_only_the_visible_rows(

@@ -3,7 +3,8 @@
 Import checks the whole file before the project is opened, so a bad file never touches
 (or creates) the project; the rows then go in as one transaction with one `import` event.
 Export refuses a project that does not exist (it would be created empty) and writes FILE
-through a temporary file beside it, so a failed export leaves no half-written FILE.
+through a temporary file beside it, so a failed export leaves no half-written FILE (a
+device or a FIFO, such as /dev/null, is written to directly instead).
 """
 
 from __future__ import annotations
@@ -13,32 +14,47 @@ import asyncio
 import contextlib
 import io
 import os
+import select
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from coevo_tui.domain.errors import ProjectFileError, UserError
+from coevo_tui.domain.errors import ProjectFileError, UserError, shown_name
 from coevo_tui.store import formats
+from coevo_tui.store.faults import storage_error
 from coevo_tui.store.project_file import ProjectAppeared, check_project_file
-from coevo_tui.store.store import Store
+from coevo_tui.store.store import NewCase, Store
 
 
 def main(args: argparse.Namespace) -> int:
     """Entry point for both commands (chosen by `args.command`)."""
     if args.command == "import":
-        return asyncio.run(import_cases(Path(args.path), args.file, args.format))
+        # The file is read before the event loop starts: inside asyncio.run, Ctrl-C only
+        # cancels the main task, which a blocking read (a big file, a FIFO with no writer)
+        # does not notice, so the first Ctrl-C would not stop the import.
+        path = Path(args.path)
+        created, new_cases = read_import(path, args.file, args.format)
+        return asyncio.run(import_cases(path, args.file, new_cases, created=created))
     if args.command == "export":
         return asyncio.run(export_cases(Path(args.path), args.file, args.format))
     raise AssertionError(args.command)
 
 
-async def import_cases(path: Path, file: str, fmt: str | None = None) -> int:
-    """Add every case of FILE to the project at `path` (created if missing), or none."""
+def read_import(path: Path, file: str, fmt: str | None = None) -> tuple[bool, list[NewCase]]:
+    """Check the project at `path` and read FILE: (whether the project must be created,
+    the cases). Raises a UserError, changing nothing, for a bad project or file."""
     fmt = formats.import_format(file, fmt)
     created = check_project_file(path)  # refuse a bad project before reading a big file
-    new_cases = formats.read_cases(Path(file), fmt, source=file)
+    return created, formats.read_cases(Path(file), fmt, source=file)
+
+
+async def import_cases(path: Path, file: str, new_cases: list[NewCase], *,
+                       created: bool) -> int:
+    """Add `new_cases` (read from FILE by `read_import`) to the project at `path`,
+    created if missing: all of them, or none."""
 
     async def add(store: Store) -> None:
         await store.add_cases(new_cases, kind="import", source_name=file)
@@ -56,9 +72,8 @@ async def import_cases(path: Path, file: str, fmt: str | None = None) -> int:
             await store.close()
             raise
     await store.close()
-    count = len(new_cases)
-    where = f"{path} (a new project)" if created else str(path)
-    print(f"imported {count} case{'' if count == 1 else 's'} into {where}")
+    where = f"{shown_name(path)} (a new project)" if created else shown_name(path)
+    print(f"imported {_count(len(new_cases), 'case')} into {where}")
     return 0
 
 
@@ -66,7 +81,7 @@ async def export_cases(path: Path, file: str, fmt: str | None = None) -> int:
     """Write every case of the project at `path` to FILE ('-' for standard output)."""
     fmt = formats.export_format(file, fmt)
     if not path.exists():
-        raise ProjectFileError(f"{path}: no such project file; nothing exported")
+        raise ProjectFileError(f"{shown_name(path)}: no such project file; nothing exported")
     check_project_file(path)
     target = None if file == "-" else Path(file)
     if target is not None:
@@ -78,9 +93,13 @@ async def export_cases(path: Path, file: str, fmt: str | None = None) -> int:
     finally:
         await store.close()
     if target is not None:
-        what = "tests" if fmt == "promptfoo" else "cases"
-        print(f"exported {count} {what} to {target} ({fmt})")
+        what = "test" if fmt == "promptfoo" else "case"
+        print(f"exported {_count(count, what)} to {shown_name(target)} ({fmt})")
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 async def _write(store: Store, fmt: str, out: TextIO) -> int:
@@ -94,14 +113,16 @@ async def _write(store: Store, fmt: str, out: TextIO) -> int:
 
 
 def _check_target(project: Path, target: Path) -> None:
+    name = shown_name(target)
     if target.is_dir():
-        raise UserError(f"{target}: is a folder; nothing exported")
+        raise UserError(f"{name}: is a folder; nothing exported")
     if not target.parent.is_dir():
-        raise UserError(f"{target}: folder {target.parent} does not exist; nothing exported")
+        raise UserError(f"{name}: folder {shown_name(target.parent)} does not exist; "
+                        "nothing exported")
     resolved = target.resolve()
     own = project.resolve()
     if resolved in {Path(str(own) + s) for s in ("", "-wal", "-shm", "-journal")}:
-        raise UserError(f"{target}: that is the project file itself; nothing exported")
+        raise UserError(f"{name}: that is the project file itself; nothing exported")
 
 
 @contextlib.contextmanager
@@ -113,7 +134,9 @@ def _output(target: Path | None) -> Iterator[TextIO]:
             yield sys.stdout
             return
         sys.stdout.flush()
-        stream = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+        pipe = _pipe_fd(sys.stdout)
+        stream: TextIO = (io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+                          if pipe is None else _PipeWriter(pipe))
         try:
             yield stream
             stream.flush()
@@ -122,20 +145,105 @@ def _output(target: Path | None) -> Iterator[TextIO]:
             with contextlib.suppress(OSError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         finally:
-            stream.detach()  # leave sys.stdout's buffer open
+            if isinstance(stream, io.TextIOWrapper):
+                stream.detach()  # leave sys.stdout's buffer open
         return
-    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                     suffix=".tmp")
+    if _is_special(target):
+        # A device or a FIFO (/dev/null, /dev/stdout, a named pipe) is written to, never
+        # replaced: as root, replacing /dev/null would turn it into a plain file.
+        try:
+            with open(target, "w", encoding="utf-8", newline="") as stream:
+                yield stream
+        except OSError as exc:
+            raise _refusal(exc, target) from None
+        return
+    # An OS error here is about FILE (its disk is full, its folder read-only), not the
+    # project: say so, naming FILE.
+    try:
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                         suffix=".tmp")
+    except OSError as exc:
+        raise _refusal(exc, target) from None
     temp = Path(temp_name)
     try:
         with open(fd, "w", encoding="utf-8", newline="") as stream:
             yield stream
         os.chmod(temp, _mode_for(target))
         os.replace(temp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
+        if isinstance(exc, OSError):
+            raise _refusal(exc, target) from None
         raise
+
+
+def _is_special(target: Path) -> bool:
+    """Whether `target` exists and is something other than a regular file or a folder."""
+    try:
+        mode = target.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _refusal(exc: OSError, target: Path) -> BaseException:
+    """The one-line error for an OS error writing the export FILE `target`."""
+    exc.filename = None  # the temporary file's name would only confuse
+    refusal = storage_error(exc, target, kept="nothing was exported")
+    if refusal is not None:
+        return refusal
+    return UserError(f"{shown_name(target)}: cannot write ({exc.strerror or exc}); "
+                     "nothing was exported")
+
+
+def _pipe_fd(stream: TextIO) -> int | None:
+    """The file descriptor of `stream` if it is a pipe or a socket, else None."""
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return fd if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) else None
+
+
+class _PipeWriter(io.TextIOBase):
+    """Standard output to a pipe, written without ever blocking the event loop.
+
+    A reader that stops reading (a pager, a stalled consumer) fills the pipe, and a plain
+    write then blocks the loop's thread, where Ctrl-C only asks the main task to stop: the
+    command would hang. Here text is kept until `drain()`, which writes it a pipe's atomic
+    unit at a time (never blocking once select() says there is room) and otherwise waits
+    on the event loop, where Ctrl-C reaches it."""
+
+    _HOLD = 64 * 1024  # bytes kept before drain() starts writing
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+        self._pending = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._pending += text.encode("utf-8")
+        return len(text)
+
+    async def drain(self, *, everything: bool = False) -> None:
+        """Write what is held (all of it with `everything`, else once it is 64 KiB)."""
+        if not everything and len(self._pending) < self._HOLD:
+            return
+        while self._pending:
+            _, room, _ = select.select([], [self._fd], [], 0)
+            if not room:
+                await asyncio.sleep(0.02)
+                continue
+            written = os.write(self._fd, self._pending[:select.PIPE_BUF])
+            del self._pending[:written]
+
+    def flush(self) -> None:
+        """Only `drain()` writes; what is left unwritten here was never promised."""
 
 
 def _mode_for(target: Path) -> int:

@@ -11,7 +11,7 @@ import errno
 import sqlite3
 from pathlib import Path
 
-from coevo_tui.domain.errors import DiskFull, ReadOnlyProject, StorageError
+from coevo_tui.domain.errors import DiskFull, ReadOnlyProject, StorageError, shown_name
 
 # SQLite primary result codes (the low byte of an extended code).
 _SQLITE_READONLY = 8
@@ -28,7 +28,7 @@ def storage_error(exc: BaseException, path: Path | str | None = None,
     """A `StorageError` describing `exc` if it is the machine refusing (disk full, read-only,
     I/O error), else None. `path` names the file in the message; `kept` says what survived
     ("the answers shown as done are saved"), defaulting to "nothing was changed"."""
-    where = f"{path}: " if path is not None else ""
+    where = f"{shown_name(path)}: " if path is not None else ""
     after = kept or "nothing was changed"
     if isinstance(exc, StorageError):
         return exc
@@ -48,7 +48,7 @@ def storage_error(exc: BaseException, path: Path | str | None = None,
         return None
     if isinstance(exc, OSError) and exc.errno is not None:
         name = exc.filename if exc.filename is not None else path
-        where = f"{name}: " if name is not None else ""
+        where = f"{shown_name(name)}: " if name is not None else ""
         if exc.errno in _FULL_ERRNOS:
             return DiskFull(f"{where}the disk is full; {after}. Free some space and try again")
         if exc.errno == errno.EROFS:
@@ -57,4 +57,20 @@ def storage_error(exc: BaseException, path: Path | str | None = None,
             return ReadOnlyProject(f"{where}permission denied; {after}")
         if exc.errno == errno.EIO:
             return StorageError(f"{where}the disk reported an I/O error; {after}")
+    return None
+
+
+def storage_error_in(exc: BaseException, path: Path | str | None = None,
+                     kept: str = "") -> StorageError | None:
+    """Like `storage_error`, but also looks at the exceptions `exc` was raised while
+    handling (its cause and context): a clean-up that failed after a full disk (SQLite's
+    "cannot rollback - no transaction is active") is still the full disk."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        refusal = storage_error(current, path, kept)
+        if refusal is not None:
+            return refusal
+        current = current.__cause__ or current.__context__
     return None

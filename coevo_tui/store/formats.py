@@ -18,16 +18,20 @@ double-quoted and escaped, which YAML 1.1 and 1.2 readers parse alike.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
+import os
 import re
-from collections.abc import AsyncIterable, Iterable
+import stat
+import sys
+from collections.abc import AsyncIterable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
-from coevo_tui.domain.errors import ImportRejected, UserError
+from coevo_tui.domain.errors import ImportRejected, UserError, shown_name
 from coevo_tui.domain.model import CaseSource, CaseState, Project, PromptVersion
 from coevo_tui.store.store import NewCase
 
@@ -44,8 +48,9 @@ _EXTENSIONS = {
 }
 _BOM = b"\xef\xbb\xbf"
 _STATES = {s.value: s for s in CaseState}
-# A JSON escape of a UTF-16 surrogate; only a line holding one can decode to a lone surrogate.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# A JSON escape of a UTF-16 surrogate or of NUL: only a line holding one can decode to text
+# coevo cannot store (see _check_text).
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
 
 
 # ---------------------------------------------------------------------- format choice
@@ -67,7 +72,8 @@ def export_format(file: str, explicit: str | None = None) -> str:
         return "jsonl"
     fmt = _EXTENSIONS.get(Path(file).suffix.lower())
     if fmt is None:
-        raise UserError(f"{file}: {_unknown_extension(file, EXPORT_FORMATS)}; nothing exported")
+        raise UserError(f"{shown_name(file)}: {_unknown_extension(file, EXPORT_FORMATS)}; "
+                        "nothing exported")
     return fmt
 
 
@@ -79,36 +85,122 @@ def _unknown_extension(file: str, formats: tuple[str, ...]) -> str:
 
 
 # ---------------------------------------------------------------------- reading
+# The limits of one import. Far above the 100,000 cases coevo is built for, and low enough
+# that an endless source (a pipe fed by `yes`, /dev/zero behind a symlink) is refused in
+# one line long before memory runs out: the cases are held in memory until they are
+# checked, as an import is all or nothing.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024 * 1024
+MAX_CASES = 1_000_000
+_LIMITS_TEXT = {MAX_LINE_BYTES: "16 MiB", MAX_FILE_BYTES: "1 GiB"}
+
+
 def read_cases(path: Path, fmt: str, source: str | None = None) -> list[NewCase]:
-    """Read and check a whole import file. `source` names the file in messages."""
+    """Read and check a whole import file, line by line. `source` names the file in
+    messages. Works for regular files and pipes (a FIFO, /dev/stdin fed by a pipe);
+    refuses folders and devices. Every problem is an `ImportRejected`."""
     source = source if source is not None else str(path)
+    if fmt not in IMPORT_FORMATS:
+        raise ValueError(f"not an import format: {fmt}")
+    with _open_import(path, source) as stream:
+        return _parse_stream(stream, fmt, source)
+
+
+def parse_jsonl(data: bytes, source: str) -> list[NewCase]:
+    """One JSON object a line; blank lines are skipped but still counted."""
+    return _parse_stream(io.BytesIO(data), "jsonl", source)
+
+
+def parse_csv(data: bytes, source: str) -> list[NewCase]:
+    """A header row with an `input` column; optional id, tags (`;`-separated), note, state."""
+    return _parse_stream(io.BytesIO(data), "csv", source)
+
+
+def _parse_stream(stream: BinaryIO, fmt: str, source: str) -> list[NewCase]:
+    lines = _lines(stream, source)
+    return _parse_jsonl_lines(lines, source) if fmt == "jsonl" else \
+        _parse_csv_lines(lines, source)
+
+
+@contextlib.contextmanager
+def _open_import(path: Path, source: str) -> Iterator[BinaryIO]:
+    """`path` opened for reading, once it is known to be a regular file or a pipe."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+        # stat() follows symlinks, so /dev/zero behind a link is seen for what it is, and a
+        # device is refused before it is opened (opening one can have effects).
+        info = path.stat()
+        _check_kind(info.st_mode, source)
+        if stat.S_ISREG(info.st_mode) and info.st_size > MAX_FILE_BYTES:
+            raise _too_large(source)
+        stream = path.open("rb")
+    except (FileNotFoundError, NotADirectoryError):
         raise ImportRejected(source, None, "no such file") from None
     except IsADirectoryError:
         raise ImportRejected(source, None, "is a folder, not a file") from None
     except OSError as exc:
         raise ImportRejected(source, None, f"cannot read ({exc.strerror})") from None
-    if fmt == "jsonl":
-        return parse_jsonl(data, source)
-    if fmt == "csv":
-        return parse_csv(data, source)
-    raise ValueError(f"not an import format: {fmt}")
+    with stream:
+        # What was opened may not be what was looked at a moment ago.
+        _check_kind(os.fstat(stream.fileno()).st_mode, source)
+        yield stream
 
 
-def _decode(data: bytes, source: str) -> str:
-    if data.startswith(_BOM):
-        data = data[len(_BOM):]
+def _check_kind(mode: int, source: str) -> None:
+    if stat.S_ISREG(mode) or stat.S_ISFIFO(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise ImportRejected(source, None, "is a folder, not a file")
+    kind = ("a character device" if stat.S_ISCHR(mode) else
+            "a block device" if stat.S_ISBLK(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise ImportRejected(source, None, f"is {kind}, not a file of cases")
+
+
+def _too_large(source: str) -> ImportRejected:
+    return ImportRejected(source, None, f"larger than {_LIMITS_TEXT[MAX_FILE_BYTES]}, more "
+                          "than coevo imports at once (split it into several files)")
+
+
+def _lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw line) pairs, the byte-order mark removed from the first; each line
+    at most MAX_LINE_BYTES and the whole at most MAX_FILE_BYTES, so that neither an
+    endless line nor an endless file is ever held in memory."""
+    readline = stream.readline
+    total = 0
+    number = 0
+    while True:
+        try:
+            raw = readline(MAX_LINE_BYTES + 1)
+        except OSError as exc:
+            raise ImportRejected(source, number + 1, f"cannot read ({exc.strerror})") \
+                from None
+        if not raw:
+            return
+        number += 1
+        total += len(raw)
+        if total > MAX_FILE_BYTES:
+            raise _too_large(source)
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            raise ImportRejected(source, number, f"the line is longer than "
+                                 f"{_LIMITS_TEXT[MAX_LINE_BYTES]}")
+        if number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM):]
+        yield number, raw
+
+
+def _decode(raw: bytes, source: str, number: int) -> str:
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ImportRejected(source, line, "not valid UTF-8 text") from None
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ImportRejected(source, number, "not valid UTF-8 text") from None
 
 
 def _check_text(value: str, what: str, source: str, line: int) -> None:
-    # A JSON "\ud800" escape decodes to a lone surrogate, which SQLite cannot store.
+    # SQLite's text functions stop at a NUL character (an input starting with one has
+    # length 0 there), and a JSON "\ud800" escape decodes to a lone surrogate, which it
+    # cannot store at all.
+    if "\x00" in value:
+        raise ImportRejected(source, line, f"{what} contains a NUL character (\\u0000)")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -134,7 +226,12 @@ class _Rows:
     def add(self, line: int, *, input: Any, ext_id: Any = None, tags: Any = None,
             note: Any = None, state: Any = None, csv_tags: bool = False,
             check_text: bool = False) -> None:
-        """Check one row's values and keep it. `check_text` looks for lone surrogates."""
+        """Check one row's values and keep it. `check_text` looks for NUL characters and
+        lone surrogates (only a row that may hold them needs the look)."""
+        if len(self.cases) >= MAX_CASES:
+            raise ImportRejected(self.source, None, f"holds more than {MAX_CASES:,} cases, "
+                                 "more than coevo imports at once (split it into several "
+                                 "files)")
         if input is None:
             raise self.reject(line, "missing 'input'")
         if not isinstance(input, str):
@@ -210,37 +307,81 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def parse_jsonl(data: bytes, source: str) -> list[NewCase]:
-    """One JSON object a line; blank lines are skipped but still counted."""
-    text = _decode(data, source)
+class _LongInteger:
+    """An integer literal with more digits than Python converts (sys.int_max_str_digits)."""
+
+    def __init__(self, literal: str) -> None:
+        self.digits = len(literal.lstrip("-"))
+
+
+def _integer(literal: str) -> int | _LongInteger:
+    try:
+        return int(literal)
+    except ValueError:
+        return _LongInteger(literal)
+
+
+def _json_row(line: str, rows: _Rows, number: int) -> Any:
+    """The JSON value of one line; a row that cannot be read is rejected with a reason
+    worded for the user (not Python's own message)."""
+    try:
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            raise
+        except ValueError:  # an integer of thousands of digits; find out which, below
+            value = json.loads(line, parse_int=_integer)
+    except json.JSONDecodeError as exc:
+        # Some of json's messages end in "at" ("Unterminated string starting at").
+        where = f"column {exc.colno}" if exc.msg.endswith(" at") else f"at column {exc.colno}"
+        what = ("a byte-order mark (U+FEFF)" if exc.msg.startswith("Unexpected UTF-8 BOM")
+                else exc.msg)
+        raise rows.reject(number, f"invalid JSON ({what} {where})") from None
+    except RecursionError:  # [[[[...]]]]
+        raise rows.reject(number, "invalid JSON (nested too deeply)") from None
+    ext_id = value.get("id") if isinstance(value, dict) else None
+    if isinstance(ext_id, _LongInteger):
+        raise rows.reject(number, f"'id' is too long (a number of {ext_id.digits} digits)")
+    raise rows.reject(number, "invalid JSON (a number of more than "
+                      f"{sys.get_int_max_str_digits()} digits)")
+
+
+def _parse_jsonl_lines(lines: Iterable[tuple[int, bytes]], source: str) -> list[NewCase]:
     rows = _Rows(source)
-    # Split on "\n" only: str.splitlines() would also split on U+2028 and friends, which
-    # may legally appear raw inside a JSON string, and would make line numbers lie.
-    for number, raw in enumerate(text.split("\n"), start=1):
-        line = raw.rstrip("\r")
+    # Lines end at "\n" only: str.splitlines() would also split on U+2028 and friends,
+    # which may legally appear raw inside a JSON string, and would make line numbers lie.
+    for number, raw in lines:
+        line = _decode(raw, source, number).rstrip("\n").rstrip("\r")
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise rows.reject(number, f"invalid JSON ({exc.msg} at column {exc.colno})") \
-                from None
-        except (ValueError, RecursionError) as exc:  # a 5,000-digit number, [[[[...]]]]
-            raise rows.reject(number, f"invalid JSON ({exc})") from None
+        obj = _json_row(line, rows, number)
         if not isinstance(obj, dict):
             raise rows.reject(number, f"expected a JSON object, found {_json_type(obj)}")
         rows.add(number, input=obj.get("input"), ext_id=obj.get("id"), tags=obj.get("tags"),
                  note=obj.get("note"), state=obj.get("state"),
-                 check_text=_SURROGATE_ESCAPE.search(line) is not None)
+                 check_text=_SUSPECT_ESCAPE.search(line) is not None)
     return rows.result()
 
 
-def parse_csv(data: bytes, source: str) -> list[NewCase]:
-    """A header row with an `input` column; optional id, tags (`;`-separated), note, state."""
-    text = _decode(data, source)
-    # The default limit (128 KiB a field) would reject long but legitimate inputs.
+# A carriage return not followed by a line feed also ends a CSV line (old Mac files), as it
+# does when Python reads a file opened with newline="".
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+
+def _csv_lines(lines: Iterable[tuple[int, bytes]], source: str) -> Iterator[str]:
+    for number, raw in lines:
+        text = _decode(raw, source, number)
+        if "\r" in text:
+            yield from (part for part in _LONE_CR.split(text) if part)
+        else:
+            yield text
+
+
+def _parse_csv_lines(lines: Iterable[tuple[int, bytes]], source: str) -> list[NewCase]:
+    # The default limit (128 KiB a field) would reject long but legitimate inputs; the
+    # reader's own limits bound the whole file.
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(_csv_lines(lines, source), strict=True)
     rows = _Rows(source)
     header: list[str] | None = None
     end_of_previous = 0
@@ -268,7 +409,8 @@ def parse_csv(data: bytes, source: str) -> list[NewCase]:
         row = dict(zip(header, fields))
         ext_id = (row.get("id") or "").strip() or None  # an empty cell: a fresh id
         rows.add(start, input=row["input"], ext_id=ext_id, tags=row.get("tags"),
-                 note=row.get("note"), state=row.get("state"), csv_tags=True)
+                 note=row.get("note"), state=row.get("state"), csv_tags=True,
+                 check_text=any("\x00" in field for field in fields))
     if header is None:
         raise ImportRejected(source, None, "the file is empty (no header row)")
     return rows.result()
@@ -280,6 +422,15 @@ def parse_csv(data: bytes, source: str) -> list[NewCase]:
 _LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
+async def drain(out: TextIO, *, everything: bool = False) -> None:
+    """Let `out` pass on what it holds, if it is a stream that writes without blocking
+    (standard output to a pipe, see commands/transfer.py): the writers below call this
+    after every case, and with `everything` at the end."""
+    pass_on = getattr(out, "drain", None)
+    if pass_on is not None:
+        await pass_on(everything=everything)
+
+
 async def write_jsonl(records: AsyncIterable[dict[str, Any]], out: TextIO) -> int:
     """SPEC section 5's JSONL export, one case a line. Returns the number of cases."""
     count = 0
@@ -287,6 +438,8 @@ async def write_jsonl(records: AsyncIterable[dict[str, Any]], out: TextIO) -> in
         out.write(json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS))
         out.write("\n")
         count += 1
+        await drain(out)
+    await drain(out, everything=True)
     return count
 
 
@@ -299,6 +452,8 @@ async def write_csv(records: AsyncIterable[dict[str, Any]], out: TextIO) -> int:
         writer.writerow([r["id"], r["input"], ";".join(r["tags"]), r.get("note", ""),
                          r["source"], r["state"]])
         count += 1
+        await drain(out)
+    await drain(out, everything=True)
     return count
 
 
@@ -441,6 +596,8 @@ async def write_promptfoo(records: AsyncIterable[dict[str, Any]], out: TextIO, *
             w(f"      coevo_label_version: {newest['version']}\n")
             if newest["rationale"]:
                 w(f"      coevo_rationale: {yaml_str(newest['rationale'])}\n")
+        await drain(out)
     if count == 0:
         w("tests: []\n")
+    await drain(out, everything=True)
     return count

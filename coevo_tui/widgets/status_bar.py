@@ -12,6 +12,7 @@ from coevo_tui.domain.errors import UserError
 if TYPE_CHECKING:
     from coevo_tui.app import CoevoApp
 
+READ_ONLY = "read-only"  # also the app's sub-title for a project opened read-only
 NO_MODEL = ("no model configured: start with --model M (and its API key in the environment),"
             " set COEVO_MODEL, or install the offline demo model")
 
@@ -35,7 +36,8 @@ def model_line(app: CoevoApp) -> tuple[str, str]:
 class StatusBar(Static):
     """The model in use, on one line above the footer. `refresh_model()` re-reads it
     (after the project's model changed). The state is a CSS class (-demo, -missing) and,
-    for NO_COLOR, a leading marker: "!" when no model, "~" for the demo model."""
+    for NO_COLOR, a leading marker: "!" when no model, "~" for the demo model. A project
+    opened read-only says so first ("read-only · model: ..."; class -read-only)."""
 
     DEFAULT_CSS = """
     StatusBar { height: 1; padding: 0 1; }
@@ -45,9 +47,14 @@ class StatusBar(Static):
         self.refresh_model()
 
     def refresh_model(self) -> None:
-        text, state = model_line(cast("CoevoApp", self.app))
+        app = cast("CoevoApp", self.app)
+        text, state = model_line(app)
         marker = {"missing": "! ", "demo": "~ "}.get(state, "")
+        read_only = bool(getattr(app.store, "read_only", False))
+        if read_only:  # first, so it survives the ellipsis of a narrow screen
+            marker = f"{READ_ONLY} · {marker}"
         self.update(Text(marker + text, no_wrap=True, overflow="ellipsis"))
         self.set_class(state == "demo", "-demo")
         self.set_class(state == "missing", "-missing")
-        self.tooltip = text
+        self.set_class(read_only, "-read-only")
+        self.tooltip = f"{READ_ONLY} · {text}" if read_only else text
