@@ -43,12 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("open", help="open (or create) a project in the TUI")
     p.add_argument("path", metavar="PATH")
-    _model_options(p)
+    _model_options(p, assistant=True)
 
     p = sub.add_parser("demo", help="write the demo project and open it")
     p.add_argument("path", metavar="PATH", nargs="?", default=DEFAULT_DEMO_PATH)
     p.add_argument("--no-open", action="store_true", help="write the project, do not open it")
-    _model_options(p)
+    _model_options(p, assistant=True)
 
     p = sub.add_parser("import", help="add cases from a JSONL or CSV file (all or nothing)")
     p.add_argument("path", metavar="PATH")
@@ -93,18 +93,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="report fixed and regressed cases; exit 1 on a regression")
     p.add_argument("path", metavar="PATH")
-    p.add_argument("--check", action="store_true")
-    p.add_argument("--baseline", type=int, metavar="N")
-    p.add_argument("--candidate", type=int, metavar="M")
+    p.add_argument("--check", action="store_true", help="exit 1 if a case regressed")
+    p.add_argument("--baseline", type=int, metavar="N",
+                   help="the older version (default: the revision's parent)")
+    p.add_argument("--revision", type=int, metavar="M",
+                   help="the newer version (default: the newest)")
+    # The old name of --revision, kept so that existing scripts keep working.
+    p.add_argument("--candidate", type=int, dest="revision", help=argparse.SUPPRESS)
     p.add_argument("--model", metavar="MODEL", help="compare this model's outputs (needed when "
-                   "several models answered)")
+                   "several models answered and none is the model under test)")
     return parser
 
 
-def _model_options(p: argparse.ArgumentParser) -> None:
+def _model_options(p: argparse.ArgumentParser, *, assistant: bool = False) -> None:
     p.add_argument("--model", metavar="M", help="litellm model string (or COEVO_MODEL)")
     p.add_argument("--api-base", metavar="URL",
                    help="OpenAI-compatible server (or COEVO_API_BASE)")
+    if assistant:
+        p.add_argument("--assistant-model", metavar="M",
+                       help="the assistant's model (default: the project's, "
+                            "COEVO_ASSISTANT_MODEL, then the model under test)")
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -128,7 +136,8 @@ def open_tui(path: Path, args: argparse.Namespace) -> int:
     from coevo_tui.cli_process import ordinary_interrupts
 
     app = make_app(path, model=getattr(args, "model", None),
-                   api_base=getattr(args, "api_base", None))
+                   api_base=getattr(args, "api_base", None),
+                   assistant_model=getattr(args, "assistant_model", None))
     with ordinary_interrupts():
         app.run()
     if app.crash is not None:  # the terminal is restored by now: the boundary says it

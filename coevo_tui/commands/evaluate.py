@@ -1,13 +1,15 @@
-"""`coevo eval PATH [--check] [--baseline N] [--candidate M] [--model MODEL]`: for CI.
+"""`coevo eval PATH [--check] [--baseline N] [--revision M] [--model MODEL]`: for CI.
 
 Compares the newest answer of every active case under two versions (by default the
-newest two), prints both pass rates and the fixed and regressed cases, and with
-`--check` exits 1 when any case regressed (good to bad), 0 otherwise. Cases not yet run
-under the candidate are reported but do not fail the check: run them first with
-`coevo run`. Bad arguments exit 2.
+newest version, the revision, against its parent, the baseline), prints both pass rates
+and the fixed and regressed cases, and with `--check` exits 1 when any case regressed
+(good to bad), 0 otherwise. Cases not yet run under the revision are reported but do
+not fail the check: run them first with `coevo run`. Bad arguments exit 2.
 
-When outputs come from several models, `--model` must say which to compare (mixing
-models would compare a model with another, not a version with another).
+Which versions and which model's answers are compared is decided by the same rule as the
+Compare screen's (`services/comparison.py`); when several models answered and none is
+the model under test, `--model` must say which (mixing models would compare a model with
+another, not a version with another). `--candidate` is the old name of `--revision`.
 """
 
 from __future__ import annotations
@@ -18,16 +20,15 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from coevo_tui.domain.errors import ProjectFileError, UserError
-from coevo_tui.domain.model import CaseState, PromptVersion, first_line
+from coevo_tui.domain.model import CaseState, first_line
 from coevo_tui.domain.status import (
     ComparisonStatus,
     VersionSummary,
     compare_all,
     summarize,
 )
-from coevo_tui.store.project_file import check_project_file
-from coevo_tui.store.store import Store
+from coevo_tui.services.comparison import choose_model, choose_versions, merge_counts
+from coevo_tui.session import Session
 
 REGRESSION_EXIT_STATUS = 1
 
@@ -36,53 +37,8 @@ def main(args: argparse.Namespace) -> int:
     """Entry point of `coevo eval`."""
     return asyncio.run(
         evaluate(Path(args.path), check=args.check, baseline=args.baseline,
-                 candidate=args.candidate, model=getattr(args, "model", None))
+                 revision=args.revision, model=getattr(args, "model", None))
     )
-
-
-async def _pick_versions(store: Store, baseline: int | None, candidate: int | None
-                         ) -> tuple[PromptVersion, PromptVersion]:
-    versions = await store.versions()
-    if baseline is None and candidate is None:
-        if len(versions) < 2:
-            raise UserError("eval needs two prompt versions; save another with coevo prompt")
-        return versions[-2], versions[-1]
-    if candidate is None:
-        assert baseline is not None
-        base = await store.version(baseline)
-        cand = versions[-1]
-        if cand.id == base.id:
-            raise UserError(f"v{base.number} is the newest version; name an older --baseline "
-                            f"or a --candidate")
-        return base, cand
-    cand = await store.version(candidate)
-    if baseline is None:
-        if cand.parent_id is None:
-            raise UserError(f"v{cand.number} has no earlier version; name a --baseline")
-        return await store.version_by_id(cand.parent_id), cand
-    base = await store.version(baseline)
-    if base.id == cand.id:
-        raise UserError(f"--baseline and --candidate are both v{base.number}")
-    return base, cand
-
-
-async def _pick_model(store: Store, base: PromptVersion, cand: PromptVersion,
-                      model: str | None) -> str | None:
-    base_models = await store.models_with_outputs(base.id)
-    cand_models = await store.models_with_outputs(cand.id)
-    if model is not None:
-        if model not in base_models and model not in cand_models:
-            known = sorted(set(base_models) | set(cand_models))
-            raise UserError(
-                f"no outputs from model {model} under v{base.number} or v{cand.number}"
-                + (f" (outputs from: {', '.join(known)})" if known else "")
-            )
-        return model
-    models = sorted(set(base_models) | set(cand_models))
-    if len(models) > 1:
-        raise UserError(f"outputs under v{base.number} and v{cand.number} come from several "
-                        f"models ({', '.join(models)}); choose one with --model")
-    return models[0] if models else None
 
 
 def _rate(summary: VersionSummary) -> str:
@@ -101,16 +57,19 @@ def _details(summary: VersionSummary) -> str:
 
 
 async def evaluate(path: Path, *, check: bool = False, baseline: int | None = None,
-                   candidate: int | None = None, model: str | None = None,
+                   revision: int | None = None, model: str | None = None,
                    out: TextIO | None = None) -> int:
     """Print the comparison report; return 1 if `check` and a case regressed, else 0."""
     out = out or sys.stdout
-    if not path.exists():
-        raise ProjectFileError(f"{path}: no such project file")
-    check_project_file(path)
-    async with await Store.open_to_read(path) as store:
-        base, cand = await _pick_versions(store, baseline, candidate)
-        model = await _pick_model(store, base, cand, model)
+    async with await Session.open_existing(path, reading=True, missing="nothing evaluated"
+                                           ) as session:
+        store = session.store
+        pair = choose_versions(await store.versions(), baseline, revision, purpose="eval")
+        base, cand = pair.baseline, pair.revision
+        answered = merge_counts(await store.models_with_outputs(base.id),
+                                await store.models_with_outputs(cand.id))
+        model = choose_model(pair, answered, asked=model,
+                             under_test=session.configured_model())
         rows = [r for r in await store.case_rows() if r.state == CaseState.ACTIVE.value]
         base_answers = await store.case_outputs_with_labels(base.id, model)
         cand_answers = await store.case_outputs_with_labels(cand.id, model)

@@ -1,7 +1,9 @@
 """`coevo label PATH CASE_ID VERSION good|bad|unsure`: label one output from the shell.
 
-It labels the newest answer of the case under the version (of `--model` when given; when
-several models answered and none is named, it refuses and names them). The label is a
+It labels the newest answer of the case under the version, chosen by the rule the screens
+use (services/labelling.py): `--model`'s, else the model under test's, else the only
+model's; when several models answered and none of these says which, it refuses and names
+them. The label is a
 human label; identical answers of the same case that are unlabelled (or only hold an
 older carried label) inherit it as carried, in the same transaction. The previous label
 stays in the history.
@@ -13,10 +15,9 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from coevo_tui.domain.errors import NotFound, ProjectFileError, UserError
-from coevo_tui.domain.model import LabelSource, Output, OutputStatus, Verdict, first_line
-from coevo_tui.store.project_file import check_project_file
-from coevo_tui.store.store import Store
+from coevo_tui.domain.model import LabelSource, Verdict
+from coevo_tui.services.labelling import choose_output
+from coevo_tui.session import Session
 
 
 def main(args: argparse.Namespace) -> int:
@@ -27,40 +28,16 @@ def main(args: argparse.Namespace) -> int:
     )
 
 
-def choose_output(outputs: dict[str, Output], case_ext_id: str, version_number: int,
-                  model: str | None) -> Output:
-    """The output to label among the newest one per model, or a UserError saying why none."""
-    where = f"case {case_ext_id} under version {version_number}"
-    if not outputs:
-        raise NotFound(f"{where} has no output yet; run it first "
-                       f"(coevo run PATH --version {version_number})")
-    if model is not None:
-        if model not in outputs:
-            raise NotFound(f"{where} has no output from model {model} "
-                           f"(outputs from: {', '.join(sorted(outputs))})")
-        output = outputs[model]
-    elif len(outputs) > 1:
-        raise UserError(f"{where} has outputs from several models "
-                        f"({', '.join(sorted(outputs))}); choose one with --model")
-    else:
-        output = next(iter(outputs.values()))
-    if output.status == OutputStatus.ERROR:
-        raise UserError(f"the newest output of {where} is an error "
-                        f"({first_line(output.error or 'no message', 60)}); re-run it first")
-    return output
-
-
 async def label_case(path: Path, case_ext_id: str, version_number: int, verdict: Verdict,
                      rationale: str = "", model: str | None = None) -> int:
     """Label the newest output of a case under a version, print what happened."""
-    if not path.exists():
-        raise ProjectFileError(f"{path}: no such project file")
-    check_project_file(path)
-    async with await Store.open(path) as store:
+    async with await Session.open_existing(path, missing="nothing labelled") as session:
+        store = session.store
         case = await store.case_by_ext_id(case_ext_id)
         version = await store.version(version_number)
         outputs = await store.newest_outputs_by_model(case.id, version.id)
-        output = choose_output(outputs, case.ext_id, version.number, model)
+        output = choose_output(outputs, case.ext_id, version.number, model,
+                               session.configured_model())
         current = await store.current_label(output.id)
         if (current is not None and current.source == LabelSource.HUMAN
                 and current.verdict == verdict and current.rationale == rationale):

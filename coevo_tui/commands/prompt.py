@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from coevo_tui.domain.errors import ProjectFileError, UserError
+from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import PromptVersion, first_line
 from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
 from coevo_tui.store.project_file import check_project_file
-from coevo_tui.store.store import Store
+from coevo_tui.session import Session
 
 
 def main(args: argparse.Namespace) -> int:
@@ -59,11 +59,8 @@ def read_text_file(path: Path, what: str) -> str:
     return text.removesuffix("\n")
 
 
-async def _open_existing(path: Path) -> Store:
-    if not path.exists():
-        raise ProjectFileError(f"{path}: no such project file")
-    check_project_file(path)
-    return await Store.open_to_read(path)
+async def _open_existing(path: Path) -> Session:
+    return await Session.open_existing(path, reading=True, missing="nothing to show")
 
 
 async def save_version(path: Path, instructions_file: Path, template_file: Path | None,
@@ -80,7 +77,8 @@ async def save_version(path: Path, instructions_file: Path, template_file: Path 
                 f"{template_file}: the template must contain {{input}}; nothing saved"
             )
     check_project_file(path)  # refuse a bad project file before anything else
-    async with await Store.open(path) as store:
+    async with await Session.open(path) as session:
+        store = session.store
         previous = await store.latest_version()
         version = await store.create_version(instructions, template, note)
     same = (previous.instructions == version.instructions
@@ -98,7 +96,8 @@ def _created(version: PromptVersion) -> str:
 async def list_versions(path: Path, out: TextIO | None = None) -> int:
     """Print every version: number, created, motivating cases, note, instructions."""
     out = out or sys.stdout
-    async with await _open_existing(path) as store:
+    async with await _open_existing(path) as session:
+        store = session.store
         versions = await store.versions()
         motivation = await store.motivation_counts()
     width = max(shutil.get_terminal_size((80, 24)).columns, 40)
@@ -142,7 +141,8 @@ def render_diff(lines: list[DiffLine], colour: bool) -> str:
 async def print_diff(path: Path, a: int, b: int, out: TextIO | None = None) -> int:
     """Print the unified diff from version `a` to version `b`."""
     out = out or sys.stdout
-    async with await _open_existing(path) as store:
+    async with await _open_existing(path) as session:
+        store = session.store
         before = await store.version(a)
         after = await store.version(b)
     lines = version_diff(before, after)

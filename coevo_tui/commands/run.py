@@ -64,14 +64,10 @@ def _env_number(name: str, default: float, *, integer: bool = False, minimum: fl
 
 
 async def run_command(args: argparse.Namespace) -> int:
-    from coevo_tui.domain.errors import ProjectFileError, UserError
-    from coevo_tui.llm.client import ModelClient, RetryPolicy
-    from coevo_tui.llm.config import resolve_model
-    from coevo_tui.llm.runner import Runner
-    from coevo_tui.store.project_file import check_project_file
-    from coevo_tui.store.store import Store
+    from coevo_tui.domain.errors import UserError
+    from coevo_tui.llm.client import RetryPolicy
+    from coevo_tui.session import Session
 
-    path = Path(args.path)
     concurrency = DEFAULT_CONCURRENCY if args.concurrency is None else args.concurrency
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise UserError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
@@ -81,21 +77,15 @@ async def run_command(args: argparse.Namespace) -> int:
                                      integer=True, minimum=1)),
         base_delay=_env_number("COEVO_RETRY_DELAY", 1.0),
     )
-    if not path.exists():
-        raise ProjectFileError(f"{path}: no such project file; nothing was run")
-    check_project_file(path)
-    store = await Store.open(path)
-    try:
-        project = await store.project()
-        version = (await store.version(args.version) if args.version is not None
-                   else await store.latest_version())
-        choice = resolve_model(args.model, project.model, args.api_base)
-        runner = Runner(store, ModelClient(concurrency=concurrency, timeout=timeout,
-                                           retry=retry), choice, project.params)
-        return await _run_with_progress(runner, version, use_cache=not args.no_cache,
-                                        project_name=project.name)
-    finally:
-        await store.close()
+    async with await Session.open_existing(Path(args.path), missing="nothing was run",
+                                           model=args.model, api_base=args.api_base) as session:
+        version = (await session.store.version(args.version) if args.version is not None
+                   else await session.store.latest_version())
+        choice = session.model_choice()
+        session.use_client(concurrency=concurrency, timeout=timeout, retry=retry)
+        return await _run_with_progress(session.runner(choice), version,
+                                        use_cache=not args.no_cache,
+                                        project_name=session.project.name)
 
 
 async def _run_with_progress(runner: Runner, version: PromptVersion, *, use_cache: bool,

@@ -26,6 +26,7 @@ from coevo_tui.domain.errors import ProjectFileError, UserError, shown_name
 from coevo_tui.store import formats
 from coevo_tui.store.faults import storage_error
 from coevo_tui.store.project_file import ProjectAppeared, check_project_file
+from coevo_tui.session import Session
 from coevo_tui.store.store import NewCase, Store
 
 
@@ -86,12 +87,10 @@ async def export_cases(path: Path, file: str, fmt: str | None = None) -> int:
     target = None if file == "-" else Path(file)
     if target is not None:
         _check_target(path, target)
-    store = await Store.open_to_read(path)
-    try:
+    async with await Session.open_existing(path, reading=True,
+                                           missing="nothing exported") as session:
         with _output(target) as out:
-            count = await _write(store, fmt, out)
-    finally:
-        await store.close()
+            count = await _write(session.store, fmt, out)
     if target is not None:
         what = "test" if fmt == "promptfoo" else "case"
         print(f"exported {_count(count, what)} to {shown_name(target)} ({fmt})")
