@@ -1,9 +1,10 @@
-"""The Textual App: opens the store, pushes the Cases screen, routes errors to notifications.
+"""The Textual App: opens the session, pushes the Cases screen, hosts the long jobs, routes
+errors to notifications.
 
 How the app is put together (read this before adding a screen):
 
 - **Screens** live in `coevo_tui/screens/<name>.py`, subclass `screens.base.CoevoScreen`
-  (gives `self.store` and reports worker failures), and compose their own `Header` and
+  (gives `self.session`, `self.store` and `self.jobs`, and reports worker failures), and compose their own `Header` and
   `Footer`. Top-level screens are opened by name with `app.open_screen(name, **kwargs)`;
   the names, modules and factories are listed in `screens/registry.py`. The App's `p`, `c`,
   `o`, `v`, `R` keys open them, and stay hidden until the module exists.
@@ -15,32 +16,32 @@ How the app is put together (read this before adding a screen):
   that owns it (leaving the screen cancels them). A failure reaches `report_error`, the one
   error path, and becomes a notification: a `UserError` shows its message, anything else its
   type and message. Results travel back as return values or typed messages.
-- **Model calls** (litellm) are never imported at start-up (`import litellm` costs ~3.5 s).
-  Get the litellm-backed modules inside a worker with `await app.load_llm("coevo_tui.llm.x")`,
-  which imports them in a thread the first time so the screen keeps drawing.
+- **The session** (`coevo_tui/session.py`, no Textual) is the open project and its models:
+  `session.store`, `session.model_choice()`, `session.assistant_choice()`, the one model
+  client and `session.runner()`. The headless commands stand on the same object.
+- **Long work** (a run of the test set, Compare's run, later generating and judging) is an
+  app-owned job (`coevo_tui/jobs.py`, `app.jobs`): it goes on when its screen is left,
+  shows its progress on every screen, stops with `X` (or the screen's own key), and never
+  runs twice. Screens follow a job through the `app.jobs.changed` and `.events` signals.
+- **Model calls** (litellm) are never imported at start-up (`import litellm` costs ~3.5 s):
+  the model client imports it in a thread on the first call, so the screen keeps drawing.
 - **Styles** are in `styles/app.tcss` (theme variables only); the demo project also loads
   `demo.tcss` on top (`_apply_project_stylesheet`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import importlib
 import os
 import sqlite3
 import sys
 import traceback
-from collections.abc import AsyncIterator
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
-from textual.worker import Worker, WorkerState
 
 from coevo_tui.domain.errors import (
     ProjectFileError,
@@ -50,38 +51,19 @@ from coevo_tui.domain.errors import (
     shown_name,
 )
 from coevo_tui.domain.model import Project
+from coevo_tui.jobs import Jobs
 from coevo_tui.keymap import keymap_from_environment
 from coevo_tui.palette import ScreenActionsProvider
 from coevo_tui.screens.base import CoevoModal
 from coevo_tui.screens.registry import SCREENS
-from coevo_tui.screens.run import TestSetRun
-from coevo_tui.store import Store
+from coevo_tui.session import Session
 from coevo_tui.store.faults import storage_error_in
 from coevo_tui.widgets.status_bar import READ_ONLY
 
 if TYPE_CHECKING:
     from coevo_tui.llm.client import ModelClient
-    from coevo_tui.llm.config import ModelChoice
 
 STYLES = Path(__file__).parent / "styles"
-
-
-def opens_read_only(path: Path) -> bool:
-    """Whether the TUI must open the project at `path` for reading only: it exists but
-    coevo cannot write it, because its file system is mounted read-only, or the file, its
-    folder (where SQLite keeps the -wal and -shm files beside it) or one of those files is
-    not writable. Such a project is shown instead of refused; a missing one is created."""
-    if not path.exists():
-        return False
-    try:
-        if os.statvfs(path).f_flag & os.ST_RDONLY:
-            return True
-    except OSError:
-        pass
-    folder = path.parent if str(path.parent) else Path(".")
-    companions = [Path(f"{path}{suffix}") for suffix in ("-wal", "-shm")]
-    writable = [path, folder, *(c for c in companions if c.exists())]
-    return not all(os.access(p, os.W_OK) for p in writable)
 
 
 class CoevoApp(App[int]):
@@ -99,34 +81,48 @@ class CoevoApp(App[int]):
         Binding("c", "open_screen('compare')", "Compare", id="app.compare"),
         Binding("v", "open_screen('candidates')", "Candidates", id="app.candidates"),
         Binding("o", "open_screen('overview')", "Overview", id="app.overview"),
+        # Not in the footer (80 columns are full): every progress line says "X stops".
+        Binding("X", "stop_job", "Stop job", id="app.stop_job", show=False,
+                tooltip="Stop the newest long job (a run; its answers so far are kept)"),
     ]
 
     def __init__(self, project_path: Path, *, model: str | None = None,
-                 api_base: str | None = None, keymap: dict[str, str] | None = None) -> None:
+                 api_base: str | None = None, assistant_model: str | None = None,
+                 keymap: dict[str, str] | None = None,
+                 client: ModelClient | None = None) -> None:
         super().__init__()
         self.project_path = project_path
-        self.model_override = model
-        self.api_base_override = api_base
-        self.store: Store | None = None
-        self.project: Project | None = None
+        self._session_options: dict[str, Any] = {
+            "model": model, "api_base": api_base, "assistant_model": assistant_model,
+            "client": client}
+        # The open project and its models (set in on_mount, before any screen is pushed).
+        self._session: Session | None = None
+        # The app's long work; made in on_mount (its signals need a running app).
+        self._jobs: Jobs | None = None
         self.startup_error: str | None = None
         self.user_keymap = dict(keymap or {})
-        # The one ModelClient of the TUI (made on first use by `model_client()`), so every
-        # stream and run shares one concurrency bound. Tests may set their own first.
-        self.llm_client: ModelClient | None = None
         # Decided once: find_spec is cheap but check_action runs on every footer refresh.
         self.available_screens = {name for name, e in SCREENS.items() if e.is_available()}
-        # The run of the test set (R), if one was started: it outlives the screens.
-        self.test_set_run: TestSetRun | None = None
         # An exception no handler took, which ended the app (see `_fatal_error`).
         self.crash: BaseException | None = None
 
+    @property
+    def session(self) -> Session:
+        """The open project and its models (screens are pushed only once it is open)."""
+        assert self._session is not None, "the session opens before any screen is pushed"
+        return self._session
+
+    @property
+    def jobs(self) -> Jobs:
+        """The app's long work (runs, and later generating and judging)."""
+        assert self._jobs is not None, "jobs exist from on_mount on"
+        return self._jobs
+
     # ------------------------------------------------------------------ life cycle
     async def on_mount(self) -> None:
+        self._jobs = Jobs(self)
         try:
-            self.store = await Store.open(self.project_path,
-                                          read_only=opens_read_only(self.project_path))
-            self.project = await self.store.project()
+            self._session = await Session.open(self.project_path, **self._session_options)
         except (UserError, sqlite3.Error, OSError, MemoryError) as exc:
             refusal = exc if isinstance(exc, UserError) else storage_error_in(
                 exc, self.project_path)
@@ -136,15 +132,16 @@ class CoevoApp(App[int]):
             self.startup_error = str(refusal)
             self.exit(refusal.exit_status, return_code=refusal.exit_status)
             return
-        self.title = self.project.name
-        if self.store.read_only:
+        project = self.session.project
+        self.title = project.name
+        if self.session.read_only:
             self.sub_title = READ_ONLY
             self.notify("The project is read-only (its file, folder or disk cannot be "
                         "written): you can look, but changes cannot be saved.",
                         title=READ_ONLY, severity="warning", timeout=10)
         if self.user_keymap:
             self.set_keymap(self.user_keymap)
-        self._apply_project_stylesheet(self.project)
+        self._apply_project_stylesheet(project)
         from coevo_tui.screens.cases import CasesScreen
 
         await self.push_screen(CasesScreen())
@@ -178,8 +175,8 @@ class CoevoApp(App[int]):
         await super().on_event(event)
 
     async def on_unmount(self) -> None:
-        if self.store is not None:
-            await self.store.close()
+        if self._session is not None:
+            await self._session.close()
 
     def _apply_project_stylesheet(self, project: Project) -> None:
         """Load the demo stylesheet on top of app.tcss when the project is the demo.
@@ -247,6 +244,14 @@ class CoevoApp(App[int]):
             return name in self.available_screens
         return True
 
+    def action_stop_job(self) -> None:
+        job = self.jobs.stop()
+        if job is None:
+            self.notify("No long job is running.", timeout=3)
+            return
+        self.notify(f"Stopping the {job.progress_text()}; what it finished is kept.",
+                    timeout=4)
+
     async def action_open_screen(self, name: str) -> None:
         await self.open_screen(name)
 
@@ -285,79 +290,6 @@ class CoevoApp(App[int]):
     async def action_quit(self) -> None:
         self.exit(0)
 
-    # ------------------------------------------------------------------ model services
-    async def load_llm(self, module: str) -> ModuleType:
-        """Import a litellm-backed module (e.g. "coevo_tui.llm.runner") off the event loop.
-
-        The first import pulls in litellm (~3.5 s of CPU); doing it in a thread keeps the
-        screen drawing meanwhile. Later calls return the already imported module at once.
-        """
-        loaded = sys.modules.get(module)
-        if loaded is not None:
-            return loaded
-        return await asyncio.to_thread(importlib.import_module, module)
-
-    def model_choice(self) -> ModelChoice:
-        """The model the TUI calls: --model, the project's model, COEVO_MODEL, then the
-        offline demo model (llm/config.py). Raises ModelNotConfigured (a UserError)."""
-        from coevo_tui.llm.config import resolve_model
-
-        project_model = self.project.model if self.project is not None else None
-        return resolve_model(self.model_override, project_model, self.api_base_override)
-
-    def model_client(self) -> ModelClient:
-        """The app's shared ModelClient (bounded concurrency, retries); cheap to import,
-        litellm itself loads on the first call."""
-        if self.llm_client is None:
-            from coevo_tui.llm.client import ModelClient
-
-            self.llm_client = ModelClient()
-        return self.llm_client
-
-    # ------------------------------------------------------------------ the test set's run
-    def start_test_set_run(self, run: TestSetRun, events: AsyncIterator[object]) -> None:
-        """Drive `events` (a runner's run) into `run` in an app worker, so that the run
-        goes on whichever screen is shown. A run already going is stopped first (it is
-        resumable: its answers are stored)."""
-        previous = self.test_set_run
-        if previous is not None and previous.running:
-            self.notify(f"Stopped the {previous.progress()} to start this one "
-                        "(R over that version resumes it).", timeout=6)
-        self.test_set_run = run
-        run.worker = self.run_worker(self._drive_test_set_run(run, events),
-                                     group="test-set-run", exclusive=True,
-                                     exit_on_error=False)
-
-    def stop_test_set_run(self) -> None:
-        run = self.test_set_run
-        if run is not None and run.running and run.worker is not None:
-            run.worker.cancel()
-
-    async def _drive_test_set_run(self, run: TestSetRun, events: AsyncIterator[object]) -> None:
-        try:
-            async with contextlib.aclosing(events):  # type: ignore[type-var]
-                async for event in events:
-                    run.handle(event)
-        finally:
-            unseen = not run.listeners
-            run.end()
-            summary = run.summary
-            if unseen and summary is not None and summary.to_run and self.is_running:
-                # Nobody is watching its panel: say how it ended.
-                if summary.halted:
-                    self.notify(f"Run of v{run.version.number} stopped: {summary.done} of "
-                                f"{summary.to_run} done. R resumes the unfinished cases.",
-                                timeout=6)
-                else:
-                    self.notify(f"Run of v{run.version.number} done: {summary.line()}",
-                                timeout=6,
-                                severity="warning" if summary.errors else "information")
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if (event.worker.group == "test-set-run" and event.state is WorkerState.ERROR
-                and event.worker.error is not None):
-            self.report_error(event.worker.error)
-
     # ------------------------------------------------------------------ keymap
     def _warn_unknown_keymap_ids(self) -> None:
         """A keymap id that names no binding is most likely a typo: say so once."""
@@ -386,13 +318,17 @@ def _declared_binding_ids() -> set[str]:
 
 
 def make_app(project_path: Path | str, *, model: str | None = None,
-             api_base: str | None = None, keymap: dict[str, str] | None = None) -> CoevoApp:
+             api_base: str | None = None, assistant_model: str | None = None,
+             keymap: dict[str, str] | None = None,
+             client: ModelClient | None = None) -> CoevoApp:
     """The one factory for the command line and the tests.
 
     `keymap` defaults to the user's `COEVO_KEYMAP`; a malformed one raises UserError
-    (one line on stderr, exit status 2, before the screen is taken over).
+    (one line on stderr, exit status 2, before the screen is taken over). `client`
+    replaces the session's model client (tests pass one with short timeouts).
     """
     if keymap is None:
         keymap = keymap_from_environment()
-    return CoevoApp(Path(project_path), model=model, api_base=api_base, keymap=keymap)
+    return CoevoApp(Path(project_path), model=model, api_base=api_base,
+                    assistant_model=assistant_model, keymap=keymap, client=client)
 

@@ -25,6 +25,8 @@ streaming is not cut off).
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import hashlib
 import inspect
 import json
@@ -194,6 +196,51 @@ class _Attempt:
         self.cost: float | None = None
 
 
+class _Slots:
+    """At most `size` calls at once, shared by every caller of a client; a waiting urgent
+    call (what the user is watching: a pane's stream) gets the next free slot before any
+    waiting batch call (a run), so a run of 1,000 cases never keeps a pane waiting for
+    more than one call to finish."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._batch: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    @contextlib.asynccontextmanager
+    async def slot(self, urgent: bool = False) -> AsyncIterator[None]:
+        await self._acquire(urgent)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, urgent: bool) -> None:
+        if self._free > 0 and not self._urgent and not self._batch:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._batch
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # handed a slot just as we were cancelled: pass it on
+            else:
+                queue.remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        for queue in (self._urgent, self._batch):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the slot passes straight to the waiter
+                    return
+        self._free += 1
+
+
 class ModelClient:
     """Calls models with at most `concurrency` requests in flight (shared by every caller
     of this client), a per-attempt `timeout` in seconds, and retries per `retry`.
@@ -207,7 +254,7 @@ class ModelClient:
         self.concurrency = concurrency
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = _Slots(concurrency)
         self._rng = rng or random.Random()
         self._sleep = sleep
         self._ready: set[tuple[str, str | None]] = set()
@@ -258,8 +305,9 @@ class ModelClient:
         return kwargs
 
     # ------------------------------------------------------------------ batch path
-    async def complete(self, call: ModelCall) -> CallResult:
-        """One non-streaming call with retries. Never raises for model errors."""
+    async def complete(self, call: ModelCall, *, urgent: bool = False) -> CallResult:
+        """One non-streaming call with retries. Never raises for model errors. `urgent`:
+        someone is waiting for this one answer; it takes the next free slot first."""
         litellm = await load_litellm_async()
         kwargs = self._kwargs(call)
         attempt = 0
@@ -267,7 +315,7 @@ class ModelClient:
             attempt += 1
             info = _Attempt()
             try:
-                async with self._slots:
+                async with self._slots.slot(urgent):
                     started = time.perf_counter()
                     async with asyncio.timeout(self.timeout):
                         response = await litellm.acompletion(**kwargs)
@@ -288,7 +336,8 @@ class ModelClient:
                 await self._sleep(self.retry.delay(attempt, failure.retry_after, self._rng))
 
     # ------------------------------------------------------------------ streaming path
-    async def stream(self, call: ModelCall) -> AsyncIterator[StreamEvent]:
+    async def stream(self, call: ModelCall, *, urgent: bool = False
+                     ) -> AsyncIterator[StreamEvent]:
         """Stream one call: `TextDelta`s in order, `StreamRetry` when starting over, then
         one `StreamDone`. Use with `contextlib.aclosing` (or let the task be cancelled):
         closing or cancelling stops the stream at once and closes the connection."""
@@ -303,7 +352,7 @@ class ModelClient:
             parts: list[str] = []
             response: Any = None
             try:
-                async with self._slots:
+                async with self._slots.slot(urgent):
                     started = time.perf_counter()
                     async with asyncio.timeout(self.timeout):
                         response = await litellm.acompletion(**kwargs)

@@ -212,7 +212,8 @@ class Runner:
             yield CaseDelta(case.id, answer.cached.text)
         elif stream:
             result: CallResult | None = None
-            async with contextlib.aclosing(self.client.stream(call)) as events:
+            # One case is what the user is watching: it goes before a run's waiting calls.
+            async with contextlib.aclosing(self.client.stream(call, urgent=True)) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
                         yield CaseDelta(case.id, event.text)
@@ -223,7 +224,8 @@ class Runner:
             assert result is not None
             answer = _Answer(case, call, key, result, None)
         else:
-            answer = _Answer(case, call, key, await self.client.complete(call), None)
+            answer = _Answer(case, call, key, await self.client.complete(call, urgent=True),
+                             None)
         output, label = await self._store_answer(answer, version, run_id)
         yield CaseFinished(case.id, output, label)
 

@@ -1,4 +1,4 @@
-"""What every coevo screen and worker-owning widget shares: the store, and the error path.
+"""What every coevo screen and worker-owning widget shares: the session, and the error path.
 
 Textual's `Worker.StateChanged` does not bubble, so a node that starts workers must forward
 their failures itself. `ReportsWorkerErrors` does that for any widget or screen; every
@@ -20,6 +20,8 @@ from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
     from coevo_tui.app import CoevoApp
+    from coevo_tui.jobs import Jobs
+    from coevo_tui.session import Session
     from coevo_tui.store import Store
 
 ResultT = TypeVar("ResultT")
@@ -71,11 +73,19 @@ class CoevoScreen(ReportsWorkerErrors, Screen[Any]):
         return default
 
     @property
+    def session(self) -> Session:
+        """The open project and its models (the App opens it before pushing any screen)."""
+        return cast("CoevoApp", self.app).session
+
+    @property
     def store(self) -> Store:
-        """The open project (the App opens it before pushing any screen)."""
-        store = cast("CoevoApp", self.app).store
-        assert store is not None, "screens are pushed after the store is open"
-        return store
+        """The open project's store (`self.session.store`)."""
+        return self.session.store
+
+    @property
+    def jobs(self) -> Jobs:
+        """The app's long work: runs that outlive this screen (coevo_tui/jobs.py)."""
+        return cast("CoevoApp", self.app).jobs
 
 
 class CoevoModal(ReportsWorkerErrors, ModalScreen[ResultT], Generic[ResultT]):
@@ -116,6 +126,4 @@ class CoevoModal(ReportsWorkerErrors, ModalScreen[ResultT], Generic[ResultT]):
 
     @property
     def store(self) -> Store:
-        store = cast("CoevoApp", self.app).store
-        assert store is not None
-        return store
+        return cast("CoevoApp", self.app).session.store

@@ -12,6 +12,7 @@ from textual.widgets import Header, Static
 from coevo_tui.domain.model import Case, Label, Output, PromptVersion
 from coevo_tui.screens.base import CoevoScreen
 from coevo_tui.widgets.footer import CoevoFooter
+from coevo_tui.widgets.jobs_line import JobsLine
 
 
 def case_text(case: Case) -> Text:
@@ -80,6 +81,7 @@ class CaseDetailScreen(CoevoScreen):
             yield Static("", id="case-detail-input", classes="case-detail-input")
             yield Static("Outputs", classes="case-detail-heading")
             yield Static("", id="case-detail-outputs")
+        yield JobsLine()
         yield CoevoFooter()
 
     def on_mount(self) -> None:

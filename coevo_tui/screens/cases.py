@@ -40,6 +40,7 @@ from coevo_tui.domain.case_query import (
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import Case, CaseState, Label, first_line
 from coevo_tui.domain.status import ComparisonStatus, compare_all
+from coevo_tui.jobs import Job, TestSetRun
 from coevo_tui.screens.base import CoevoScreen
 from coevo_tui.screens.case_detail import CaseDetailScreen
 from coevo_tui.screens.case_editor import CaseDraft, CaseEditorScreen
@@ -58,9 +59,6 @@ DEBOUNCE_S = 0.12
 def _line_key(line: CaseLine) -> int:
     return line[LINE_ID]
 
-
-#: How often the screen looks at a background run's progress.
-RUN_TICK_S = 0.5
 
 #: The orders `s` cycles through, and what each means.
 SORTS = ("added", "newest", "input", "verdict", "tag")
@@ -167,7 +165,6 @@ class CasesScreen(CoevoScreen):
         self._verdicts: dict[int, Label] = {}
         self._verdict_filter: frozenset[str] | None = None
         self._verdict_problem: str | None = None
-        self._run_seen: tuple[object, ...] = ()  # the background run, as last shown
         self._passing_through = False
         # `_shown` stays in id order (rows written in place find theirs by bisection);
         # the table shows it in the order `s` picked.
@@ -197,23 +194,16 @@ class CasesScreen(CoevoScreen):
         self._show_counts()
         self.table.focus()
         self.load_cases()
-        self.set_interval(RUN_TICK_S, self._tick_run)
+        # The app's long jobs: their progress beside the counts (coalesced by the app).
+        self.jobs.changed.subscribe(self, self._job_changed)
 
-    def _tick_run(self) -> None:
-        """A run of the test set goes on in the background: its progress beside the
-        counts; when it ends, the verdict column catches up with its carried labels."""
-        run = self.app.test_set_run  # type: ignore[attr-defined]
-        if run is None or self.app.screen is not self:
-            return
-        summary = run.summary
-        seen = (run, run.running, summary.done if summary is not None else -1)
-        if seen == self._run_seen:
-            return
-        ended = bool(self._run_seen) and self._run_seen[0] is run and self._run_seen[1] \
-            and not run.running
-        self._run_seen = seen
+    def _job_changed(self, job: Job) -> None:
+        """A job moved on: its progress beside the counts; when a run ends, the verdict
+        column catches up with the labels its answers carried over."""
+        if self.app.screen is not self:
+            return  # shown again on resume (on_screen_resume reads the verdicts anyway)
         self._show_counts()
-        if ended:
+        if not job.running and isinstance(job, TestSetRun):
             self.refresh_verdicts()
 
     # ------------------------------------------------------------------ loading
@@ -353,9 +343,9 @@ class CasesScreen(CoevoScreen):
             shown = f"{len(self._shown):,} shown"
         if not problems and self._sort != SORTS[0]:
             shown += f" · by {self._sort}"
-        run = getattr(self.app, "test_set_run", None)
-        if not problems and run is not None and run.running:
-            shown += f" · {run.progress()}"
+        jobs = self.jobs.summary_text()
+        if not problems and jobs:
+            shown += f" · {jobs}"
         status = self.query_one("#cases-shown", Static)
         status.update(shown)
         status.set_class(bool(problems), "-problem")
@@ -516,7 +506,7 @@ class CasesScreen(CoevoScreen):
         model when none is configured), updated in place for the column's closure."""
         version = await self.store.latest_version()
         try:
-            model: str | None = self.app.model_choice().model  # type: ignore[attr-defined]
+            model: str | None = self.session.model_choice().model
         except UserError:
             model = None
         verdicts = await self.store.verdict_by_case(version.id, model)
@@ -536,6 +526,7 @@ class CasesScreen(CoevoScreen):
         if self._passing_through:
             self._passing_through = False
             return
+        self._show_counts()  # a job may have moved on (or ended) meanwhile
         if not self._loading:
             self.refresh_verdicts()
             self._statuses = None  # read again when a status: filter needs them
@@ -617,7 +608,7 @@ class CasesScreen(CoevoScreen):
 
     def _model_filter(self) -> str | None:
         try:
-            return self.app.model_choice().model  # type: ignore[attr-defined, no-any-return]
+            return self.session.model_choice().model
         except UserError:
             return None
 

@@ -27,7 +27,7 @@ import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from rich.text import Text
 from textual import events, on, work
@@ -62,7 +62,16 @@ from coevo_tui.domain.status import (
     with_label_facts,
 )
 from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
+from coevo_tui.jobs import JOB_ENDED, Job, JobEvent, TestSetRun
 from coevo_tui.screens.base import CoevoModal, CoevoScreen
+from coevo_tui.screens.dialogs.model_picker import ModelPicker
+from coevo_tui.services.comparison import (
+    SeveralModels,
+    VersionPair,
+    choose_model,
+    choose_versions,
+    merge_counts,
+)
 from coevo_tui.screens.rationale import RationaleScreen, carried_notice
 from coevo_tui.widgets.case_table import CaseTable, Column
 from coevo_tui.widgets.footer import CoevoFooter
@@ -76,7 +85,6 @@ from coevo_tui.widgets.stream_pane import StreamPane
 from coevo_tui.widgets.verdict_bar import verdict_text
 
 if TYPE_CHECKING:
-    from coevo_tui.app import CoevoApp
     from coevo_tui.llm.config import ModelChoice
     from coevo_tui.llm.runner import RunSummary
 
@@ -507,7 +515,9 @@ class CompareScreen(CoevoScreen):
         self.index_of_case: dict[int, int] = {}
         self.current: int | None = None  # index into rows
         self.case: Case | None = None
-        self.run_summary: RunSummary | None = None
+        # The run of the revision shown here: an app job, so it goes on when this
+        # screen is left (and one started elsewhere over the same side is followed).
+        self._run: TestSetRun | None = None
         self._run_dirty: set[int] = set()
         self._run_timer: Timer | None = None
         self._loaded = False
@@ -518,7 +528,6 @@ class CompareScreen(CoevoScreen):
         self._loads = 0  # loads started, to tell the newest from a cancelled one
         self._touched_while_sorting: set[int] = set()
         self._acted_while_sorting = False
-        self._run_active = False
         self._bindings_for: tuple[object, ...] = ()
 
     # ------------------------------------------------------------------ layout
@@ -565,6 +574,7 @@ class CompareScreen(CoevoScreen):
         self.title = self.app.title
         self.sub_title = "Compare"
         self._apply_width(self.app.size.width)
+        self.jobs.events.subscribe(self, self._on_job_event)
         self.load()
 
     def on_resize(self, event: events.Resize) -> None:
@@ -601,52 +611,58 @@ class CompareScreen(CoevoScreen):
         self.set_class(not wide, "-narrow")
 
     # ------------------------------------------------------------------ loading
-    def _coevo(self) -> CoevoApp:
-        return cast("CoevoApp", self.app)
-
     def _app_choice(self) -> ModelChoice | None:
         try:
-            return self._coevo().model_choice()
+            return self.session.model_choice()
         except UserError:
             return None
 
-    async def _pick_versions(self) -> tuple[PromptVersion, PromptVersion]:
-        versions = self.versions
-        if not versions:
-            raise UserError("the project has no prompt version")
-        baseline, candidate = self.requested
-        by_number = {v.number: v for v in versions}
-        for number in (baseline, candidate):
-            if number is not None and number not in by_number:
-                raise UserError(f"no version {number} in this project")
-        cand = by_number[candidate] if candidate is not None else versions[-1]
-        if baseline is not None:
-            base = by_number[baseline]
-        elif self.requested_second_model:
-            base = cand
-        elif cand.parent_id is not None and any(v.id == cand.parent_id for v in versions):
-            base = next(v for v in versions if v.id == cand.parent_id)
-        else:
-            base = versions[-2] if len(versions) > 1 and cand is versions[-1] else cand
-        return base, cand
+    def _pick_versions(self) -> VersionPair:
+        """The two versions, by the rule `coevo eval` uses (services/comparison.py); a
+        project with one version (or a second model on one version) compares it with
+        itself."""
+        baseline, revision = self.requested
+        if self.requested_second_model:
+            pair = choose_versions(self.versions, None, revision, allow_same=True)
+            return VersionPair(pair.revision, pair.revision)
+        return choose_versions(self.versions, baseline, revision, allow_same=True)
+
+    async def _pick_model(self, pair: VersionPair, choice: ModelChoice | None) -> str | None:
+        """The model whose answers are compared, by the rule `coevo eval` uses; when
+        several models answered and none is the model under test, the user picks one."""
+        if self.requested_model:
+            return self.requested_model
+        store = self.store
+        answered = merge_counts(await store.models_with_outputs(pair.baseline.id),
+                                *([] if pair.same else
+                                  [await store.models_with_outputs(pair.revision.id)]))
+        try:
+            return choose_model(pair, answered, under_test=self.session.configured_model())
+        except SeveralModels as several:
+            where = (f"v{pair.revision.number}" if pair.same
+                     else f"v{pair.baseline.number} and v{pair.revision.number}")
+            picked = await self.app.push_screen_wait(ModelPicker(where, several.counts))
+            if picked is None:  # cancelled: the model with the most answers, said so
+                picked = sorted(several.counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+                self.notify(f"Comparing the answers of {picked} (m picks another model).",
+                            timeout=6)
+            self.requested_model = picked
+            return picked
 
     async def _sides(self) -> tuple[Side, Side]:
-        base, cand = await self._pick_versions()
+        pair = self._pick_versions()
+        base, rev = pair.baseline, pair.revision
         choice = self._app_choice()
-        model = self.requested_model or (choice.model if choice is not None else None)
-        if model is None:
-            from coevo_tui.services.overview import pick_model
-
-            model = pick_model(None, await self.store.models_with_outputs(cand.id))
-        # Stream with the app's model unless the stored answers are another model's.
-        left_choice = choice if choice is not None and choice.model == model else None
+        model = await self._pick_model(pair, choice)
+        # Stream with the model under test unless the stored answers are another model's.
+        side_choice = choice if choice is not None and choice.model == model else None
         if self.requested_second_model:
             from coevo_tui.llm.config import resolve_model
 
-            app = self._coevo()
-            second = resolve_model(self.requested_second_model, None, app.api_base_override)
-            return (Side(cand, model, left_choice), Side(cand, second.model, second))
-        return Side(base, model, left_choice), Side(cand, model, left_choice)
+            second = resolve_model(self.requested_second_model, None,
+                                   self.session.api_base_override)
+            return (Side(rev, model, side_choice), Side(rev, second.model, second))
+        return Side(base, model, side_choice), Side(rev, model, side_choice)
 
     @work(group="compare-load", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
@@ -663,6 +679,7 @@ class CompareScreen(CoevoScreen):
         before = (self.left, self.right)
         self.left, self.right = await self._sides()
         same_sides = before == (self.left, self.right)
+        self._follow_going_run()
         if (not same_sides and self.left.version.id == self.right.version.id
                 and self.left.model == self.right.model):
             number = self.right.version.number
@@ -762,8 +779,7 @@ class CompareScreen(CoevoScreen):
         left, right = self.left, self.right
         assert left is not None and right is not None
         models_mode = left.version.id == right.version.id and left.model != right.model
-        project = self._coevo().project
-        params = dict(project.params) if project is not None else {}
+        params = self.session.params
         for pane, side, role in ((self.left_pane, left, "Baseline"),
                                  (self.right_pane, right, "Candidate")):
             pane.choice = side.choice
@@ -1059,8 +1075,9 @@ class CompareScreen(CoevoScreen):
         picked = await asked
         if picked is None:
             return
-        self._stop_run()
+        self._follow_run(None)  # the run (if any) goes on; these sides may not be its
         self.requested = picked
+        self.requested_model = None
         self.requested_second_model = None
         self.current = None
         self.load()
@@ -1076,7 +1093,7 @@ class CompareScreen(CoevoScreen):
         answer = await asked
         if answer is None:
             return
-        self._stop_run()
+        self._follow_run(None)  # the run (if any) goes on; these sides may not be its
         if answer:
             self.requested = (None, self.right.version.number)
             self.requested_second_model = answer
@@ -1086,68 +1103,106 @@ class CompareScreen(CoevoScreen):
         self.current = None
         self.load()
 
+    @property
+    def list_ready(self) -> bool:
+        """Every case's status is known and the list is in navigation order (before
+        that, a case is on show but `j`/`k` only say the list is still sorting)."""
+        return self._loaded and not self._sorting
+
     # ------------------------------------------------------------------ running the set
+    @property
+    def run_summary(self) -> RunSummary | None:
+        """The summary of the run followed here (None before one starts)."""
+        return self._run.summary if self._run is not None else None
+
     def run_in_progress(self) -> bool:
-        return self._run_active
+        return self._run is not None and self._run.running
+
+    def shows_job(self, job: Job) -> bool:
+        """This screen says itself how the run it follows ended (the app stays quiet)."""
+        return job is self._run
 
     def _stop_run(self) -> None:
-        self.workers.cancel_group(self, "compare-run")
+        if self._run is not None:
+            self.jobs.stop(self._run)
+
+    def _follow_run(self, run: TestSetRun | None) -> None:
+        """Show `run`'s progress in the bar and its answers in the statuses (None: stop
+        following; the run itself goes on)."""
+        self._run = run
+        if run is not None and run.running and self._run_timer is None:
+            self._run_timer = self.set_interval(RUN_REFRESH_S, self._flush_run)
+        self._show_bar()
+
+    def _follow_going_run(self) -> None:
+        """A run of the revision's version and model already going (started on Label,
+        or here before the screen was left): follow it."""
+        right = self.right
+        if right is None or right.model is None:
+            return
+        going = self.jobs.running_run(right.version.id, right.model)
+        if going is not None and going is not self._run:
+            self._follow_run(going)
 
     def action_run(self) -> None:
         if self.run_in_progress():
             self._stop_run()
             self.notify("run stopped; answers already stored are kept", timeout=4)
             return
-        self.run_candidate()
+        self.run_revision()
 
     @work(group="compare-run", exclusive=True, exit_on_error=False)
-    async def run_candidate(self) -> None:
-        """Run the candidate side over every active case; statuses fill in as answers
-        arrive (batched redraws), the panes keep streaming meanwhile."""
-        import contextlib
-
+    async def run_revision(self) -> None:
+        """Run the revision over every active case, as an app job (it goes on when the
+        screen is left); statuses fill in as answers arrive (batched redraws), and the
+        panes keep streaming meanwhile (the client serves their calls first)."""
         right = self.right
         assert right is not None
-        app = self._coevo()
-        choice = right.choice or app.model_choice()  # UserError: no model, one clear line
-        runner_module = await app.load_llm("coevo_tui.llm.runner")
-        client_module = await app.load_llm("coevo_tui.llm.client")
-        shared = app.model_client()
-        # Two slots stay free for the panes, so a run never makes them wait for a slot.
-        client = client_module.ModelClient(concurrency=max(1, shared.concurrency - 2),
-                                           timeout=shared.timeout, retry=shared.retry)
-        project = app.project
-        runner = runner_module.Runner(self.store, client, choice,
-                                      dict(project.params) if project is not None else {})
-        self._run_timer = self.set_interval(RUN_REFRESH_S, self._flush_run)
-        self._run_active = True
-        finished = False
-        try:
-            events = runner.run_version(right.version)
-            async with contextlib.aclosing(events) as stream:
-                async for event in stream:
-                    name = type(event).__name__
-                    if name == "RunStarted":
-                        self.run_summary = event.summary
-                        self._show_bar()
-                    elif name == "CaseFinished":
-                        if right.model is None or event.output.model == right.model:
-                            self.right_answers[event.case_id] = answer_facts(
-                                Answer(event.output, event.label))
-                            self._run_dirty.add(event.case_id)
-                    elif name == "RunFinished":
-                        self.run_summary = event.summary
-            finished = True
-        finally:
-            self._run_active = False
+        choice = right.choice or self.session.model_choice()  # UserError: no model
+        going = self.jobs.running_run(right.version.id, choice.model)
+        if going is None:
+            runner = self.session.runner(choice)
+            cases = await self.store.cases([CaseState.ACTIVE])
+            finished = await self.store.finished_case_ids(right.version.id, choice.model,
+                                                          runner.params)
+            run = TestSetRun(right.version, choice.model, {c.id for c in cases} - finished)
+            going = self.jobs.start(run, runner.run_version(right.version, cases=cases))
+        self._follow_run(going)  # type: ignore[arg-type]
+
+    def _on_job_event(self, job_event: JobEvent) -> None:
+        """An event of the app's jobs: only the run followed here matters."""
+        run = self._run
+        if job_event.job is not run or run is None or not self.is_attached:
+            return
+        event = job_event.event
+        right = self.right
+        if event is JOB_ENDED:
             if self._run_timer is not None:
                 self._run_timer.stop()
                 self._run_timer = None
             self._flush_run()
-            if self.run_summary is not None:
-                self.notify(f"Run of {right.name}: {self.run_summary.line()}", timeout=6)
-        if finished:
-            self.load()  # every status is known now: put the list back in status order
+            summary = run.summary
+            if summary is not None and right is not None:
+                self.notify(f"Run of v{run.version.number}: {summary.line()}", timeout=6)
+            if summary is not None and not summary.halted:
+                self.load()  # every status is known now: put the list back in order
+            return
+        name = type(event).__name__
+        if name == "RunStarted":
+            self._show_bar()
+        elif name == "CaseFinished" and right is not None and \
+                right.version.id == run.version.id:
+            output = event.output  # type: ignore[attr-defined]
+            if right.model is None or output.model == right.model:
+                self.right_answers[output.case_id] = answer_facts(
+                    Answer(output, event.label))  # type: ignore[attr-defined]
+                self._run_dirty.add(output.case_id)
+
+    def on_unmount(self) -> None:
+        run = self._run
+        if run is not None and run.running:
+            self.app.notify(f"The {run.progress_text()} goes on: X stops it, and Compare "
+                            "shows it again.", timeout=5)
 
     def _flush_run(self) -> None:
         """Redraw the statuses of the cases the run answered since the last flush."""

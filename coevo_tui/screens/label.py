@@ -18,7 +18,7 @@ arrived are kept, and `R` later resumes with the unfinished cases only.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -49,14 +49,14 @@ from coevo_tui.llm.runner import (
 )
 from coevo_tui.screens.base import CoevoScreen
 from coevo_tui.screens.rationale import RationaleScreen, carried_notice
-from coevo_tui.screens.run import RUN_ENDED, TestSetRun, run_line, text_bar
+from coevo_tui.jobs import JOB_ENDED, Job, JobEvent, TestSetRun
 from coevo_tui.widgets.footer import CoevoFooter
+from coevo_tui.widgets.run_line import run_line, text_bar
 from coevo_tui.widgets.status_bar import StatusBar
 from coevo_tui.widgets.stream_pane import StreamPane
 from coevo_tui.widgets.verdict_bar import VerdictBar
 
 if TYPE_CHECKING:
-    from coevo_tui.app import CoevoApp
     from coevo_tui.llm.config import ModelChoice
 
 PROGRESS_REDRAWS_PER_SECOND = 10
@@ -172,14 +172,13 @@ class LabelScreen(CoevoScreen):
         self.query_one("#label-run", Static).display = False
         self._progress_timer = self.set_interval(1 / PROGRESS_REDRAWS_PER_SECOND,
                                                  self._redraw_progress)
+        # The run shown here streams through the app's job events (see _on_job_event).
+        self.jobs.events.subscribe(self, self._on_job_event)
         self._load()
-
-    def _app(self) -> CoevoApp:
-        return cast("CoevoApp", self.app)
 
     def _choice(self) -> ModelChoice | None:
         try:
-            return self._app().model_choice()
+            return self.session.model_choice()
         except UserError:
             return None
 
@@ -206,9 +205,8 @@ class LabelScreen(CoevoScreen):
             self.query_one("#label-info", Static).update(
                 "No cases to label: add some on the Cases screen (a) or import a file.")
             self._show_waiting("nothing to label")
-        going = self._app().test_set_run
-        if (going is not None and going.running and going.version.id == self.version.id
-                and (self._model is None or going.model == self._model)):
+        going = self.jobs.running_run(self.version.id, self._model)
+        if going is not None:
             self._start_run = False  # R again while it runs: show it, do not restart it
             self._follow_run(going)
         if self._start_run:
@@ -498,47 +496,50 @@ class LabelScreen(CoevoScreen):
             self._run_all()
 
     def action_stop_run(self) -> None:
-        app = self._app()
-        if self._shown_run is not None and self._shown_run is app.test_set_run:
-            app.stop_test_set_run()
+        run = self._going_run
+        if run is not None:
+            self.jobs.stop(run)
         else:  # still being set up here
             self.workers.cancel_group(self, "label-run")
 
     def _follow_run(self, run: TestSetRun) -> None:
         """Show `run` here: its panel, and its stream on the case it is answering."""
-        if self._shown_run is not None and self._on_run_event in self._shown_run.listeners:
-            self._shown_run.listeners.remove(self._on_run_event)
         self._shown_run = run
-        run.listeners.append(self._on_run_event)
         self._progress_dirty = True
 
+    def shows_job(self, job: Job) -> bool:
+        """This screen says itself how the run it shows ended (the app stays quiet)."""
+        return job is self._shown_run
+
     def on_unmount(self) -> None:
-        run = self._shown_run
-        if run is None:
-            return
-        if self._on_run_event in run.listeners:
-            run.listeners.remove(self._on_run_event)
-        if run.running and run is self._app().test_set_run:
+        run = self._going_run
+        if run is not None:
             done = f"{run.summary.done} of {run.summary.to_run} done" if run.summary else \
                 "starting"
             self.app.notify(f"The run of v{run.version.number} goes on ({done}): R shows it "
-                            "again, x there stops it.", timeout=5)
+                            "again, x there (or X anywhere) stops it.", timeout=5)
 
     @work(group="label-run", exclusive=True, exit_on_error=False)
     async def _run_all(self) -> None:
         """Run every active case under this version, those about to be labelled first."""
-        app = self._app()
         store = self.store
         if self.version is None:
             return
         version = self.version
         try:
-            choice = app.model_choice()
+            choice = self.session.model_choice()
         except UserError:  # no model: show the case anyway, then report it
             if self.case is None and self.case_ids:
                 await self._show_case(self.index, autostream=False)
             raise
         self._model = choice.model
+        going = self.jobs.running_run(version.id, choice.model)
+        if going is not None:  # started elsewhere (Compare's R): show it, never twice
+            self._follow_run(going)
+            if self.case_ids:
+                await self._show_case(self.index)
+            self._sync_bindings()
+            return
         self._starting = True
         self._shown_run = None
         self._progress_dirty = True
@@ -546,20 +547,20 @@ class LabelScreen(CoevoScreen):
         started = False
         run: TestSetRun | None = None
         try:
-            runner_module = await app.load_llm("coevo_tui.llm.runner")
-            params = dict(app.project.params) if app.project is not None else {}
+            runner = self.session.runner(choice)
             cases = await store.cases([CaseState.ACTIVE])
             ahead = self.case_ids[self.index:] + self.case_ids[:self.index]
             order = {cid: i for i, cid in enumerate(ahead)}
             cases.sort(key=lambda c: order.get(c.id, len(order)))
-            finished = await store.finished_case_ids(version.id, choice.model, params)
+            finished = await store.finished_case_ids(version.id, choice.model, runner.params)
             run = TestSetRun(version, choice.model, {c.id for c in cases} - finished)
-            runner = runner_module.Runner(store, app.model_client(), choice, params)
             self._follow_run(run)
             self._starting = False
             if self.case_ids:
                 await self._show_case(self.index)
-            app.start_test_set_run(run, runner.run_version(version, stream=True, cases=cases))
+            job = self.jobs.start(run, runner.run_version(version, stream=True, cases=cases))
+            if job is not run:  # another screen started the same run meanwhile
+                self._follow_run(job)  # type: ignore[arg-type]
             started = True
         finally:
             self._starting = False
@@ -571,10 +572,14 @@ class LabelScreen(CoevoScreen):
                 self._shown_run = None
                 self._run_ended(was_following=following)
 
-    def _on_run_event(self, event: object) -> None:
-        """A listener of the run shown here (its state is already updated)."""
+    def _on_job_event(self, job_event: JobEvent) -> None:
+        """An event of one of the app's jobs: only the run shown here matters (its state
+        is already updated)."""
+        if job_event.job is not self._shown_run or not self.is_attached:
+            return
+        event = job_event.event
         current = self.case.id if self.case is not None else None
-        if event is RUN_ENDED:
+        if event is JOB_ENDED:
             run = self._shown_run
             self._run_ended(was_following=run is not None and current in run.pending)
         elif isinstance(event, (CaseDelta, CaseStarted, CaseRestarted)):
@@ -620,3 +625,9 @@ class LabelScreen(CoevoScreen):
             self.pane.show(self.case, self.version, autostream=summary is not None)
         self._sync_bindings()
 
+
+def run_screen(version: int | None = None, **kwargs: Any) -> LabelScreen:
+    """The screen `R` opens: the Label screen over every active case with the run of the
+    test set started under `version` (default the newest). Keyword arguments go to
+    LabelScreen (e.g. `case_ids`, `start_case_id`)."""
+    return LabelScreen(version=version, start_run=True, **kwargs)

@@ -40,6 +40,7 @@ from coevo_tui.services.overview import (
 )
 from coevo_tui.widgets.case_table import CaseTable, Column
 from coevo_tui.widgets.footer import CoevoFooter
+from coevo_tui.widgets.jobs_line import JobsLine
 from coevo_tui.widgets.pass_rate_chart import PassRateBar, PassRateChart
 from coevo_tui.widgets.provenance import provenance_text
 from coevo_tui.widgets.status_badge import status_label
@@ -182,6 +183,7 @@ class OverviewScreen(CoevoScreen):
                             id="overview-versions")
             yield StatusCounts(id="overview-statuses")
             yield Static("", id="overview-provenance")
+        yield JobsLine()
         yield CoevoFooter()
 
     @property
@@ -205,13 +207,8 @@ class OverviewScreen(CoevoScreen):
     def _configured_model(self) -> str | None:
         if self.requested_model:
             return self.requested_model
-        from coevo_tui.llm.config import resolve_model  # no litellm: a cheap import
-
-        app: Any = self.app
-        project = app.project
         try:
-            return resolve_model(app.model_override, project.model if project else None,
-                                 app.api_base_override).model
+            return self.session.model_choice().model
         except UserError:
             return None
 

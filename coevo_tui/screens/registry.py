@@ -51,9 +51,9 @@ SCREENS: dict[str, ScreenEntry] = {
         ScreenEntry("overview", "Overview", "coevo_tui.screens.overview", "OverviewScreen"),
         ScreenEntry("candidates", "Candidates", "coevo_tui.screens.candidates",
                     "CandidatesScreen"),
-        # `R`: run the test set. The Label/run engineer decides what the factory returns
-        # (e.g. the Label screen with a run started); it receives open_screen's kwargs.
-        ScreenEntry("run", "Run", "coevo_tui.screens.run", "run_screen"),
+        # `R`: the Label screen over every active case, with the run of the test set
+        # started (or, when it already runs, shown).
+        ScreenEntry("run", "Run", "coevo_tui.screens.label", "run_screen"),
         ScreenEntry("label", "Label", "coevo_tui.screens.label", "LabelScreen"),
     )
 }

@@ -1,4 +1,5 @@
-"""One line naming the model the TUI calls: plainly a tiny demo model, or none at all."""
+"""One line naming the model the TUI calls (plainly a tiny demo model, or none at all), and
+the app's long jobs while they run ("run v2 12/54 · model: ...")."""
 
 from __future__ import annotations
 
@@ -11,19 +12,22 @@ from coevo_tui.domain.errors import UserError
 
 if TYPE_CHECKING:
     from coevo_tui.app import CoevoApp
+    from coevo_tui.jobs import Job
+    from coevo_tui.session import Session
 
 READ_ONLY = "read-only"  # also the app's sub-title for a project opened read-only
 NO_MODEL = ("no model configured: start with --model M (and its API key in the environment),"
             " set COEVO_MODEL, or install the offline demo model")
 
 
-def model_line(app: CoevoApp) -> tuple[str, str]:
-    """(text, state) for the app's model: state is "ok", "demo" (the tiny offline model)
-    or "missing" (nothing configured, or a configuration error such as --api-base alone)."""
+def model_line(session: Session) -> tuple[str, str]:
+    """(text, state) for the model under test: state is "ok", "demo" (the tiny offline
+    model) or "missing" (nothing configured, or a configuration error such as --api-base
+    alone)."""
     from coevo_tui.llm.config import ModelNotConfigured
 
     try:
-        choice = app.model_choice()
+        choice = session.model_choice()
     except ModelNotConfigured:
         return NO_MODEL, "missing"
     except UserError as exc:
@@ -44,15 +48,23 @@ class StatusBar(Static):
     """
 
     def on_mount(self) -> None:
+        app = cast("CoevoApp", self.app)
+        app.jobs.changed.subscribe(self, self._job_changed)
+        self.refresh_model()
+
+    def _job_changed(self, job: Job) -> None:
         self.refresh_model()
 
     def refresh_model(self) -> None:
         app = cast("CoevoApp", self.app)
-        text, state = model_line(app)
+        text, state = model_line(app.session)
         marker = {"missing": "! ", "demo": "~ "}.get(state, "")
-        read_only = bool(getattr(app.store, "read_only", False))
+        read_only = app.session.read_only
         if read_only:  # first, so it survives the ellipsis of a narrow screen
             marker = f"{READ_ONLY} · {marker}"
+        jobs = app.jobs.summary_text()
+        if jobs:  # what is going on matters more than the model's name
+            marker = f"{jobs} · {marker}"
         self.update(Text(marker + text, no_wrap=True, overflow="ellipsis"))
         self.set_class(state == "demo", "-demo")
         self.set_class(state == "missing", "-missing")

@@ -2,7 +2,7 @@
 
 `StreamPane` is self-contained, for the Label screen and for each side of Compare:
 
-    pane = StreamPane(choice=None, title="Output")   # None: the app's model (app.model_choice())
+    pane = StreamPane(choice=None, title="Output")   # None: the model under test (the session's)
     pane.show(case, version)           # the newest stored answer, else stream a fresh one
     pane.show(case, version, autostream=False)   # stored answer only; else "waiting"
     pane.show_answer(case, version, answer)   # an answer the caller read (None: none stored)
@@ -56,6 +56,7 @@ from coevo_tui.widgets.verdict_bar import verdict_text
 
 if TYPE_CHECKING:
     from coevo_tui.app import CoevoApp
+    from coevo_tui.session import Session
     from coevo_tui.store import Store
 
 REDRAWS_PER_SECOND = 30
@@ -142,10 +143,12 @@ class StreamPane(ReportsWorkerErrors, Vertical):
         self._render_all()
 
     @property
+    def session(self) -> Session:
+        return cast("CoevoApp", self.app).session
+
+    @property
     def store(self) -> Store:
-        store = cast("CoevoApp", self.app).store
-        assert store is not None
-        return store
+        return self.session.store
 
     # ------------------------------------------------------------------ public state
     @property
@@ -248,7 +251,7 @@ class StreamPane(ReportsWorkerErrors, Vertical):
         if self.choice is not None:
             return self.choice
         try:
-            return cast("CoevoApp", self.app).model_choice()
+            return self.session.model_choice()
         except UserError as exc:
             self._note = str(exc)
             return None
@@ -291,11 +294,7 @@ class StreamPane(ReportsWorkerErrors, Vertical):
         self._render_all()
         self._start_timer()
         try:
-            runner_module = await app.load_llm("coevo_tui.llm.runner")
-            params = self.params
-            if params is None:
-                params = dict(app.project.params) if app.project is not None else {}
-            runner = runner_module.Runner(self.store, app.model_client(), choice, params)
+            runner = self.session.runner(choice, self.params)
             events = runner.run_case(case, version, use_cache=use_cache)
             async with contextlib.aclosing(events):
                 async for event in events:

@@ -1,0 +1,1 @@
+"""The dialogs (modal screens) that screens open; each returns a typed result."""
