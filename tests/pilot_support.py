@@ -49,3 +49,29 @@ def burst(app: App, keys: Iterable[str]) -> None:
         event = events.Key(key, char)
         event.set_sender(app)
         driver.send_message(event)
+
+
+async def settle(app: App, pilot, limit: int = 500) -> None:
+    """Wait until the app is idle: every worker of the app and its screens has finished
+    (streams, reads, writes) and the messages they posted were handled. A hang guard, not
+    a speed assertion. Use `wait_for` for a held stream that only ends later."""
+    for _ in range(limit):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(w.is_running for w in app.workers):
+            return
+    raise AssertionError("the app never settled: " + ", ".join(
+        f"{w.group}/{w.name}" for w in app.workers if w.is_running))
+
+
+async def open_screen(app: App, pilot, name: str, **kwargs) -> object:
+    """Open the top-level screen `name` as its key does (`app.open_screen`, see
+    screens/registry.py), wait until it is mounted and has finished loading, and return
+    it. Keyword arguments go to the screen's factory."""
+    await settle(app, pilot)
+    await app.open_screen(name, **kwargs)  # type: ignore[attr-defined]
+    screen = app.screen
+    await wait_for(pilot, lambda: screen.is_mounted, f"the {name} screen mounted")
+    await settle(app, pilot)
+    return screen

@@ -30,7 +30,7 @@ async def test_app_opens_the_project_and_shows_the_cases_screen(project_path: Pa
     async with app.run_test(size=(80, 24)) as pilot:
         await _started(app, pilot)
         assert isinstance(app.screen, CasesScreen)
-        assert app.store is not None
+        assert app.session.store is not None
         assert app.title == "project"  # the project's name, from the file name
         assert app.screen.query(Header) and app.screen.query(Footer)
     assert project_path.exists()

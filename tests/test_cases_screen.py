@@ -326,12 +326,12 @@ async def test_a_store_write_error_is_a_notification_and_keeps_the_draft(
     app = make_app(project, keymap={})
     async with app.run_test(size=(80, 24)) as pilot:
         await _settle(app, pilot)
-        assert app.store is not None
+        assert app.session.store is not None
 
         async def disk_full(*args: object, **kwargs: object) -> None:
             raise sqlite3.OperationalError("database or disk is full")
 
-        monkeypatch.setattr(app.store, "add_case", disk_full)
+        monkeypatch.setattr(app.session.store, "add_case", disk_full)
         await pilot.press("a", *"keep me", "ctrl+s")
         await _settle(app, pilot, modal_open=True)
         # Said the way the command line says it (store/faults.py), not in SQLite's words.
@@ -346,7 +346,7 @@ async def test_a_store_write_error_is_a_notification_and_keeps_the_draft(
         assert isinstance(app.screen, CasesScreen)
         assert "Added case" in _notes(app)[-1]
         # An archive that fails is reported too, and the app keeps running.
-        monkeypatch.setattr(app.store, "set_case_state", disk_full)
+        monkeypatch.setattr(app.session.store, "set_case_state", disk_full)
         await pilot.press("x")
         await _settle(app, pilot)
         assert app.is_running and isinstance(app.screen, CasesScreen)
@@ -441,8 +441,8 @@ async def test_a_row_written_elsewhere_in_the_list_keeps_the_order(project: Path
     async with app.run_test(size=(80, 24)) as pilot:
         await _settle(app, pilot)
         screen = app.screen
-        assert isinstance(screen, CasesScreen) and app.store is not None
-        case = await app.store.edit_case((await app.store.case_by_ext_id("r2")).id,
+        assert isinstance(screen, CasesScreen) and app.session.store is not None
+        case = await app.session.store.edit_case((await app.session.store.case_by_ext_id("r2")).id,
                                          input="changed")
         screen._show_line(case)
         assert _shown_ids(app) == ["r1", "t1", "r2", "q1"]
@@ -533,7 +533,7 @@ async def test_passing_through_cases_to_another_screen_reads_no_verdicts(
     async with app.run_test(size=(80, 24)) as pilot:
         await _settle(app, pilot)
         reads: list[int] = []
-        store = app.store
+        store = app.session.store
         assert store is not None
         original = store.verdict_by_case
 

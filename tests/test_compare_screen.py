@@ -29,7 +29,6 @@ from coevo_tui.store import NewCase, Store
 
 from comparison_project import MODEL, build
 from fake_model_server import FakeModelServer
-from llm_fixtures import fake_provider, fake_server, fast_client  # noqa: F401
 from pilot_support import burst, screen_text, wait_for
 
 S = ComparisonStatus
@@ -140,8 +139,7 @@ async def test_a_missing_side_streams_while_a_stored_side_shows_at_once(
     finally:
         await store.close()
     fake_provider.hold()
-    app = make_app(unrun, model=FAKE_MODEL, keymap={})
-    app.llm_client = fast_client
+    app = make_app(unrun, model=FAKE_MODEL, keymap={}, client=fast_client)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_compare(app, pilot)
         assert current_ext_id(screen) == "a1"  # new (no baseline answer for a2, a3: not run)
@@ -394,8 +392,7 @@ async def test_v_chooses_other_versions(stored: Path) -> None:
 
 async def test_m_compares_the_candidate_under_a_second_model(
         stored: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
-    app = make_app(stored, keymap={})
-    app.llm_client = fast_client
+    app = make_app(stored, keymap={}, client=fast_client)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_compare(app, pilot)
         await pilot.press("m")
@@ -435,8 +432,7 @@ async def test_r_runs_the_candidate_and_statuses_fill_in(
     finally:
         await store.close()
     fake_provider.configure(chunks=6, chunk_delay=0.01)
-    app = make_app(unrun, model=FAKE_MODEL, keymap={})
-    app.llm_client = fast_client
+    app = make_app(unrun, model=FAKE_MODEL, keymap={}, client=fast_client)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_compare(app, pilot)
         assert {r.status for r in screen.rows} == {S.MISSING}
@@ -581,8 +577,7 @@ async def test_one_version_says_how_to_get_something_to_compare(
         await store.add_cases([NewCase(input="gg ez", ext_id="a1")], source_name="test")
     finally:
         await store.close()
-    app = make_app(project_path, model=FAKE_MODEL, keymap={})
-    app.llm_client = fast_client
+    app = make_app(project_path, model=FAKE_MODEL, keymap={}, client=fast_client)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_compare(app, pilot)
         await wait_for(pilot, lambda: any("Only v1 to compare with itself" in n.message

@@ -34,11 +34,11 @@ from typing import Any
 
 import pytest
 from fake_model_server import FakeModelServer
-from llm_fixtures import fake_server  # noqa: F401
 
 from coevo_tui import __main__ as cli_main
 from coevo_tui.__main__ import main as coevo
-from coevo_tui.app import CoevoApp, make_app, opens_read_only
+from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.store.project_file import read_only_reason
 from coevo_tui.domain.errors import shown_name
 from coevo_tui.store import NewCase, Store
 from coevo_tui.store import formats
@@ -902,18 +902,18 @@ def _notes(app: CoevoApp) -> list[tuple[str, str]]:
 async def test_a_project_that_cannot_be_written_opens_read_only(tmp_path, monkeypatch) -> None:
     project = await seed(tmp_path / "p.db")
     before = sha256(project)
-    monkeypatch.setattr("coevo_tui.app.opens_read_only", lambda path: True)
+    monkeypatch.setattr("coevo_tui.session.read_only_reason", lambda path: "not writable")
     app = make_app(project, keymap={})
     async with app.run_test(size=(100, 30)) as pilot:
         await _started(app, pilot)
-        assert app.store is not None and app.store.read_only
+        assert app.session.store is not None and app.session.store.read_only
         assert app.sub_title == "read-only"
         assert any(title == "read-only" and "cannot be saved" in message
                    for title, message in _notes(app))
         await pilot.press("a")
         await pilot.pause()
         await pilot.press(*"a new case", "ctrl+s")
-        refused = ("read-only", f"{project}: the project is read-only; nothing was changed")
+        refused = ("read-only", f"{project}: the project is open read-only; nothing was changed")
         for _ in range(500):  # the editor comes back with the text: do not wait for it
             if refused in _notes(app):
                 break
@@ -977,7 +977,7 @@ def test_a_crash_in_the_tui_ends_with_one_line(tmp_path, capsys, monkeypatch) ->
     assert err == f"coevo: internal error: ZeroDivisionError: a bug in a screen {INTERNAL_HINT}\n"
 
 
-def test_opens_read_only_for_a_project_on_a_read_only_mount(tmp_path) -> None:
+def test_a_project_on_a_read_only_mount_is_read_only(tmp_path) -> None:
     mount = tmp_path / "mnt"
     mount.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
@@ -985,10 +985,9 @@ def test_opens_read_only_for_a_project_on_a_read_only_mount(tmp_path) -> None:
         pytest.skip("cannot mount a tmpfs here (needs mount rights)")
     try:
         project = seeded_project(mount / "p.db")
-        assert not opens_read_only(project)
-        assert not opens_read_only(mount / "missing.db")  # a new project is created
+        assert read_only_reason(project) is None
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
-        assert opens_read_only(project)
+        assert read_only_reason(project) is not None
 
         async def look() -> list:
             async with await Store.open(project, read_only=True) as store:

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 from fake_model_server import MALFORMED_VARIANTS, FakeModelServer
-from llm_fixtures import FAST_RETRY, FAST_TIMEOUT, fake_server  # noqa: F401
+from llm_fixtures import FAST_RETRY, FAST_TIMEOUT
 
 from coevo_tui.domain.model import OutputStatus
 from coevo_tui.llm.client import (

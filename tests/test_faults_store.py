@@ -31,7 +31,6 @@ from pathlib import Path
 
 import pytest
 from fake_model_server import FakeModelServer
-from llm_fixtures import fake_server  # noqa: F401
 
 from coevo_tui.demo import DEMO_NAME
 from coevo_tui.domain.errors import ProjectFileError, ReadOnlyProject
@@ -328,8 +327,8 @@ async def test_the_app_opens_a_checkpoint_cut_short(checkpoint_cut_short, tmp_pa
     app = make_app(path, keymap={})
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        assert app.startup_error is None and app.store is not None
-        assert len(await app.store.cases()) == checkpoint_cut_short[1]
+        assert app.startup_error is None and app.session.store is not None
+        assert len(await app.session.store.cases()) == checkpoint_cut_short[1]
 
 
 def test_a_cut_short_file_whose_wal_lacks_the_pages_is_refused_untouched(tmp_path) -> None:

@@ -20,7 +20,6 @@ from coevo_tui.screens.rationale import RationaleScreen
 from coevo_tui.store import NewCase, Store
 from coevo_tui.widgets.verdict_bar import verdict_text
 
-from llm_fixtures import fake_provider, fast_client  # noqa: F401
 from pilot_support import burst, screen_text
 from pilot_support import wait_for as _wait_for
 
@@ -46,8 +45,7 @@ async def project(project_path: Path) -> Path:
 
 
 def app_for(project: Path, client: ModelClient, **kwargs) -> CoevoApp:
-    app = make_app(project, model=FAKE_MODEL, keymap={}, **kwargs)
-    app.llm_client = client
+    app = make_app(project, model=FAKE_MODEL, keymap={}, **kwargs, client=client)
     return app
 
 
@@ -103,12 +101,12 @@ async def test_the_answer_streams_in_then_is_stored(project: Path, fake_provider
         assert full.startswith(partial) and len(partial) < len(full)
         assert screen.pane.output is None
         assert "streaming" in screen_text(app)
-        assert app.store is not None
-        assert await app.store.outputs_for_case(screen.case.id) == []  # nothing stored yet
+        assert app.session.store is not None
+        assert await app.session.store.outputs_for_case(screen.case.id) == []  # nothing stored yet
         await answered(pilot, screen, "c1")
         output = screen.pane.output
         assert output is not None and output.text == full and output.status == OutputStatus.OK
-        stored = await app.store.outputs_for_case(screen.case.id)
+        stored = await app.session.store.outputs_for_case(screen.case.id)
         assert [o.text for o in stored] == [full]
         assert "streaming" not in screen_text(app)
         # Redraws were coalesced: fewer repaints than tokens would give is not asserted
@@ -241,8 +239,8 @@ async def test_space_reruns_with_a_fresh_call(project: Path, fake_provider: Fake
         # Identical text: the new output inherits the person's label, visibly carried.
         assert screen.pane.label is not None and screen.pane.label.source == LabelSource.CARRIED
         assert "~ good (carried)" in screen_text(app)
-        assert app.store is not None
-        assert len(await app.store.outputs_for_case(first.case_id)) == 2
+        assert app.session.store is not None
+        assert len(await app.session.store.outputs_for_case(first.case_id)) == 2
 
 
 async def test_a_cached_answer_is_shown_as_cached_and_carries_its_label(
@@ -256,9 +254,9 @@ async def test_a_cached_answer_is_shown_as_cached_and_carries_its_label(
         await pilot.press(*"taunting")
         await pilot.press("enter")
         await answered(pilot, screen, "c2")
-        assert app.store is not None
+        assert app.session.store is not None
         # v2 with the same instructions: the same call, so the answer comes from the cache.
-        await app.store.create_version("Moderate gaming chat.", note="same words")
+        await app.session.store.create_version("Moderate gaming chat.", note="same words")
         await pilot.press("escape")
         calls = fake_provider.calls
         screen = await open_label(app, pilot)
@@ -277,14 +275,14 @@ async def test_a_human_label_propagates_to_identical_answers(
         screen = await open_label(app, pilot)
         await answered(pilot, screen, "c1")  # v1 answered, unlabelled
         v1_output = screen.pane.output
-        assert app.store is not None
-        await app.store.create_version("Moderate gaming chat.", note="same words")
+        assert app.session.store is not None
+        await app.session.store.create_version("Moderate gaming chat.", note="same words")
         await pilot.press("escape")
         screen = await open_label(app, pilot)
         await answered(pilot, screen, "c1")  # v2: the same answer (cache), unlabelled
         await pilot.press("g")
         await answered(pilot, screen, "c2")
-        inherited = await app.store.current_label(v1_output.id)
+        inherited = await app.session.store.current_label(v1_output.id)
         assert inherited is not None and inherited.verdict == Verdict.GOOD
         assert inherited.source == LabelSource.CARRIED
 

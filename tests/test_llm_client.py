@@ -9,7 +9,7 @@ import random
 
 import pytest
 from fake_model_server import FakeModelServer, _split
-from llm_fixtures import FAST_RETRY, FAST_TIMEOUT, fake_provider, fake_server, fast_client  # noqa: F401
+from llm_fixtures import FAST_RETRY, FAST_TIMEOUT
 
 from coevo_tui.domain.model import OutputStatus, PromptVersion
 from coevo_tui.llm.client import (

@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 from fake_model_server import FakeModelServer
-from llm_fixtures import FAST_RETRY, FAST_TIMEOUT, fake_provider, fake_server, fast_client  # noqa: F401
+from llm_fixtures import FAST_RETRY, FAST_TIMEOUT
 
 from coevo_tui.domain.model import LabelSource, OutputStatus, Verdict
 from coevo_tui.llm.client import ModelClient

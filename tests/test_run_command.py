@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from fake_model_server import FakeModelServer
-from llm_fixtures import fake_server  # noqa: F401
 
 from coevo_tui.store import NewCase, Store
 

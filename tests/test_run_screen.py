@@ -15,10 +15,10 @@ from coevo_tui.llm.fake_provider import FakeModel
 from coevo_tui.llm.runner import RunSummary
 from coevo_tui.screens.cases import CasesScreen
 from coevo_tui.screens.label import LabelScreen
-from coevo_tui.screens.run import TestSetRun, run_line, text_bar
+from coevo_tui.jobs import TestSetRun
+from coevo_tui.widgets.run_line import run_line, text_bar
 from coevo_tui.store import NewCase, Store
 
-from llm_fixtures import fake_provider, fast_client  # noqa: F401
 from pilot_support import screen_text, wait_for
 
 ACTIVE = [f"a{i}" for i in range(1, 7)]
@@ -72,7 +72,7 @@ async def run_then_leave_label(app: CoevoApp, pilot) -> tuple[LabelScreen, TestS
     held, it is still going)."""
     screen = await press_run_from_cases(app, pilot)
     await wait_for(pilot, lambda: screen.run_summary is not None, "run started")
-    run = app.test_set_run
+    run = app.jobs.latest("run")
     assert run is not None and run.running
     await pilot.press("escape")
     await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back on Cases")
@@ -82,8 +82,7 @@ async def run_then_leave_label(app: CoevoApp, pilot) -> tuple[LabelScreen, TestS
 async def test_R_runs_every_active_case_and_shows_progress(
         project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
     fake_provider.hold()  # the run waits before the first token: progress shows 0/6
-    app = make_app(project, model=FAKE_MODEL, keymap={})
-    app.llm_client = fast_client
+    app = make_app(project, model=FAKE_MODEL, keymap={}, client=fast_client)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await press_run_from_cases(app, pilot)
         await wait_for(pilot, lambda: screen.run_summary is not None
@@ -112,8 +111,7 @@ async def test_errors_are_counted_and_stored_on_their_case(
     fake_provider.fail_next("error", count=2)  # the first case's two attempts fail
     client = ModelClient(concurrency=1, retry=RetryPolicy(max_attempts=2, base_delay=0.001,
                                                           max_delay=0.002))
-    app = make_app(project, model=FAKE_MODEL, keymap={})
-    app.llm_client = client
+    app = make_app(project, model=FAKE_MODEL, keymap={}, client=client)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await press_run_from_cases(app, pilot)
         await wait_for(pilot, lambda: not screen.running and screen.run_summary is not None,
@@ -132,8 +130,7 @@ async def test_cancelling_a_run_stores_nothing_half_done_and_R_resumes(
         project: Path, fake_provider: FakeModel) -> None:
     fake_provider.configure(chunks=6, chunk_delay=0.05)
     client = ModelClient(concurrency=2)
-    app = make_app(project, model=FAKE_MODEL, keymap={})
-    app.llm_client = client
+    app = make_app(project, model=FAKE_MODEL, keymap={}, client=client)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await press_run_from_cases(app, pilot)
         # Stop while answers are in flight: at least one stored, others mid-stream.
@@ -176,8 +173,7 @@ async def test_cancelling_a_run_stores_nothing_half_done_and_R_resumes(
 async def test_leaving_the_screen_leaves_the_run_going(
         project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
     fake_provider.hold()
-    app = make_app(project, model=FAKE_MODEL, keymap={})
-    app.llm_client = fast_client
+    app = make_app(project, model=FAKE_MODEL, keymap={}, client=fast_client)
     async with app.run_test(size=(80, 24)) as pilot:
         _, run = await run_then_leave_label(app, pilot)
         await wait_for(pilot, lambda: any("goes on" in n.message
@@ -195,8 +191,7 @@ async def test_leaving_the_screen_leaves_the_run_going(
 async def test_R_while_the_run_goes_on_shows_it_and_x_stops_it(
         project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
     fake_provider.hold()
-    app = make_app(project, model=FAKE_MODEL, keymap={})
-    app.llm_client = fast_client
+    app = make_app(project, model=FAKE_MODEL, keymap={}, client=fast_client)
     async with app.run_test(size=(80, 24)) as pilot:
         first, run = await run_then_leave_label(app, pilot)
         await pilot.press("R")  # (not press_run_from_cases: it waits for every worker)
@@ -204,7 +199,7 @@ async def test_R_while_the_run_goes_on_shows_it_and_x_stops_it(
         second = app.screen
         assert isinstance(second, LabelScreen) and second is not first
         await wait_for(pilot, lambda: second.run_summary is not None, "the run's panel")
-        assert app.test_set_run is run and second.run_summary is run.summary  # not restarted
+        assert app.jobs.latest("run") is run and second.run_summary is run.summary  # not restarted
         assert "Run v1" in screen_text(app) and "x stop" in screen_text(app)
         await pilot.press("x")
         await wait_for(pilot, lambda: not run.running, "the run stops")
@@ -221,8 +216,7 @@ async def test_R_while_the_run_goes_on_shows_it_and_x_stops_it(
 
 async def test_a_second_R_resumes_nothing_when_everything_is_answered(
         project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
-    app = make_app(project, model=FAKE_MODEL, keymap={})
-    app.llm_client = fast_client
+    app = make_app(project, model=FAKE_MODEL, keymap={}, client=fast_client)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await press_run_from_cases(app, pilot)
         await wait_for(pilot, lambda: not screen.running and screen.run_summary is not None,

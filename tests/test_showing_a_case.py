@@ -227,8 +227,8 @@ async def test_j_on_compare_reads_the_case_and_both_answers_in_one_query(
         screen = app.screen
         assert isinstance(screen, CompareScreen)
         await wait_for(pilot, lambda: screen._loaded and not screen.workers, "loaded")
-        assert app.store is not None
-        reads = ReadRecorder(app.store)
+        assert app.session.store is not None
+        reads = ReadRecorder(app.session.store)
         await pilot.press("j")
         await wait_for(pilot, lambda: screen.case.ext_id == "a1"
                        and screen.right_pane.text == "ALLOW: banter" and not screen.workers,
@@ -262,8 +262,8 @@ async def test_j_on_label_reads_the_case_its_answer_and_label_in_one_query(
         assert screen.case.ext_id == "a1"
         r_key = next(k for k in app.screen.query(FooterKey) if k.key == "r")
         assert r_key.has_class("-disabled")  # nothing to write a rationale for
-        assert app.store is not None
-        reads = ReadRecorder(app.store)
+        assert app.session.store is not None
+        reads = ReadRecorder(app.session.store)
         await pilot.press("j")
         await wait_for(pilot, lambda: screen.case.ext_id == "a2" and not screen.workers
                        and screen.verdict_bar.label is not None, "a2 shown")

@@ -37,7 +37,7 @@ def _opened(name: str, *keys: str):
         await app.open_screen(name)
         screen = app.screen
         for _ in range(500):
-            if isinstance(screen, CompareScreen) and screen.case is not None and all(
+            if isinstance(screen, CompareScreen) and screen.list_ready and all(
                     p.state in ("stored", "error") for p in (screen.left_pane,
                                                               screen.right_pane)):
                 break
@@ -85,3 +85,63 @@ def test_overview_screen_without_colour(snap_compare, project: Path,
     monkeypatch.setenv("NO_COLOR", "1")
     assert snap_compare(make_app(project, keymap={}), terminal_size=(80, 24),
                         run_before=_opened("overview"))
+
+
+# ---------------------------------------------------------------------- Label and Prompt
+def _fixed_times(path: Path) -> Path:
+    """Give every row the same creation time, so screens that show dates stay the same."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        for table in ("prompt_version", "cases", "output", "label"):
+            db.execute(f"UPDATE {table} SET created_at = '2026-11-30T09:15:00.000+00:00'")
+    return path
+
+
+def _label_opened(*keys: str):
+    """A run_before that opens the Label screen from Cases (`enter` on the first case),
+    waits until its stored answer and verdict show, then presses `keys`."""
+
+    async def run_before(pilot) -> None:
+        from coevo_tui.screens.label import LabelScreen
+        from pilot_support import settle, wait_for
+
+        app: CoevoApp = pilot.app
+        await settle(app, pilot)
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, LabelScreen)
+        await wait_for(pilot, lambda: screen.case is not None and screen.pane.state == "stored"
+                       and screen.verdict_bar.label is screen.pane.label, "an answer shown")
+        if keys:
+            await pilot.press(*keys)
+        await settle(app, pilot)
+
+    return run_before
+
+
+def _prompt_opened(*keys: str):
+    """A run_before that opens the Prompt screen (`p`) and presses `keys`."""
+
+    async def run_before(pilot) -> None:
+        from pilot_support import open_screen, settle
+
+        app: CoevoApp = pilot.app
+        await open_screen(app, pilot, "prompt")
+        if keys:
+            await pilot.press(*keys)
+        await settle(app, pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_label_screen(snap_compare, project: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(project, keymap={}), terminal_size=size,
+                        run_before=_label_opened())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_prompt_screen(snap_compare, project: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(_fixed_times(project), keymap={}), terminal_size=size,
+                        run_before=_prompt_opened())
