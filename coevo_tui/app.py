@@ -96,7 +96,7 @@ class CoevoApp(App[int]):
     async def on_mount(self) -> None:
         try:
             self.store = await Store.open(self.project_path)
-            self.project = await self.store.project()
+            self.project = await self.store.settings.get()
         except UserError as exc:
             self.startup_error = str(exc)
             self.exit(2, return_code=2)

@@ -42,25 +42,25 @@ def main(args: argparse.Namespace) -> int:
 
 async def _pick_versions(store: Store, baseline: int | None, candidate: int | None
                          ) -> tuple[PromptVersion, PromptVersion]:
-    versions = await store.versions()
+    versions = await store.versions.all()
     if baseline is None and candidate is None:
         if len(versions) < 2:
             raise UserError("eval needs two prompt versions; save another with coevo prompt")
         return versions[-2], versions[-1]
     if candidate is None:
         assert baseline is not None
-        base = await store.version(baseline)
+        base = await store.versions.by_number(baseline)
         cand = versions[-1]
         if cand.id == base.id:
             raise UserError(f"v{base.number} is the newest version; name an older --baseline "
                             f"or a --candidate")
         return base, cand
-    cand = await store.version(candidate)
+    cand = await store.versions.by_number(candidate)
     if baseline is None:
         if cand.parent_id is None:
             raise UserError(f"v{cand.number} has no earlier version; name a --baseline")
-        return await store.version_by_id(cand.parent_id), cand
-    base = await store.version(baseline)
+        return await store.versions.by_id(cand.parent_id), cand
+    base = await store.versions.by_number(baseline)
     if base.id == cand.id:
         raise UserError(f"--baseline and --candidate are both v{base.number}")
     return base, cand
@@ -68,8 +68,8 @@ async def _pick_versions(store: Store, baseline: int | None, candidate: int | No
 
 async def _pick_model(store: Store, base: PromptVersion, cand: PromptVersion,
                       model: str | None) -> str | None:
-    base_models = await store.models_with_outputs(base.id)
-    cand_models = await store.models_with_outputs(cand.id)
+    base_models = await store.outputs.cases_per_model(base.id)
+    cand_models = await store.outputs.cases_per_model(cand.id)
     if model is not None:
         if model not in base_models and model not in cand_models:
             known = sorted(set(base_models) | set(cand_models))
@@ -111,9 +111,9 @@ async def evaluate(path: Path, *, check: bool = False, baseline: int | None = No
     async with await Store.open_to_read(path) as store:
         base, cand = await _pick_versions(store, baseline, candidate)
         model = await _pick_model(store, base, cand, model)
-        rows = [r for r in await store.case_rows() if r.state == CaseState.ACTIVE.value]
-        base_answers = await store.case_outputs_with_labels(base.id, model)
-        cand_answers = await store.case_outputs_with_labels(cand.id, model)
+        rows = [r for r in await store.cases.rows() if r.state == CaseState.ACTIVE.value]
+        base_answers = await store.answers.per_case(base.id, model)
+        cand_answers = await store.answers.per_case(cand.id, model)
     ids = [r.id for r in rows]
     statuses = compare_all(ids, base_answers, cand_answers)
     base_summary = summarize(ids, base_answers)

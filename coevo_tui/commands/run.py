@@ -86,9 +86,9 @@ async def run_command(args: argparse.Namespace) -> int:
     check_project_file(path)
     store = await Store.open(path)
     try:
-        project = await store.project()
-        version = (await store.version(args.version) if args.version is not None
-                   else await store.latest_version())
+        project = await store.settings.get()
+        version = (await store.versions.by_number(args.version) if args.version is not None
+                   else await store.versions.latest())
         choice = resolve_model(args.model, project.model, args.api_base)
         runner = Runner(store, ModelClient(concurrency=concurrency, timeout=timeout,
                                            retry=retry), choice, project.params)

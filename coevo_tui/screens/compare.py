@@ -173,7 +173,7 @@ def build_rows(lines: Sequence[tuple[int, str, str]],
 def compare_lines(lines: Sequence[tuple[int, str, str]], left: Mapping[int, AnswerFacts],
                   right: Mapping[int, AnswerFacts]) -> CompareRows:
     """The status of every case, then the rows in navigation order, from (case id, ext id,
-    input) lines (`Store.active_case_lines`) and both sides' answer facts (pure: it runs
+    input) lines (`Store.cases.active_lines`) and both sides' answer facts (pure: it runs
     in a thread so that 100,000 cases do not freeze the screen)."""
     get_left, get_right = left.get, right.get
     statuses = {line[0]: compare_facts(get_left(line[0]), get_right(line[0]))
@@ -184,7 +184,7 @@ def compare_lines(lines: Sequence[tuple[int, str, str]], left: Mapping[int, Answ
 def newest_answer(answers: Sequence[Answer], version_id: int, model: str | None
                   ) -> Answer | None:
     """The newest non-cancelled answer of a version (and model) among one case's answers,
-    the same choice as `Store.case_outputs_with_labels` makes in bulk."""
+    the same choice as `Store.answers.per_case` makes in bulk."""
     found = None
     for answer in answers:
         out = answer.output
@@ -620,7 +620,7 @@ class CompareScreen(CoevoScreen):
         if model is None:
             from coevo_tui.services.overview import pick_model
 
-            model = pick_model(None, await self.store.models_with_outputs(cand.id))
+            model = pick_model(None, await self.store.outputs.cases_per_model(cand.id))
         # Stream with the app's model unless the stored answers are another model's.
         left_choice = choice if choice is not None and choice.model == model else None
         if self.requested_second_model:
@@ -635,7 +635,7 @@ class CompareScreen(CoevoScreen):
     async def load(self) -> None:
         """Read the versions, the active cases and both sides' answers; order the cases."""
         store = self.store
-        self.versions = await store.versions()
+        self.versions = await store.versions.all()
         before = (self.left, self.right)
         self.left, self.right = await self._sides()
         same_sides = before == (self.left, self.right)
@@ -645,10 +645,10 @@ class CompareScreen(CoevoScreen):
             self.notify(f"Only v{number} to compare with itself: save a revision on the "
                         f"Prompt screen (p), or compare v{number} under a second model (m).",
                         timeout=8)
-        lines = await store.active_case_lines()
+        lines = await store.cases.active_lines()
         left, right = self.left, self.right
-        self.left_answers = await store.answer_facts(left.version.id, left.model)
-        self.right_answers = await store.answer_facts(right.version.id, right.model)
+        self.left_answers = await store.answers.facts_per_case(left.version.id, left.model)
+        self.right_answers = await store.answers.facts_per_case(right.version.id, right.model)
         rows = await asyncio.to_thread(compare_lines, lines, self.left_answers,
                                        self.right_answers)
         keep = self.rows[self.current].case_id if self.current is not None and self.rows else None
@@ -701,7 +701,7 @@ class CompareScreen(CoevoScreen):
         if not reshow and self.case is not None and self.case.id == row.case_id:
             self._show_bar()
             return
-        case = await self.store.case(row.case_id)
+        case = await self.store.cases.get(row.case_id)
         self.case = case
         text = Text(case.input)
         self.query_one("#compare-input", Static).update(text)
@@ -716,7 +716,7 @@ class CompareScreen(CoevoScreen):
     async def show_history(self, case_id: int) -> None:
         # The history of the baseline's model: in models mode that is the main model.
         model = self.left.model if self.left is not None else None
-        changes = await self.store.versions_changing_case(case_id, model)
+        changes = await self.store.answers.verdict_changes(case_id, model)
         if self.case is not None and self.case.id == case_id:
             self.query_one("#compare-history", Static).update(history_text(changes))
 
@@ -881,7 +881,7 @@ class CompareScreen(CoevoScreen):
         output, case = pane.output, self.case
         assert output is not None and case is not None
         rationale = ((await asked) or "") if asked is not None else ""
-        label, carried = await self.store.label_output(output.id, verdict, rationale)
+        label, carried = await self.store.labels.write(output.id, verdict, rationale)
         self._labelled(output, label, carried)
         if carried:
             self.notify(carried_notice(case.ext_id, verdict, carried), timeout=3)
@@ -895,7 +895,7 @@ class CompareScreen(CoevoScreen):
             return
         # A new label row (the old one stays in history); a carried label so edited
         # becomes the person's own.
-        new, carried = await self.store.label_output(output.id, label.verdict, answer)
+        new, carried = await self.store.labels.write(output.id, label.verdict, answer)
         self._labelled(output, new, carried)
 
     def _labelled(self, output: Output, label: Label, carried: Sequence[Label]) -> None:
