@@ -37,10 +37,10 @@ async def _snapshot(path: Path) -> dict:
     """What a demo project holds, read back through the Store API."""
     async with await Store.open(path) as store:
         return {
-            "project": await store.project(),
-            "versions": await store.versions(),
-            "cases": await store.cases(),
-            "events": await store.events(limit=1000),
+            "project": await store.settings.get(),
+            "versions": await store.versions.all(),
+            "cases": await store.cases.all(),
+            "events": await store.events.recent(limit=1000),
         }
 
 
@@ -99,9 +99,9 @@ def test_rerun_on_an_existing_demo_keeps_the_users_work(tmp_path: Path) -> None:
 
     async def revise() -> None:
         async with await Store.open(path) as store:
-            await store.create_version("revised policy", note="user's own v2")
-            case = await store.case_by_ext_id("gg-001")
-            await store.edit_case(case.id, note="edited by the user")
+            await store.versions.create("revised policy", note="user's own v2")
+            case = await store.cases.by_ext_id("gg-001")
+            await store.cases.edit(case.id, note="edited by the user")
 
     asyncio.run(revise())
     assert write_demo(path) == path
