@@ -28,6 +28,7 @@ from coevo_tui.demo import (
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import CaseSource, CaseState, Project
 from coevo_tui.store import Store
+from coevo_tui.store.cases import Cases
 
 REQUIRED_TAGS = {"banter", "slang", "insult", "identity", "threat", "spam", "borderline"}
 APP_TCSS = Path(__file__).resolve().parents[1] / "styles" / "app.tcss"
@@ -141,7 +142,7 @@ def test_an_interrupted_write_leaves_nothing_behind(tmp_path: Path, monkeypatch)
     async def fail(self, *args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(Store, "add_cases", fail)
+    monkeypatch.setattr(Cases, "add_many", fail)
     with pytest.raises(RuntimeError, match="disk full"):
         write_demo(tmp_path / "demo.db")
     assert _files(tmp_path) == []

@@ -269,7 +269,7 @@ async def test_a_project_appearing_during_creation_is_kept(tmp_path) -> None:
     async def another_program_is_quicker(store: Store) -> None:
         await store.cases.add(NewCase(input="mine, never published"))
         async with await Store.open(path, name="theirs") as theirs:
-            await theirs.add_case(NewCase(input="theirs"))
+            await theirs.cases.add(NewCase(input="theirs"))
 
     with pytest.raises(ProjectAppeared):
         await Store.create(path, fill=another_program_is_quicker)
@@ -282,7 +282,7 @@ async def test_a_project_appearing_during_creation_is_kept(tmp_path) -> None:
 async def test_a_new_project_is_one_file_with_nothing_beside_it(tmp_path) -> None:
     path = tmp_path / "p.db"
     store = await Store.create(path, name="whole",
-                               fill=lambda s: s.add_cases([NewCase(input="one")]))
+                               fill=lambda s: s.cases.add_many([NewCase(input="one")]))
     await store.close()
     assert os.listdir(tmp_path) == ["p.db"]
     db = sqlite3.connect(f"file:{path}?immutable=1", uri=True)  # the file alone
