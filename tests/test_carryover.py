@@ -8,10 +8,12 @@ import pytest
 
 from coevo_tui.domain.carryover import (
     describe_label,
+    inherited_label,
     is_carried,
     label_to_carry,
     propagation_targets,
     root_label_id,
+    spread_targets,
 )
 from coevo_tui.domain.model import Label, LabelSource, Output, OutputStatus, Verdict
 from coevo_tui.domain.status import Answer
@@ -126,6 +128,33 @@ def test_a_carried_label_does_not_propagate() -> None:
     assert propagation_targets(carried, src, [Answer(other, None)]) == []
 
 
+def test_inherited_label_reads_the_outputs_own_label_from_the_answers() -> None:
+    old, new = output("same"), output("same")
+    old_label = label(old, Verdict.GOOD)
+    assert inherited_label(new, [Answer(old, old_label), Answer(new, None)]) == old_label
+    assert inherited_label(new, [Answer(old, old_label)]) == old_label  # new not read yet
+    # Already labelled (its own label among the answers): nothing to inherit.
+    mine = label(new, Verdict.BAD)
+    assert inherited_label(new, [Answer(old, old_label), Answer(new, mine)]) is None
+
+
+def test_spread_targets_carry_the_current_label_only() -> None:
+    src, same, other = output("same"), output("same"), output("other")
+    old = label(src, Verdict.GOOD)
+    current = label(src, Verdict.BAD)
+    answers = [Answer(src, current), Answer(same, None), Answer(other, None)]
+    assert spread_targets(current, answers) == [Answer(same, None)]
+    # Superseded since: the newer label is the one to spread, not this one.
+    assert spread_targets(old, answers) == []
+    # Its output not among the answers (another case's), or not labelled at all.
+    assert spread_targets(current, [Answer(same, None)]) == []
+    assert spread_targets(current, [Answer(src, None), Answer(same, None)]) == []
+    # The label each target holds now comes along (the event records it as "before").
+    stale = label(same, Verdict.GOOD, LabelSource.CARRIED, carried_from=old.id)
+    assert spread_targets(current, [Answer(src, current), Answer(same, stale)]) == [
+        Answer(same, stale)]
+
+
 def test_describe_label_tells_carried_and_judge_apart_without_colour() -> None:
     o = output("x")
     assert describe_label(None) == "unlabelled"
@@ -222,12 +251,14 @@ async def test_relabelling_updates_carried_copies_but_never_human_labels(store: 
         Verdict.GOOD, Verdict.UNSURE, Verdict.BAD]
 
 
-async def test_propagate_label_after_set_label_and_for_superseded_labels(store: Store) -> None:
+async def test_spread_after_the_identical_output_came_and_for_superseded_labels(
+        store: Store) -> None:
     case, _, v1, v2 = await _setup(store)
     a = await _add(store, case, v1, "same")
-    b = await _add(store, case, v2, "same")
+    # Labelled before b exists, so writing carries nothing: b comes unlabelled.
     old, _ = await store.labels.write(a.id, Verdict.GOOD)
     await store.labels.write(a.id, Verdict.BAD)
+    b = await _add(store, case, v2, "same")
     assert await store.labels.spread(old.id) == []  # superseded: nothing carried
     assert await store.labels.current(b.id) is None
     current = await store.labels.current(a.id)

@@ -385,3 +385,43 @@ async def test_active_case_lines_and_ids_leave_other_states_out(store) -> None:
     assert await store.cases.active_ids() == [cases[0].id, cases[3].id]
     lines = await store.cases.lines()  # the same cases as the full lines' active ones
     assert [line[0] for line in lines if line[5] == "active"] == await store.cases.active_ids()
+
+
+# ---------------------------------------------------------------------- the shape of the store
+def test_the_store_is_a_thin_facade_with_one_attribute_per_concern(store) -> None:
+    # Opening and closing only: every read and write goes through a concern.
+    assert {n for n in dir(Store) if not n.startswith("_")} == {
+        "open", "open_to_read", "create", "close"}
+    concerns = {n for n in vars(store) if not n.startswith("_")} - {"path", "read_only"}
+    assert concerns == {"database", "settings", "versions", "cases", "outputs", "runs",
+                        "labels", "answers", "events"}
+
+
+def test_columns_give_the_select_list_and_the_positions_from_one_declaration() -> None:
+    from coevo_tui.store.database import Columns
+
+    columns = Columns("Pair", [("o.case_id", "case_id"), ("l.verdict", "verdict")])
+    assert columns.select == "o.case_id, l.verdict"
+    assert (columns.at.case_id, columns.at.verdict) == (0, 1)
+    assert columns.Row._make((7, "good")).verdict == "good"
+    laid_out = Columns.in_layout("Laid", {1: ("b", "second"), 0: ("a", "first")})
+    assert laid_out.select == "a, b" and laid_out.at.second == 1
+    with pytest.raises(ValueError, match="not 0..1"):
+        Columns.in_layout("Gap", {0: ("a", "first"), 2: ("c", "third")})
+
+
+async def test_bulk_reads_follow_the_domain_layouts(store) -> None:
+    from coevo_tui.domain.case_query import LINE_EXT_ID, LINE_ID, LINE_STATE, LINE_TAGS
+    from coevo_tui.domain.status import FACT_CASE, FACT_OUTPUT, FACT_SOURCE, FACT_VERDICT
+
+    case = await store.cases.add(NewCase("input", tags=("t",), ext_id="x1"))
+    (line,) = await store.cases.lines()
+    assert (line[LINE_ID], line[LINE_EXT_ID], line[LINE_TAGS], line[LINE_STATE]) == (
+        case.id, "x1", '["t"]', "active")
+    v1 = await store.versions.latest()
+    out = await store.outputs.add(case_id=case.id, version_id=v1.id, model="m", params={},
+                                  text="ok", status=OutputStatus.OK)
+    await store.labels.write(out.id, Verdict.GOOD)
+    facts = (await store.answers.facts_per_case(v1.id))[case.id]
+    assert (facts[FACT_CASE], facts[FACT_OUTPUT], facts[FACT_VERDICT], facts[FACT_SOURCE]) == (
+        case.id, out.id, "good", "human")
