@@ -54,15 +54,15 @@ async def _build(path: Path, count: int, labelled: bool) -> None:
     ]
     store = await Store.open(path)
     try:
-        ids = await store.add_cases(cases, source_name="bench")
+        ids = await store.cases.add_many(cases, source_name="bench")
         if labelled:  # an answer for every case under v1, 70% of them labelled
-            version = await store.latest_version()
+            version = await store.versions.latest()
             for case_id in ids:
-                output = await store.add_output(case_id=case_id, version_id=version.id,
+                output = await store.outputs.add(case_id=case_id, version_id=version.id,
                                                 model="bench/model", params={},
                                                 text=f"answer {case_id}", status=OutputStatus.OK)
                 if rnd.random() < 0.7:
-                    await store.set_label(output.id, rnd.choice(list(Verdict)))
+                    await store.labels.write(output.id, rnd.choice(list(Verdict)))
     finally:
         await store.close()
 

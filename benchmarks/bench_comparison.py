@@ -2,11 +2,11 @@
 
 Builds a project of N active cases (default 100,000) with one answer per case under two
 versions, half of them labelled, then times the bulk reads the Compare and Cases screens
-and `coevo eval` use: `Store.case_outputs_with_labels` (per version), `compare_all` +
-`summarize`, `Store.verdict_by_case`, and the whole `coevo eval --check` command.
+and `coevo eval` use: `Store.answers.per_case` (per version), `compare_all` +
+`summarize`, `Store.answers.labels_per_case`, and the whole `coevo eval --check` command.
 
 The outputs and labels are written with plain sqlite3 executemany, because going through
-`Store.add_output` one commit at a time would take minutes to build the fixture; the
+`Store.outputs.add` one commit at a time would take minutes to build the fixture; the
 timed parts use only the Store API.
 
     .venv/bin/python benchmarks/bench_comparison.py [N]
@@ -31,9 +31,9 @@ from coevo_tui.store import NewCase, Store, utc_now
 
 async def build(path: Path, n: int) -> None:
     async with await Store.open(path) as store:
-        await store.add_cases([NewCase(f"input number {i}") for i in range(n)])
-        await store.create_version("v2", note="")
-        await store.create_version("v3", note="")
+        await store.cases.add_many([NewCase(f"input number {i}") for i in range(n)])
+        await store.versions.create("v2", note="")
+        await store.versions.create("v3", note="")
     now = utc_now()
     db = sqlite3.connect(path)
     with db:
@@ -60,20 +60,20 @@ async def build(path: Path, n: int) -> None:
 
 async def measure(path: Path) -> None:
     async with await Store.open(path) as store:
-        versions = await store.versions()
+        versions = await store.versions.all()
         base, cand = versions[-2].id, versions[-1].id
         t = time.perf_counter()
-        base_answers = await store.case_outputs_with_labels(base, "m")
+        base_answers = await store.answers.per_case(base, "m")
         t_read = time.perf_counter() - t
-        cand_answers = await store.case_outputs_with_labels(cand, "m")
-        ids = [r.id for r in await store.case_rows()]
+        cand_answers = await store.answers.per_case(cand, "m")
+        ids = [r.id for r in await store.cases.rows()]
         t = time.perf_counter()
         statuses = compare_all(ids, base_answers, cand_answers)
         summarize(ids, base_answers)
         summarize(ids, cand_answers, statuses)
         t_pure = time.perf_counter() - t
         t = time.perf_counter()
-        verdicts = await store.verdict_by_case(cand, "m")
+        verdicts = await store.answers.labels_per_case(cand, "m")
         t_verdicts = time.perf_counter() - t
     print(f"case_outputs_with_labels (one version): {t_read:.2f} s for {len(base_answers)} cases")
     print(f"compare_all + 2 x summarize:            {t_pure:.2f} s")

@@ -61,10 +61,10 @@ def make_project(path: Path, cases: int) -> None:
 
     async def make() -> None:
         store = await Store.open(path)
-        await store.create_version(
+        await store.versions.create(
             "You moderate a gaming community chat. Allow trash talk; refuse slurs. Answer"
             " ALLOW or BLOCK and one short reason.", None, "benchmark")
-        await store.add_cases([NewCase(input=f"benchmark message number {i}: gg ez, "
+        await store.cases.add_many([NewCase(input=f"benchmark message number {i}: gg ez, "
                                              f"you played like a bot {i % 17}")
                                for i in range(cases)])
         await store.close()

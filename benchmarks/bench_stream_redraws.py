@@ -32,7 +32,7 @@ async def main(chunks: int, chunk_delay: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
         store = await Store.open(path, instructions="Answer at length.")
-        await store.add_cases([NewCase(input=f"question {i}", ext_id=f"q{i}")
+        await store.cases.add_many([NewCase(input=f"question {i}", ext_id=f"q{i}")
                                for i in range(30)], source_name="bench")
         await store.close()
 

@@ -67,7 +67,7 @@ class Session:
             read_only = path.exists() and read_only_reason(path) is not None
         store = await Store.open(path, read_only=read_only)
         try:
-            project = await store.project()
+            project = await store.settings.get()
         except BaseException:
             await store.close()
             raise
@@ -92,7 +92,7 @@ class Session:
         check_project_file(path)
         store = await (Store.open_to_read(path) if reading else Store.open(path))
         try:
-            project = await store.project()
+            project = await store.settings.get()
         except BaseException:
             await store.close()
             raise
@@ -118,7 +118,7 @@ class Session:
 
     async def reload_project(self) -> Project:
         """Read the project's settings again (after they were changed)."""
-        self.project = await self.store.project()
+        self.project = await self.store.settings.get()
         return self.project
 
     # ------------------------------------------------------------------ models

@@ -66,17 +66,17 @@ async def build(path: Path) -> None:
     """Write the project to `path` (a new file)."""
     store = await Store.open(path, name="moderation", instructions=V1, note="first policy")
     try:
-        await store.update_project(model=MODEL)
-        ids = await store.add_cases(
+        await store.settings.update(model=MODEL)
+        ids = await store.cases.add_many(
             [NewCase(input=text, ext_id=ext) for ext, text, _ in CASES], source_name="test")
         case_ids = dict(zip((ext for ext, _, _ in CASES), ids))
-        versions = [await store.version(1)]
+        versions = [await store.versions.by_number(1)]
         label_ids: dict[tuple[str, int], int] = {}
         for number in (1, 2, 3):
             if number > 1:
                 motivating = [(case_ids[ext], label_ids.get((ext, n)))
                               for (ext, n) in RATIONALES if n == number - 1]
-                versions.append(await store.create_version(
+                versions.append(await store.versions.create(
                     V2 if number == 2 else V3,
                     note="narrow removals to identity attacks" if number == 2
                     else "flag doxxing",
@@ -89,15 +89,15 @@ async def build(path: Path) -> None:
                 common = dict(case_id=case_ids[ext], version_id=version.id, model=MODEL,
                               params={}, tokens_in=20, tokens_out=5)
                 if answer == "error":
-                    await store.add_output(**common, text="", status=OutputStatus.ERROR,
+                    await store.outputs.add(**common, text="", status=OutputStatus.ERROR,
                                            error="server error (HTTP 500): internal error")
                     continue
                 text, verdict = answer  # type: ignore[misc]
-                output = await store.add_output(
+                output = await store.outputs.add(
                     **common, text=text, status=OutputStatus.OK,
                     latency_ms=400.0 + 10 * index + 100 * number, cost=0.0005)
                 if verdict is not None:
-                    label = await store.set_label(output.id, Verdict(verdict),
+                    label, _ = await store.labels.write(output.id, Verdict(verdict),
                                                   RATIONALES.get((ext, number), ""))
                     label_ids[(ext, number)] = label.id
     finally:

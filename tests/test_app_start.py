@@ -180,7 +180,7 @@ async def test_the_palette_offers_every_action_of_the_current_screen(project_pat
     async with await Store.open(project_path) as store:
         from coevo_tui.store import NewCase
 
-        await store.add_case(NewCase(input="hello"))
+        await store.cases.add(NewCase(input="hello"))
     app = make_app(project_path, keymap={})
     async with app.run_test(size=(80, 24)) as pilot:
         await _started(app, pilot)

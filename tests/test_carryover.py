@@ -8,10 +8,12 @@ import pytest
 
 from coevo_tui.domain.carryover import (
     describe_label,
+    inherited_label,
     is_carried,
     label_to_carry,
     propagation_targets,
     root_label_id,
+    spread_targets,
 )
 from coevo_tui.domain.model import Label, LabelSource, Output, OutputStatus, Verdict
 from coevo_tui.domain.status import Answer
@@ -126,6 +128,33 @@ def test_a_carried_label_does_not_propagate() -> None:
     assert propagation_targets(carried, src, [Answer(other, None)]) == []
 
 
+def test_inherited_label_reads_the_outputs_own_label_from_the_answers() -> None:
+    old, new = output("same"), output("same")
+    old_label = label(old, Verdict.GOOD)
+    assert inherited_label(new, [Answer(old, old_label), Answer(new, None)]) == old_label
+    assert inherited_label(new, [Answer(old, old_label)]) == old_label  # new not read yet
+    # Already labelled (its own label among the answers): nothing to inherit.
+    mine = label(new, Verdict.BAD)
+    assert inherited_label(new, [Answer(old, old_label), Answer(new, mine)]) is None
+
+
+def test_spread_targets_carry_the_current_label_only() -> None:
+    src, same, other = output("same"), output("same"), output("other")
+    old = label(src, Verdict.GOOD)
+    current = label(src, Verdict.BAD)
+    answers = [Answer(src, current), Answer(same, None), Answer(other, None)]
+    assert spread_targets(current, answers) == [Answer(same, None)]
+    # Superseded since: the newer label is the one to spread, not this one.
+    assert spread_targets(old, answers) == []
+    # Its output not among the answers (another case's), or not labelled at all.
+    assert spread_targets(current, [Answer(same, None)]) == []
+    assert spread_targets(current, [Answer(src, None), Answer(same, None)]) == []
+    # The label each target holds now comes along (the event records it as "before").
+    stale = label(same, Verdict.GOOD, LabelSource.CARRIED, carried_from=old.id)
+    assert spread_targets(current, [Answer(src, current), Answer(same, stale)]) == [
+        Answer(same, stale)]
+
+
 def test_describe_label_tells_carried_and_judge_apart_without_colour() -> None:
     o = output("x")
     assert describe_label(None) == "unlabelled"
@@ -138,16 +167,16 @@ def test_describe_label_tells_carried_and_judge_apart_without_colour() -> None:
 
 # ------------------------------------------------------------------ store
 async def _setup(store: Store) -> tuple[int, int, int, int]:
-    case = await store.add_case(NewCase("Can I get a refund?", ext_id="c1"))
-    other = await store.add_case(NewCase("Hello", ext_id="c2"))
-    v1 = (await store.latest_version()).id
-    v2 = (await store.create_version("Be kind.", note="second")).id
+    case = await store.cases.add(NewCase("Can I get a refund?", ext_id="c1"))
+    other = await store.cases.add(NewCase("Hello", ext_id="c2"))
+    v1 = (await store.versions.latest()).id
+    v2 = (await store.versions.create("Be kind.", note="second")).id
     return case.id, other.id, v1, v2
 
 
 async def _add(store: Store, case_id: int, version_id: int, text: str, *,
                model: str = "m", status: OutputStatus = OutputStatus.OK) -> Output:
-    return await store.add_output(case_id=case_id, version_id=version_id, model=model,
+    return await store.outputs.add(case_id=case_id, version_id=version_id, model=model,
                                   params={}, text=text, status=status)
 
 
@@ -155,14 +184,14 @@ async def test_apply_carry_over_copies_verdict_and_rationale_marked_carried(
         store: Store) -> None:
     case, _, v1, v2 = await _setup(store)
     first = await _add(store, case, v1, "We cannot promise a refund.")
-    human = await store.set_label(first.id, Verdict.BAD, "should point to the form")
+    human, _ = await store.labels.write(first.id, Verdict.BAD, "should point to the form")
     second = await _add(store, case, v2, "We cannot  promise a refund.\n", model="other")
-    carried = await store.apply_carry_over(second.id)
+    carried = await store.labels.inherit(second.id)
     assert carried is not None
     assert (carried.verdict, carried.rationale) == (Verdict.BAD, "should point to the form")
     assert carried.source == LabelSource.CARRIED and carried.carried_from == human.id
-    assert await store.current_label(second.id) == carried
-    event = (await store.events(1, kind="label"))[0]
+    assert await store.labels.current(second.id) == carried
+    event = (await store.events.recent(1, kind="label"))[0]
     assert event.entity_id == second.id
     assert event.payload["after"]["source"] == "carried"
     assert event.payload["after"]["carried_from"] == human.id
@@ -172,16 +201,16 @@ async def test_apply_carry_over_leaves_different_unrelated_and_labelled_outputs(
         store: Store) -> None:
     case, other, v1, v2 = await _setup(store)
     first = await _add(store, case, v1, "answer")
-    await store.set_label(first.id, Verdict.GOOD)
-    assert await store.apply_carry_over((await _add(store, case, v2, "another")).id) is None
-    assert await store.apply_carry_over((await _add(store, other, v2, "answer")).id) is None
+    await store.labels.write(first.id, Verdict.GOOD)
+    assert await store.labels.inherit((await _add(store, case, v2, "another")).id) is None
+    assert await store.labels.inherit((await _add(store, other, v2, "answer")).id) is None
     labelled = await _add(store, case, v2, "answer")
-    mine = await store.set_label(labelled.id, Verdict.BAD)
-    assert await store.apply_carry_over(labelled.id) is None
-    assert await store.label_history(labelled.id) == [mine]
+    mine, _ = await store.labels.write(labelled.id, Verdict.BAD)
+    assert await store.labels.inherit(labelled.id) is None
+    assert await store.labels.history(labelled.id) == [mine]
     error = await _add(store, case, v2, "", status=OutputStatus.ERROR)
-    assert await store.apply_carry_over(error.id) is None
-    assert await store.current_label(error.id) is None
+    assert await store.labels.inherit(error.id) is None
+    assert await store.labels.current(error.id) is None
 
 
 async def test_labelling_carries_to_unlabelled_identical_outputs_of_the_case(
@@ -191,13 +220,13 @@ async def test_labelling_carries_to_unlabelled_identical_outputs_of_the_case(
     b = await _add(store, case, v2, "Refunds:  see the form.")
     c = await _add(store, case, v2, "Something else")
     d = await _add(store, other, v2, "Refunds: see the form.")
-    label, carried = await store.label_output(b.id, Verdict.GOOD, "points to the form")
+    label, carried = await store.labels.write(b.id, Verdict.GOOD, "points to the form")
     assert label.source == LabelSource.HUMAN
     assert [x.output_id for x in carried] == [a.id]
     assert carried[0].carried_from == label.id and carried[0].source == LabelSource.CARRIED
-    assert (await store.current_label(a.id)).verdict == Verdict.GOOD
-    assert await store.current_label(c.id) is None
-    assert await store.current_label(d.id) is None
+    assert (await store.labels.current(a.id)).verdict == Verdict.GOOD
+    assert await store.labels.current(c.id) is None
+    assert await store.labels.current(d.id) is None
 
 
 async def test_relabelling_updates_carried_copies_but_never_human_labels(store: Store) -> None:
@@ -205,43 +234,45 @@ async def test_relabelling_updates_carried_copies_but_never_human_labels(store: 
     a = await _add(store, case, v1, "same")
     b = await _add(store, case, v2, "same")
     c = await _add(store, case, v2, "same", model="other")
-    first, carried = await store.label_output(a.id, Verdict.GOOD)
+    first, carried = await store.labels.write(a.id, Verdict.GOOD)
     assert {x.output_id for x in carried} == {b.id, c.id}
-    mine, carried = await store.label_output(c.id, Verdict.UNSURE, "not sure")
+    mine, carried = await store.labels.write(c.id, Verdict.UNSURE, "not sure")
     # The most recent person's label wins: b (carried) follows c, a (human) does not.
     assert [x.output_id for x in carried] == [b.id]
-    assert (await store.current_label(a.id)) == first
+    assert (await store.labels.current(a.id)) == first
     # c is now a human label; relabelling a must change b (carried) but not c.
-    changed, carried = await store.label_output(a.id, Verdict.BAD, "wrong")
+    changed, carried = await store.labels.write(a.id, Verdict.BAD, "wrong")
     assert [x.output_id for x in carried] == [b.id]
-    assert (await store.current_label(b.id)).verdict == Verdict.BAD
-    assert (await store.current_label(b.id)).carried_from == changed.id
-    assert await store.current_label(c.id) == mine
+    assert (await store.labels.current(b.id)).verdict == Verdict.BAD
+    assert (await store.labels.current(b.id)).carried_from == changed.id
+    assert await store.labels.current(c.id) == mine
     # The old carried labels stay in b's history.
-    assert [x.verdict for x in await store.label_history(b.id)] == [
+    assert [x.verdict for x in await store.labels.history(b.id)] == [
         Verdict.GOOD, Verdict.UNSURE, Verdict.BAD]
 
 
-async def test_propagate_label_after_set_label_and_for_superseded_labels(store: Store) -> None:
+async def test_spread_after_the_identical_output_came_and_for_superseded_labels(
+        store: Store) -> None:
     case, _, v1, v2 = await _setup(store)
     a = await _add(store, case, v1, "same")
+    # Labelled before b exists, so writing carries nothing: b comes unlabelled.
+    old, _ = await store.labels.write(a.id, Verdict.GOOD)
+    await store.labels.write(a.id, Verdict.BAD)
     b = await _add(store, case, v2, "same")
-    old = await store.set_label(a.id, Verdict.GOOD)
-    await store.set_label(a.id, Verdict.BAD)
-    assert await store.propagate_label(old.id) == []  # superseded: nothing carried
-    assert await store.current_label(b.id) is None
-    current = await store.current_label(a.id)
-    carried = await store.propagate_label(current.id)
+    assert await store.labels.spread(old.id) == []  # superseded: nothing carried
+    assert await store.labels.current(b.id) is None
+    current = await store.labels.current(a.id)
+    carried = await store.labels.spread(current.id)
     assert [(x.output_id, x.verdict) for x in carried] == [(b.id, Verdict.BAD)]
-    assert await store.propagate_label(carried[0].id) == []  # carried labels do not spread
+    assert await store.labels.spread(carried[0].id) == []  # carried labels do not spread
 
 
 async def test_label_output_rejects_carried_source_and_unknown_output(store: Store) -> None:
     from coevo_tui.domain.errors import NotFound
 
     with pytest.raises(ValueError):
-        await store.label_output(1, Verdict.GOOD, source=LabelSource.CARRIED)
-    before = len(await store.events(1000))
+        await store.labels.write(1, Verdict.GOOD, source=LabelSource.CARRIED)
+    before = len(await store.events.recent(1000))
     with pytest.raises(NotFound):
-        await store.label_output(12345, Verdict.GOOD)
-    assert len(await store.events(1000)) == before
+        await store.labels.write(12345, Verdict.GOOD)
+    assert len(await store.events.recent(1000)) == before

@@ -36,7 +36,7 @@ CASES = [
 async def _make_project(path: Path, cases: list[NewCase]) -> None:
     store = await Store.open(path)
     try:
-        await store.add_cases(cases, source_name="test")
+        await store.cases.add_many(cases, source_name="test")
     finally:
         await store.close()
 
@@ -172,7 +172,7 @@ async def test_add_a_case_with_the_modal(project: Path) -> None:
         assert "6 active" not in "\n".join(screen_lines(app))
         assert "5 active" in "\n".join(screen_lines(app))
     async with await Store.open(project) as store:
-        case = (await store.cases())[-1]
+        case = (await store.cases.all())[-1]
         assert (case.input, case.tags, case.note) == (
             "first line\nsecond line", ("new", "edge"), "why it matters")
 
@@ -181,7 +181,7 @@ async def test_a_case_typed_straight_after_a_goes_into_the_editor(project: Path)
     # "a" and the text in one burst (a fast typist, SSH): no key reaches the table, where
     # "e" edits, "x" archives and "q" quits.
     async with await Store.open(project) as store:
-        before = [(c.ext_id, c.input, c.state) for c in await store.cases()]
+        before = [(c.ext_id, c.input, c.state) for c in await store.cases.all()]
     app = make_app(project, keymap={})
     async with app.run_test(size=(80, 24)) as pilot:
         await _settle(app, pilot)
@@ -189,7 +189,7 @@ async def test_a_case_typed_straight_after_a_goes_into_the_editor(project: Path)
         await wait_for(pilot, lambda: any("Added case" in n for n in _notes(app)), "added")
         assert app.is_running and isinstance(app.screen, CasesScreen)
     async with await Store.open(project) as store:
-        cases = await store.cases()
+        cases = await store.cases.all()
     assert cases[-1].input == "quick example text"
     assert [(c.ext_id, c.input, c.state) for c in cases[:-1]] == before  # nothing else changed
 
@@ -206,7 +206,7 @@ async def test_an_empty_input_is_refused_in_the_modal(project: Path) -> None:
         await _settle(app, pilot)
         assert isinstance(app.screen, CasesScreen)
     async with await Store.open(project) as store:
-        assert len(await store.cases()) == len(CASES)
+        assert len(await store.cases.all()) == len(CASES)
 
 
 async def test_edit_the_selected_case(project: Path) -> None:
@@ -230,10 +230,10 @@ async def test_edit_the_selected_case(project: Path) -> None:
         assert table.current_row[LINE_INPUT] == "You are garbage at this game"
         assert "You are garbage at this game" in "\n".join(screen_lines(app))
     async with await Store.open(project) as store:
-        case = await store.case_by_ext_id("t1")
+        case = await store.cases.by_ext_id("t1")
         assert case.input == "You are garbage at this game"
         assert case.tags == ("trash-talk", "edge")
-        edits = await store.events(kind="edit")
+        edits = await store.events.recent(kind="edit")
         assert edits[0].payload["before"] == {"input": "You are trash at this game"}
 
 
@@ -255,8 +255,8 @@ async def test_archive_then_restore(project: Path) -> None:
         assert _shown_ids(app) == ["old"]
         assert "Restored case r1" in _notes(app)[-1]
     async with await Store.open(project) as store:
-        assert (await store.case_by_ext_id("r1")).state is CaseState.ACTIVE
-        states = [e.payload for e in await store.events(kind="state")]
+        assert (await store.cases.by_ext_id("r1")).state is CaseState.ACTIVE
+        states = [e.payload for e in await store.events.recent(kind="state")]
         assert states == [{"before": "archived", "after": "active"},
                           {"before": "active", "after": "archived"}]
 
@@ -281,12 +281,12 @@ async def test_the_detail_view_shows_outputs_and_labels(project: Path) -> None:
     from coevo_tui.domain.model import OutputStatus, Verdict
 
     async with await Store.open(project) as store:
-        case = await store.case_by_ext_id("r1")
-        version = await store.latest_version()
-        output = await store.add_output(case_id=case.id, version_id=version.id, model="m",
+        case = await store.cases.by_ext_id("r1")
+        version = await store.versions.latest()
+        output = await store.outputs.add(case_id=case.id, version_id=version.id, model="m",
                                         params={}, text="No refunds, sorry.",
                                         status=OutputStatus.OK)
-        await store.set_label(output.id, Verdict.BAD, "must offer the refund form")
+        await store.labels.write(output.id, Verdict.BAD, "must offer the refund form")
     app = make_app(project, keymap={})
     async with app.run_test(size=(100, 30)) as pilot:
         await _settle(app, pilot)
@@ -331,7 +331,7 @@ async def test_a_store_write_error_is_a_notification_and_keeps_the_draft(
         async def disk_full(*args: object, **kwargs: object) -> None:
             raise sqlite3.OperationalError("database or disk is full")
 
-        monkeypatch.setattr(app.session.store, "add_case", disk_full)
+        monkeypatch.setattr(app.session.store.cases, "add", disk_full)
         await pilot.press("a", *"keep me", "ctrl+s")
         await _settle(app, pilot, modal_open=True)
         # Said the way the command line says it (store/faults.py), not in SQLite's words.
@@ -346,7 +346,7 @@ async def test_a_store_write_error_is_a_notification_and_keeps_the_draft(
         assert isinstance(app.screen, CasesScreen)
         assert "Added case" in _notes(app)[-1]
         # An archive that fails is reported too, and the app keeps running.
-        monkeypatch.setattr(app.session.store, "set_case_state", disk_full)
+        monkeypatch.setattr(app.session.store.cases, "set_state", disk_full)
         await pilot.press("x")
         await _settle(app, pilot)
         assert app.is_running and isinstance(app.screen, CasesScreen)
@@ -442,7 +442,7 @@ async def test_a_row_written_elsewhere_in_the_list_keeps_the_order(project: Path
         await _settle(app, pilot)
         screen = app.screen
         assert isinstance(screen, CasesScreen) and app.session.store is not None
-        case = await app.session.store.edit_case((await app.session.store.case_by_ext_id("r2")).id,
+        case = await app.session.store.cases.edit((await app.session.store.cases.by_ext_id("r2")).id,
                                          input="changed")
         screen._show_line(case)
         assert _shown_ids(app) == ["r1", "t1", "r2", "q1"]
@@ -485,12 +485,12 @@ async def test_an_empty_result_says_the_filter_hides_everything(project: Path) -
 
 async def test_s_cycles_the_order_and_the_cursor_stays_on_its_case(project: Path) -> None:
     async with await Store.open(project) as store:
-        v1 = await store.latest_version()
+        v1 = await store.versions.latest()
         for ext, verdict in (("r1", Verdict.GOOD), ("t1", Verdict.BAD), ("q1", Verdict.UNSURE)):
-            case = await store.case_by_ext_id(ext)
-            out = await store.add_output(case_id=case.id, version_id=v1.id, model="m",
+            case = await store.cases.by_ext_id(ext)
+            out = await store.outputs.add(case_id=case.id, version_id=v1.id, model="m",
                                          params={}, text=f"answer {ext}", status=OutputStatus.OK)
-            await store.label_output(out.id, verdict, "")
+            await store.labels.write(out.id, verdict, "")
     app = make_app(project, model="m", keymap={})
     async with app.run_test(size=(80, 24)) as pilot:
         await _settle(app, pilot)
@@ -520,7 +520,7 @@ async def test_s_cycles_the_order_and_the_cursor_stays_on_its_case(project: Path
         await wait_for(pilot, lambda: not isinstance(app.screen, CasesScreen), "Label")
         labelled = app.screen
         async with await Store.open(project) as store:
-            expected = [(await store.case_by_ext_id(e)).id for e in ["t1", "q1", "r2", "r1"]]
+            expected = [(await store.cases.by_ext_id(e)).id for e in ["t1", "q1", "r2", "r1"]]
         assert labelled.case_ids == expected
 
 
@@ -535,13 +535,13 @@ async def test_passing_through_cases_to_another_screen_reads_no_verdicts(
         reads: list[int] = []
         store = app.session.store
         assert store is not None
-        original = store.verdict_by_case
+        original = store.answers.labels_per_case
 
         async def counting(version_id: int, model: str | None = None):
             reads.append(version_id)
             return await original(version_id, model)
 
-        monkeypatch.setattr(store, "verdict_by_case", counting)
+        monkeypatch.setattr(store.answers, "labels_per_case", counting)
         await pilot.press("o")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "OverviewScreen", "Overview")
         await _settle(app, pilot)

@@ -38,7 +38,7 @@ def project(tmp_path: Path) -> Path:
     async def build() -> None:
         store = await Store.open(path)
         try:
-            await store.add_cases(CASES, source_name="snapshot")
+            await store.cases.add_many(CASES, source_name="snapshot")
         finally:
             await store.close()
 

@@ -63,13 +63,13 @@ async def labels_of(project: Path, ext_id: str, version: int) -> list[tuple[str,
     """Every label (oldest first) on the case's answers under a version."""
     store = await Store.open(project)
     try:
-        case = await store.case_by_ext_id(ext_id)
-        v = await store.version(version)
+        case = await store.cases.by_ext_id(ext_id)
+        v = await store.versions.by_number(version)
         result = []
-        for output in await store.outputs_for_case(case.id):
+        for output in await store.outputs.of_case(case.id):
             if output.version_id == v.id:
                 result += [(lb.verdict.value, lb.rationale, lb.source.value)
-                           for lb in await store.label_history(output.id)]
+                           for lb in await store.labels.history(output.id)]
         return result
     finally:
         await store.close()
@@ -87,8 +87,8 @@ async def unrun(project_path: Path) -> Path:
     """Two versions, three cases, no answer at all."""
     store = await Store.open(project_path, instructions="Allow trash talk.")
     try:
-        await store.create_version("Allow trash talk. Remove threats.", note="threats")
-        await store.add_cases([NewCase(input="gg ez", ext_id="a1"),
+        await store.versions.create("Allow trash talk. Remove threats.", note="threats")
+        await store.cases.add_many([NewCase(input="gg ez", ext_id="a1"),
                                NewCase(input="I will find you", ext_id="a2"),
                                NewCase(input="nice shot", ext_id="a3")], source_name="test")
     finally:
@@ -121,8 +121,8 @@ async def test_both_panes_stream_at_once_and_leaving_cancels_both(
         assert fake_server.stats.streams_finished == []
     store = await Store.open(unrun)
     try:
-        case = await store.case_by_ext_id("a1")
-        assert await store.outputs_for_case(case.id) == []  # a cancelled call stores nothing
+        case = await store.cases.by_ext_id("a1")
+        assert await store.outputs.of_case(case.id) == []  # a cancelled call stores nothing
     finally:
         await store.close()
 
@@ -131,11 +131,11 @@ async def test_a_missing_side_streams_while_a_stored_side_shows_at_once(
         unrun: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
     store = await Store.open(unrun)
     try:
-        v1 = await store.version(1)
-        case = await store.case_by_ext_id("a1")
-        out = await store.add_output(case_id=case.id, version_id=v1.id, model=FAKE_MODEL,
+        v1 = await store.versions.by_number(1)
+        case = await store.cases.by_ext_id("a1")
+        out = await store.outputs.add(case_id=case.id, version_id=v1.id, model=FAKE_MODEL,
                                      params={}, text="ALLOW", status=OutputStatus.OK)
-        await store.label_output(out.id, Verdict.GOOD)
+        await store.labels.write(out.id, Verdict.GOOD)
     finally:
         await store.close()
     fake_provider.hold()
@@ -329,10 +329,10 @@ async def test_a_label_carries_over_to_the_identical_answer_on_the_other_side(
         stored: Path) -> None:
     store = await Store.open(stored)
     try:
-        [cid] = await store.add_cases([NewCase(input="ez clap", ext_id="c11")])
+        [cid] = await store.cases.add_many([NewCase(input="ez clap", ext_id="c11")])
         for number in (2, 3):
-            version = await store.version(number)
-            await store.add_output(case_id=cid, version_id=version.id, model=MODEL, params={},
+            version = await store.versions.by_number(number)
+            await store.outputs.add(case_id=cid, version_id=version.id, model=MODEL, params={},
                                    text="ALLOW: banter" + " " * number,
                                    status=OutputStatus.OK)
     finally:
@@ -423,12 +423,12 @@ async def test_r_runs_the_candidate_and_statuses_fill_in(
                   "a3": ("Reply to: nice shot", Verdict.GOOD)}
     store = await Store.open(unrun)
     try:
-        v1 = await store.version(1)
+        v1 = await store.versions.by_number(1)
         for ext, (text, verdict) in v1_answers.items():
-            case = await store.case_by_ext_id(ext)
-            out = await store.add_output(case_id=case.id, version_id=v1.id, model=FAKE_MODEL,
+            case = await store.cases.by_ext_id(ext)
+            out = await store.outputs.add(case_id=case.id, version_id=v1.id, model=FAKE_MODEL,
                                          params={}, text=text, status=OutputStatus.OK)
-            await store.label_output(out.id, verdict)
+            await store.labels.write(out.id, verdict)
     finally:
         await store.close()
     fake_provider.configure(chunks=6, chunk_delay=0.01)
@@ -451,8 +451,8 @@ async def test_r_runs_the_candidate_and_statuses_fill_in(
         assert "run done 2/2" in screen_text(app)  # a1 was answered by its pane already
     store = await Store.open(unrun)
     try:
-        v2 = await store.version(2)
-        answers = await store.case_outputs_with_labels(v2.id, FAKE_MODEL)
+        v2 = await store.versions.by_number(2)
+        answers = await store.answers.per_case(v2.id, FAKE_MODEL)
         assert len(answers) == 3
         assert all(a.output.text.startswith("Reply to: ") for a in answers.values())
     finally:
@@ -483,7 +483,7 @@ async def test_without_a_model_stored_answers_still_show(stored: Path,
     monkeypatch.delenv("COEVO_MODEL", raising=False)
     store = await Store.open(stored)
     try:
-        await store.update_project(model=None)
+        await store.settings.update(model=None)
     finally:
         await store.close()
     monkeypatch.setattr("coevo_tui.llm.config.local_model_installed", lambda: False)
@@ -574,7 +574,7 @@ async def test_one_version_says_how_to_get_something_to_compare(
         project_path: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
     store = await Store.open(project_path, instructions="Allow trash talk.")
     try:
-        await store.add_cases([NewCase(input="gg ez", ext_id="a1")], source_name="test")
+        await store.cases.add_many([NewCase(input="gg ez", ext_id="a1")], source_name="test")
     finally:
         await store.close()
     app = make_app(project_path, model=FAKE_MODEL, keymap={}, client=fast_client)

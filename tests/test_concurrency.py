@@ -35,7 +35,7 @@ async def test_cli_import_while_this_process_writes(tmp_path) -> None:
     src = tmp_path / "big.jsonl"
     write_big_import(src, IMPORT_ROWS)
     async with await Store.open(project) as store:
-        version = await store.latest_version()
+        version = await store.versions.latest()
         proc = await asyncio.create_subprocess_exec(
             *coevo_command(), "import", str(project), str(src),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -46,12 +46,12 @@ async def test_cli_import_while_this_process_writes(tmp_path) -> None:
         rounds = 0
         # Keep writing for as long as the import runs, and a few rounds after.
         while not communicate.done() or rounds < 20:
-            case = await store.add_case(NewCase(input=f"mine {rounds}", ext_id=f"mine{rounds}"))
-            await store.edit_case(case.id, tags=["edited"], note=f"round {rounds}")
-            output = await store.add_output(case_id=case.id, version_id=version.id,
+            case = await store.cases.add(NewCase(input=f"mine {rounds}", ext_id=f"mine{rounds}"))
+            await store.cases.edit(case.id, tags=["edited"], note=f"round {rounds}")
+            output = await store.outputs.add(case_id=case.id, version_id=version.id,
                                             model="m", params={}, text=f"answer {rounds}",
                                             status=OutputStatus.OK)
-            await store.set_label(output.id, Verdict.BAD, f"reason {rounds}")
+            await store.labels.write(output.id, Verdict.BAD, f"reason {rounds}")
             mine.append(case.id)
             rounds += 1
         stdout, stderr = await communicate
@@ -59,18 +59,18 @@ async def test_cli_import_while_this_process_writes(tmp_path) -> None:
         assert stderr == b""
         assert stdout.decode() == f"imported {IMPORT_ROWS} cases into {project}\n"
 
-        counts = await store.case_counts()
+        counts = await store.cases.counts_by_state()
         assert counts["active"] == IMPORT_ROWS + rounds
         for n, case_id in enumerate(mine):
-            case = await store.case(case_id)
+            case = await store.cases.get(case_id)
             assert (case.ext_id, case.tags, case.note) == (f"mine{n}", ("edited",),
                                                            f"round {n}")
-            (output,) = await store.outputs_for_case(case_id)
-            label = await store.current_label(output.id)
+            (output,) = await store.outputs.of_case(case_id)
+            label = await store.labels.current(output.id)
             assert label is not None and label.rationale == f"reason {n}"
         # The import committed while this process was writing: our events straddle it.
-        (imported,) = await store.events(10, kind="import")
-        labels = [e.id for e in await store.events(10_000, kind="label")]
+        (imported,) = await store.events.recent(10, kind="import")
+        labels = [e.id for e in await store.events.recent(10_000, kind="label")]
         assert min(labels) < imported.id < max(labels)
 
 
@@ -83,18 +83,18 @@ WRITER = textwrap.dedent(
 
     async def main(path, name, rounds, ready_dir):
         async with await Store.open(path) as store:
-            version = await store.latest_version()
+            version = await store.versions.latest()
             (Path(ready_dir) / name).touch()
             while len(list(Path(ready_dir).iterdir())) < 2:  # start together
                 time.sleep(0.01)
             for i in range(rounds):
-                case = await store.add_case(NewCase(input=f"{name} {i}", ext_id=f"{name}-{i}"))
-                out = await store.add_output(case_id=case.id, version_id=version.id,
+                case = await store.cases.add(NewCase(input=f"{name} {i}", ext_id=f"{name}-{i}"))
+                out = await store.outputs.add(case_id=case.id, version_id=version.id,
                                              model=name, params={}, text=f"{name} says {i}",
                                              status=OutputStatus.OK)
-                await store.set_label(out.id, Verdict.GOOD)
-                await store.set_label(out.id, Verdict.BAD, "changed my mind")
-                await store.edit_case(case.id, note="edited")
+                await store.labels.write(out.id, Verdict.GOOD)
+                await store.labels.write(out.id, Verdict.BAD, "changed my mind")
+                await store.cases.edit(case.id, note="edited")
         print(f"{name} done")
 
     asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]))
@@ -124,16 +124,16 @@ async def test_two_processes_write_the_same_project(tmp_path) -> None:
         assert proc.returncode == 0, stderr.decode()
         assert stderr == b"" and stdout.decode() == f"{name} done\n"
     async with await Store.open(project) as store:
-        cases = await store.cases()
+        cases = await store.cases.all()
         assert sorted(c.ext_id for c in cases) == sorted(
             f"{name}-{i}" for name in ("left", "right") for i in range(rounds))
         assert {c.note for c in cases} == {"edited"}
         for case in cases:
-            (output,) = await store.outputs_for_case(case.id)
-            history = await store.label_history(output.id)
+            (output,) = await store.outputs.of_case(case.id)
+            history = await store.labels.history(output.id)
             assert [lb.verdict for lb in history] == [Verdict.GOOD, Verdict.BAD]
         # Both writers' work interleaved in the log rather than one after the other.
-        models = [e.payload["model"] for e in reversed(await store.events(10_000, kind="create"))
+        models = [e.payload["model"] for e in reversed(await store.events.recent(10_000, kind="create"))
                   if e.entity == "output"]
         switches = sum(1 for a, b in zip(models, models[1:]) if a != b)
         assert switches > 1

@@ -28,6 +28,7 @@ from coevo_tui.demo import (
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import CaseSource, CaseState, Project
 from coevo_tui.store import Store
+from coevo_tui.store.cases import Cases
 
 REQUIRED_TAGS = {"banter", "slang", "insult", "identity", "threat", "spam", "borderline"}
 APP_TCSS = Path(__file__).resolve().parents[1] / "styles" / "app.tcss"
@@ -37,10 +38,10 @@ async def _snapshot(path: Path) -> dict:
     """What a demo project holds, read back through the Store API."""
     async with await Store.open(path) as store:
         return {
-            "project": await store.project(),
-            "versions": await store.versions(),
-            "cases": await store.cases(),
-            "events": await store.events(limit=1000),
+            "project": await store.settings.get(),
+            "versions": await store.versions.all(),
+            "cases": await store.cases.all(),
+            "events": await store.events.recent(limit=1000),
         }
 
 
@@ -99,9 +100,9 @@ def test_rerun_on_an_existing_demo_keeps_the_users_work(tmp_path: Path) -> None:
 
     async def revise() -> None:
         async with await Store.open(path) as store:
-            await store.create_version("revised policy", note="user's own v2")
-            case = await store.case_by_ext_id("gg-001")
-            await store.edit_case(case.id, note="edited by the user")
+            await store.versions.create("revised policy", note="user's own v2")
+            case = await store.cases.by_ext_id("gg-001")
+            await store.cases.edit(case.id, note="edited by the user")
 
     asyncio.run(revise())
     assert write_demo(path) == path
@@ -141,7 +142,7 @@ def test_an_interrupted_write_leaves_nothing_behind(tmp_path: Path, monkeypatch)
     async def fail(self, *args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(Store, "add_cases", fail)
+    monkeypatch.setattr(Cases, "add_many", fail)
     with pytest.raises(RuntimeError, match="disk full"):
         write_demo(tmp_path / "demo.db")
     assert _files(tmp_path) == []

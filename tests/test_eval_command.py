@@ -27,36 +27,36 @@ SCENARIO = {
 
 async def _build(path: Path, *, extra_model: bool = False, regress: bool = True) -> None:
     async with await Store.open(path) as store:
-        v2 = (await store.create_version("v2 rules", note="")).id
-        v3 = (await store.create_version("v3 rules", note="")).id
+        v2 = (await store.versions.create("v2 rules", note="")).id
+        v3 = (await store.versions.create("v3 rules", note="")).id
         for ext_id, answers in SCENARIO.items():
             if ext_id == "regress-1" and not regress:
                 continue
-            case = await store.add_case(NewCase(f"Input of {ext_id}\nsecond line",
+            case = await store.cases.add(NewCase(f"Input of {ext_id}\nsecond line",
                                                 ext_id=ext_id))
             for version, answer in zip((v2, v3), answers):
                 if answer is None:
                     continue
                 text, verdict = answer
                 error = ext_id == "errored-1" and version == v3
-                out = await store.add_output(
+                out = await store.outputs.add(
                     case_id=case.id, version_id=version, model="m", params={}, text=text,
                     status=OutputStatus.ERROR if error else OutputStatus.OK,
                     error="timeout" if error else None)
                 if verdict is not None:
-                    await store.set_label(out.id, verdict)
+                    await store.labels.write(out.id, verdict)
                 else:
-                    await store.apply_carry_over(out.id)
+                    await store.labels.inherit(out.id)
         # An archived case is hidden, so its regression does not count.
-        hidden = await store.add_case(NewCase("hidden", ext_id="archived-1"))
+        hidden = await store.cases.add(NewCase("hidden", ext_id="archived-1"))
         for version, verdict in ((v2, G), (v3, B)):
-            out = await store.add_output(case_id=hidden.id, version_id=version, model="m",
+            out = await store.outputs.add(case_id=hidden.id, version_id=version, model="m",
                                          params={}, text=str(verdict), status=OutputStatus.OK)
-            await store.set_label(out.id, verdict)
-        await store.set_case_state(hidden.id, CaseState.ARCHIVED)
+            await store.labels.write(out.id, verdict)
+        await store.cases.set_state(hidden.id, CaseState.ARCHIVED)
         if extra_model:
-            first = (await store.case_by_ext_id("fixed-1")).id
-            await store.add_output(case_id=first, version_id=v3, model="other", params={},
+            first = (await store.cases.by_ext_id("fixed-1")).id
+            await store.outputs.add(case_id=first, version_id=v3, model="other", params={},
                                    text="x", status=OutputStatus.OK)
 
 

@@ -61,7 +61,7 @@ def sha256(path: Path) -> str:
 async def seed(path: Path) -> Path:
     """Make `path` a project holding one case, with id 'taken'."""
     async with await Store.open(path) as store:
-        await store.add_cases([NewCase(input="already here", ext_id="taken")], kind="create")
+        await store.cases.add_many([NewCase(input="already here", ext_id="taken")], kind="create")
     return path
 
 
@@ -606,8 +606,8 @@ def test_ctrl_c_during_a_run_keeps_the_answers(tmp_path, fake_server: FakeModelS
 
     async def make() -> None:
         async with await Store.open(project) as store:
-            await store.create_version("Answer in one line.", "Input: {input}", "v2")
-            await store.add_cases([NewCase(input=f"case {i}") for i in range(16)])
+            await store.versions.create("Answer in one line.", "Input: {input}", "v2")
+            await store.cases.add_many([NewCase(input=f"case {i}") for i in range(16)])
 
     asyncio.run(make())
     fake_server.ttft = 0.4
@@ -631,7 +631,7 @@ def large_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     async def make() -> None:
         async with await Store.open(path) as store:
-            await store.add_cases([NewCase(input=f"case {i}: " + "words " * 40)
+            await store.cases.add_many([NewCase(input=f"case {i}: " + "words " * 40)
                                    for i in range(100_000)], kind="create")
 
     asyncio.run(make())
@@ -668,9 +668,9 @@ def test_ctrl_c_while_eval_prints_to_a_full_pipe(tmp_path) -> None:
 
     async def make() -> None:
         async with await Store.open(project) as store:
-            await store.add_cases([NewCase(input=f"case {i} " + "x" * 80)
+            await store.cases.add_many([NewCase(input=f"case {i} " + "x" * 80)
                                    for i in range(count)], kind="create")
-            await store.create_version("v2", None, note="v2")
+            await store.versions.create("v2", None, note="v2")
 
     asyncio.run(make())
     db = sqlite3.connect(project, isolation_level=None)
@@ -849,7 +849,7 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 async def _cases_after(project: Path) -> list[tuple]:
     async with await Store.open(project) as store:
         return [(c.ext_id, c.input, c.tags, c.note, c.state.value)
-                for c in await store.cases()]
+                for c in await store.cases.all()]
 
 
 def test_import_fuzzer_adds_exactly_the_rows_or_nothing(tmp_path, capsys) -> None:
@@ -991,7 +991,7 @@ def test_a_project_on_a_read_only_mount_is_read_only(tmp_path) -> None:
 
         async def look() -> list:
             async with await Store.open(project, read_only=True) as store:
-                return await store.cases()
+                return await store.cases.all()
 
         assert [c.ext_id for c in asyncio.run(look())] == ["taken"]
     finally:

@@ -82,8 +82,8 @@ def _env(**extra: str) -> dict[str, str]:
 def _make_project(path: Path, n: int) -> None:
     async def make() -> None:
         store = await Store.open(path)
-        await store.create_version("Answer in one line.", "Input: {input}", "v2")
-        await store.add_cases([NewCase(input=f"case {i}") for i in range(n)])
+        await store.versions.create("Answer in one line.", "Input: {input}", "v2")
+        await store.cases.add_many([NewCase(input=f"case {i}") for i in range(n)])
         await store.close()
 
     asyncio.run(make())

@@ -131,12 +131,12 @@ async def open_and_count(path: Path) -> dict[str, int]:
     """Open for writing as a fresh command would; the counts of what matters."""
     async with await Store.open(path) as store:
         counts = {
-            "cases": len(await store.cases()),
-            "versions": len(await store.versions()),
-            "running": int(await store._scalar(
+            "cases": len(await store.cases.all()),
+            "versions": len(await store.versions.all()),
+            "running": int(await store.database.scalar(
                 "SELECT count(*) FROM run WHERE status = 'running'")),
         }
-        assert (await store._scalar("PRAGMA integrity_check")) == "ok"
+        assert (await store.database.scalar("PRAGMA integrity_check")) == "ok"
     return counts
 
 
@@ -151,8 +151,8 @@ def make_project(path: Path, cases: int, *, note_bytes: int = 0) -> None:
     """A project with two versions and `cases` active cases (each with a note this long)."""
     async def make() -> None:
         async with await Store.open(path) as store:
-            await store.create_version("Answer in one line.", "Input: {input}", "v2")
-            await store.add_cases([NewCase(input=f"case {i}", ext_id=f"c{i}",
+            await store.versions.create("Answer in one line.", "Input: {input}", "v2")
+            await store.cases.add_many([NewCase(input=f"case {i}", ext_id=f"c{i}",
                                            note="n" * note_bytes) for i in range(cases)])
     asyncio.run(make())
 
@@ -243,7 +243,7 @@ def checkpoint_cut_short(tmp_path_factory) -> tuple[Path, int]:
     make_project(source, 6, note_bytes=3000)
     async def answer() -> None:  # an answer under v2 for `coevo label`
         async with await Store.open(source) as store:
-            await store.add_output(case_id=1, version_id=2, model=f"openai/{MODEL}",
+            await store.outputs.add(case_id=1, version_id=2, model=f"openai/{MODEL}",
                                    params={}, text="fine", status=OutputStatus.OK)
     asyncio.run(answer())
     count = cut_checkpoint_copy(source, folder / "cut.db")
@@ -262,7 +262,7 @@ async def test_a_checkpoint_cut_short_opens_with_every_row(checkpoint_cut_short,
     path = copy_project(checkpoint_cut_short[0], tmp_path / "p.db")
     assert check_project_file(path) is False
     async with await Store.open(path, read_only=True) as store:
-        assert len(await store.cases()) == checkpoint_cut_short[1]
+        assert len(await store.cases.all()) == checkpoint_cut_short[1]
     assert (await open_and_count(path))["cases"] == checkpoint_cut_short[1]
     # Opened for writing, the WAL was folded in: the file alone is whole again.
     assert path.stat().st_size >= int.from_bytes(path.read_bytes()[28:32], "big") * 4096
@@ -328,7 +328,7 @@ async def test_the_app_opens_a_checkpoint_cut_short(checkpoint_cut_short, tmp_pa
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.startup_error is None and app.session.store is not None
-        assert len(await app.session.store.cases()) == checkpoint_cut_short[1]
+        assert len(await app.session.store.cases.all()) == checkpoint_cut_short[1]
 
 
 def test_a_cut_short_file_whose_wal_lacks_the_pages_is_refused_untouched(tmp_path) -> None:
@@ -567,7 +567,7 @@ def labelled_project(tmp_path) -> tuple[Path, Path]:
 
     async def answer() -> None:
         async with await Store.open(path) as store:
-            await store.add_output(case_id=1, version_id=2, model=f"openai/{MODEL}",
+            await store.outputs.add(case_id=1, version_id=2, model=f"openai/{MODEL}",
                                    params={}, text="fine", status=OutputStatus.OK)
     asyncio.run(answer())
     command_files(tmp_path)
@@ -635,9 +635,9 @@ async def test_store_open_in_a_read_only_mount(labelled_project) -> None:
             await Store.open(path)
         async with await Store.open(path, read_only=True) as store:
             assert store.read_only
-            assert len(await store.cases()) == 4
+            assert len(await store.cases.all()) == 4
             with pytest.raises(ReadOnlyProject):
-                await store.add_case(NewCase(input="not here"))
+                await store.cases.add(NewCase(input="not here"))
         async with await Store.open_to_read(path) as store:
             assert store.read_only
         with pytest.raises(ReadOnlyProject, match="cannot create a project here"):

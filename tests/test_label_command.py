@@ -18,15 +18,15 @@ def run(coro):
 
 async def _setup(path: Path) -> dict[str, int]:
     async with await Store.open(path) as store:
-        c1 = await store.add_case(NewCase("Can I get a refund?", ext_id="refund-1"))
-        c2 = await store.add_case(NewCase("Two models answered", ext_id="two"))
-        await store.add_case(NewCase("Never run", ext_id="idle"))
-        c4 = await store.add_case(NewCase("Failed", ext_id="failed"))
-        v1 = (await store.latest_version()).id
-        v2 = (await store.create_version("Be helpful.", note="")).id
+        c1 = await store.cases.add(NewCase("Can I get a refund?", ext_id="refund-1"))
+        c2 = await store.cases.add(NewCase("Two models answered", ext_id="two"))
+        await store.cases.add(NewCase("Never run", ext_id="idle"))
+        c4 = await store.cases.add(NewCase("Failed", ext_id="failed"))
+        v1 = (await store.versions.latest()).id
+        v2 = (await store.versions.create("Be helpful.", note="")).id
 
         async def add(case_id, version_id, text, model="m", status=OutputStatus.OK):
-            return (await store.add_output(case_id=case_id, version_id=version_id, model=model,
+            return (await store.outputs.add(case_id=case_id, version_id=version_id, model=model,
                                            params={}, text=text, status=status)).id
 
         ids = {
@@ -43,12 +43,12 @@ async def _setup(path: Path) -> dict[str, int]:
 
 async def _history(path: Path, output_id: int) -> list[Label]:
     async with await Store.open(path) as store:
-        return await store.label_history(output_id)
+        return await store.labels.history(output_id)
 
 
 async def _label_count(path: Path) -> int:
     async with await Store.open(path) as store:
-        return len(await store.events(100_000, kind="label"))
+        return len(await store.events.recent(100_000, kind="label"))
 
 
 def test_labels_the_newest_output_and_carries_to_identical_ones(project_path: Path,

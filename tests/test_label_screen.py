@@ -38,7 +38,7 @@ CASES = [
 async def project(project_path: Path) -> Path:
     store = await Store.open(project_path, instructions="Moderate gaming chat.")
     try:
-        await store.add_cases(CASES, source_name="test")
+        await store.cases.add_many(CASES, source_name="test")
     finally:
         await store.close()
     return project_path
@@ -71,11 +71,11 @@ async def labels_of(project: Path, ext_id: str) -> list[tuple[str, str, str]]:
     """Every label of the case's outputs, oldest first: (verdict, rationale, source)."""
     store = await Store.open(project)
     try:
-        case = await store.case_by_ext_id(ext_id)
+        case = await store.cases.by_ext_id(ext_id)
         result = []
-        for output in await store.outputs_for_case(case.id):
+        for output in await store.outputs.of_case(case.id):
             result += [(lb.verdict.value, lb.rationale, lb.source.value)
-                       for lb in await store.label_history(output.id)]
+                       for lb in await store.labels.history(output.id)]
         return result
     finally:
         await store.close()
@@ -102,11 +102,11 @@ async def test_the_answer_streams_in_then_is_stored(project: Path, fake_provider
         assert screen.pane.output is None
         assert "streaming" in screen_text(app)
         assert app.session.store is not None
-        assert await app.session.store.outputs_for_case(screen.case.id) == []  # nothing stored yet
+        assert await app.session.store.outputs.of_case(screen.case.id) == []  # nothing stored yet
         await answered(pilot, screen, "c1")
         output = screen.pane.output
         assert output is not None and output.text == full and output.status == OutputStatus.OK
-        stored = await app.session.store.outputs_for_case(screen.case.id)
+        stored = await app.session.store.outputs.of_case(screen.case.id)
         assert [o.text for o in stored] == [full]
         assert "streaming" not in screen_text(app)
         # Redraws were coalesced: fewer repaints than tokens would give is not asserted
@@ -240,7 +240,7 @@ async def test_space_reruns_with_a_fresh_call(project: Path, fake_provider: Fake
         assert screen.pane.label is not None and screen.pane.label.source == LabelSource.CARRIED
         assert "~ good (carried)" in screen_text(app)
         assert app.session.store is not None
-        assert len(await app.session.store.outputs_for_case(first.case_id)) == 2
+        assert len(await app.session.store.outputs.of_case(first.case_id)) == 2
 
 
 async def test_a_cached_answer_is_shown_as_cached_and_carries_its_label(
@@ -256,7 +256,7 @@ async def test_a_cached_answer_is_shown_as_cached_and_carries_its_label(
         await answered(pilot, screen, "c2")
         assert app.session.store is not None
         # v2 with the same instructions: the same call, so the answer comes from the cache.
-        await app.session.store.create_version("Moderate gaming chat.", note="same words")
+        await app.session.store.versions.create("Moderate gaming chat.", note="same words")
         await pilot.press("escape")
         calls = fake_provider.calls
         screen = await open_label(app, pilot)
@@ -276,13 +276,13 @@ async def test_a_human_label_propagates_to_identical_answers(
         await answered(pilot, screen, "c1")  # v1 answered, unlabelled
         v1_output = screen.pane.output
         assert app.session.store is not None
-        await app.session.store.create_version("Moderate gaming chat.", note="same words")
+        await app.session.store.versions.create("Moderate gaming chat.", note="same words")
         await pilot.press("escape")
         screen = await open_label(app, pilot)
         await answered(pilot, screen, "c1")  # v2: the same answer (cache), unlabelled
         await pilot.press("g")
         await answered(pilot, screen, "c2")
-        inherited = await app.session.store.current_label(v1_output.id)
+        inherited = await app.session.store.labels.current(v1_output.id)
         assert inherited is not None and inherited.verdict == Verdict.GOOD
         assert inherited.source == LabelSource.CARRIED
 

@@ -30,8 +30,8 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 async def _setup(store: Store, n: int = 5, instructions: str = "Be brief."):
-    version = await store.create_version(instructions, None, "test")
-    await store.add_cases([NewCase(input=f"case {i}") for i in range(n)])
+    version = await store.versions.create(instructions, None, "test")
+    await store.cases.add_many([NewCase(input=f"case {i}") for i in range(n)])
     return version
 
 
@@ -56,7 +56,7 @@ async def test_a_run_stores_every_output_and_records_the_run(store, fake_server,
     summary = events[-1].summary
     assert (summary.ok, summary.errors, summary.cached, summary.skipped) == (5, 0, 0, 0)
     assert summary.cost > 0
-    outputs = await store.latest_outputs(version.id)
+    outputs = await store.outputs.newest_per_case(version.id)
     assert len(outputs) == 5
     for out in outputs.values():
         assert out.status == OutputStatus.OK and out.run_id == events[0].run_id
@@ -64,7 +64,7 @@ async def test_a_run_stores_every_output_and_records_the_run(store, fake_server,
     assert fake_server.requests[0]["temperature"] == 0
     assert fake_server.request_headers[0]["authorization"] != "Bearer sk-not-here-123456"
     assert fake_server.requests[0]["messages"][0] == {"role": "system", "content": "Be brief."}
-    finish = (await store.events(kind="finish"))[0]
+    finish = (await store.events.recent(kind="finish"))[0]
     assert finish.entity_id == events[0].run_id and finish.payload["status"] == "done"
 
 
@@ -73,14 +73,14 @@ async def test_a_cache_hit_makes_no_request(store, fake_server, fast_client) -> 
     runner = _runner(store, fake_server, fast_client)
     await _run(runner, v1)
     assert fake_server.request_count == 3
-    v2 = await store.create_version("Be brief.", None, "same instructions again")
+    v2 = await store.versions.create("Be brief.", None, "same instructions again")
     events = await _run(runner, v2)
     assert fake_server.request_count == 3  # nothing new reached the server
     outputs = [e.output for e in events if isinstance(e, CaseFinished)]
     assert len(outputs) == 3 and all(o.cached and o.cost == 0.0 for o in outputs)
     assert events[-1].summary.cached == 3
     # use_cache=False forces fresh calls
-    v3 = await store.create_version("Be brief.", None, "and again")
+    v3 = await store.versions.create("Be brief.", None, "and again")
     events = await _run(runner, v3, use_cache=False)
     assert fake_server.request_count == 6
     assert not any(e.output.cached for e in events if isinstance(e, CaseFinished))
@@ -94,7 +94,7 @@ def _one_at_a_time() -> ModelClient:
 async def test_a_second_run_calls_only_unfinished_cases(store, fake_server) -> None:
     version = await _setup(store, 6)
     runner = _runner(store, fake_server, _one_at_a_time())
-    cases = await store.cases()
+    cases = await store.cases.all()
     await _run(runner, version, cases=cases[:2])
     fake_server.set_fault("500", count=FAST_RETRY.max_attempts)  # one case ends in error
     events = await _run(runner, version, cases=cases[2:4])
@@ -124,13 +124,13 @@ async def test_errors_are_stored_with_the_message_and_the_run_goes_on(
 
 async def test_run_case_streams_then_stores(store, fake_server, fast_client) -> None:
     version = await _setup(store, 1)
-    case = (await store.cases())[0]
+    case = (await store.cases.all())[0]
     fake_server.chunks = 5
     events = [e async for e in _runner(store, fake_server, fast_client).run_case(case, version)]
     assert isinstance(events[0], CaseStarted) and isinstance(events[-1], CaseFinished)
     deltas = [e.text for e in events if isinstance(e, CaseDelta)]
     assert len(deltas) == 5 and "".join(deltas) == "Reply to: case 0"
-    stored = await store.latest_output(case.id, version.id)
+    stored = await store.outputs.newest(case.id, version.id)
     assert stored == events[-1].output and stored.text == "Reply to: case 0"
     assert fake_server.requests[0]["stream"] is True
 
@@ -140,7 +140,7 @@ async def test_a_streaming_run_reports_deltas(store, fake_provider: FakeModel,
     version = await _setup(store, 3)
     runner = Runner(store, fast_client, ModelChoice("coevo-fake/echo"))
     events = await _run(runner, version, stream=True)
-    for case in await store.cases():
+    for case in await store.cases.all():
         text = "".join(e.text for e in events if isinstance(e, CaseDelta)
                        and e.case_id == case.id)
         assert text == f"Reply to: {case.input}"
@@ -150,7 +150,7 @@ async def test_a_streaming_run_reports_deltas(store, fake_provider: FakeModel,
 async def test_cancelling_a_case_stores_nothing_and_closes_the_stream(
         store, fake_server, fast_client) -> None:
     version = await _setup(store, 1)
-    case = (await store.cases())[0]
+    case = (await store.cases.all())[0]
     fake_server.chunks, fake_server.chunk_gap = 200, 0.05
     seen = asyncio.Event()
 
@@ -169,7 +169,7 @@ async def test_cancelling_a_case_stores_nothing_and_closes_the_stream(
             break
         await asyncio.sleep(0.02)
     assert fake_server.streams_closed_by_client == [1]
-    assert await store.latest_output(case.id, version.id) is None
+    assert await store.outputs.newest(case.id, version.id) is None
 
 
 async def test_cancelling_a_run_keeps_what_arrived_and_marks_it_halted(
@@ -196,9 +196,9 @@ async def test_cancelling_a_run_keeps_what_arrived_and_marks_it_halted(
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    outputs = await store.latest_outputs(version.id)
+    outputs = await store.outputs.newest_per_case(version.id)
     assert len(outputs) == 2 and all(o.status == OutputStatus.OK for o in outputs.values())
-    finish = (await store.events(kind="finish"))[0]
+    finish = (await store.events.recent(kind="finish"))[0]
     assert finish.payload["status"] == "halted" and finish.payload["ok"] == 2
     fake_provider.release()
     # Resuming calls the model for the 4 cases without an answer, not the cancelled one twice.
@@ -209,14 +209,14 @@ async def test_cancelling_a_run_keeps_what_arrived_and_marks_it_halted(
 
 async def test_carry_over_labels_an_identical_new_answer(store, fake_server,
                                                          fast_client) -> None:
-    if not hasattr(store, "apply_carry_over"):
-        pytest.skip("Store.apply_carry_over is not in this tree yet")
+    if not hasattr(store.labels, "inherit"):
+        pytest.skip("Store.labels.inherit is not in this tree yet")
     v1 = await _setup(store, 1)
     runner = _runner(store, fake_server, fast_client)
     first = [e for e in await _run(runner, v1) if isinstance(e, CaseFinished)][0]
-    await store.set_label(first.output.id, Verdict.GOOD)
-    v2 = await store.create_version("Be brief, please.", None, "reworded")
+    await store.labels.write(first.output.id, Verdict.GOOD)
+    v2 = await store.versions.create("Be brief, please.", None, "reworded")
     second = [e for e in await _run(runner, v2) if isinstance(e, CaseFinished)][0]
     assert second.output.text == first.output.text
     assert second.label is not None and second.label.source == LabelSource.CARRIED
-    assert (await store.current_label(second.output.id)).verdict == Verdict.GOOD
+    assert (await store.labels.current(second.output.id)).verdict == Verdict.GOOD

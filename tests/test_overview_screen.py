@@ -192,11 +192,11 @@ async def test_moving_to_a_version_shows_its_provenance_and_enter_compares(
 async def test_m_counts_another_models_answers(stored: Path) -> None:
     store = await Store.open(stored)
     try:
-        case = await store.case_by_ext_id("c1")
-        v3 = await store.version(3)
-        out = await store.add_output(case_id=case.id, version_id=v3.id, model="other/model",
+        case = await store.cases.by_ext_id("c1")
+        v3 = await store.versions.by_number(3)
+        out = await store.outputs.add(case_id=case.id, version_id=v3.id, model="other/model",
                                      params={}, text="x", status=OutputStatus.OK)
-        await store.label_output(out.id, Verdict.GOOD)
+        await store.labels.write(out.id, Verdict.GOOD)
     finally:
         await store.close()
     app = make_app(stored, keymap={})

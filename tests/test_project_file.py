@@ -83,7 +83,7 @@ def other_sqlite_db_in_wal_mode(path: Path) -> None:
 def newer_coevo_project(path: Path) -> None:
     async def make() -> None:
         async with await Store.open(path) as store:
-            await store.update_project(task="made by a future coevo")
+            await store.settings.update(task="made by a future coevo")
 
     asyncio.run(make())
     db = sqlite3.connect(path)
@@ -187,11 +187,11 @@ def test_missing_folder_is_refused(tmp_path) -> None:
 async def test_missing_path_creates_a_marked_project(tmp_path) -> None:
     path = tmp_path / "fresh.db"
     async with await Store.open(path) as store:
-        assert await store.schema_version() == SCHEMA_VERSION
-        assert (await store.project()).name == "fresh"
-        versions = await store.versions()
+        assert await store.database.schema_version() == SCHEMA_VERSION
+        assert (await store.settings.get()).name == "fresh"
+        versions = await store.versions.all()
         assert [v.number for v in versions] == [1]
-        kinds = [e.kind for e in reversed(await store.events(50))]
+        kinds = [e.kind for e in reversed(await store.events.recent(50))]
         assert kinds[-2:] == ["create", "create"]  # the project, then version 1
         assert kinds.count("migrate") == SCHEMA_VERSION
     header = path.read_bytes()[:100]
@@ -203,11 +203,11 @@ async def test_missing_path_creates_a_marked_project(tmp_path) -> None:
 async def test_reopening_keeps_data_and_adds_no_migration(tmp_path) -> None:
     path = tmp_path / "p.db"
     async with await Store.open(path) as store:
-        await store.update_project(task="classify messages")
-        migrations = len(await store.events(100, kind="migrate"))
+        await store.settings.update(task="classify messages")
+        migrations = len(await store.events.recent(100, kind="migrate"))
     async with await Store.open(path) as store:
-        assert (await store.project()).task == "classify messages"
-        assert len(await store.events(100, kind="migrate")) == migrations
+        assert (await store.settings.get()).task == "classify messages"
+        assert len(await store.events.recent(100, kind="migrate")) == migrations
 
 
 def test_import_into_missing_path_creates_the_project(tmp_path) -> None:
@@ -224,7 +224,7 @@ async def test_project_open_in_another_process_is_recognised(tmp_path) -> None:
     another process's header check sees a coevo project while this one keeps it open."""
     path = tmp_path / "busy.db"
     async with await Store.open(path) as store:
-        await store.add_case(NewCase(input="written while open", ext_id="w1"))
+        await store.cases.add(NewCase(input="written while open", ext_id="w1"))
         assert check_project_file(path) is False
         out_file = tmp_path / "out.jsonl"
         proc = await asyncio.create_subprocess_exec(
@@ -256,7 +256,7 @@ async def test_stale_partials_of_gone_processes_are_cleared_and_live_ones_kept(
         partial.write_bytes(b"half a project")
     Path(f"{dead}-wal").write_bytes(b"its wal")
     async with await Store.open(tmp_path / "p.db") as store:
-        assert (await store.project()).name == "p"
+        assert (await store.settings.get()).name == "p"
     assert sorted(os.listdir(tmp_path)) == sorted(
         ["p.db", live.name, elsewhere.name, other_target.name])
 
@@ -267,22 +267,22 @@ async def test_a_project_appearing_during_creation_is_kept(tmp_path) -> None:
     path = tmp_path / "p.db"
 
     async def another_program_is_quicker(store: Store) -> None:
-        await store.add_case(NewCase(input="mine, never published"))
+        await store.cases.add(NewCase(input="mine, never published"))
         async with await Store.open(path, name="theirs") as theirs:
-            await theirs.add_case(NewCase(input="theirs"))
+            await theirs.cases.add(NewCase(input="theirs"))
 
     with pytest.raises(ProjectAppeared):
         await Store.create(path, fill=another_program_is_quicker)
     assert sorted(os.listdir(tmp_path)) == ["p.db"]
     async with await Store.open(path) as store:
-        assert (await store.project()).name == "theirs"
-        assert [c.input for c in await store.cases()] == ["theirs"]
+        assert (await store.settings.get()).name == "theirs"
+        assert [c.input for c in await store.cases.all()] == ["theirs"]
 
 
 async def test_a_new_project_is_one_file_with_nothing_beside_it(tmp_path) -> None:
     path = tmp_path / "p.db"
     store = await Store.create(path, name="whole",
-                               fill=lambda s: s.add_cases([NewCase(input="one")]))
+                               fill=lambda s: s.cases.add_many([NewCase(input="one")]))
     await store.close()
     assert os.listdir(tmp_path) == ["p.db"]
     db = sqlite3.connect(f"file:{path}?immutable=1", uri=True)  # the file alone
@@ -322,6 +322,6 @@ async def test_a_project_an_older_coevo_left_half_created_is_finished(tmp_path) 
     assert int.from_bytes(path.read_bytes()[68:72], "big") != APPLICATION_ID
     assert check_project_file(path) is False
     async with await Store.open(path) as store:
-        assert (await store.project()).name == "p"
-        assert [v.number for v in await store.versions()] == [1]
+        assert (await store.settings.get()).name == "p"
+        assert [v.number for v in await store.versions.all()] == [1]
 

@@ -18,7 +18,7 @@ from coevo_tui.store import NewCase, Store
 def _versions(path: Path) -> list[PromptVersion]:
     async def read() -> list[PromptVersion]:
         async with await Store.open(path) as store:
-            return await store.versions()
+            return await store.versions.all()
 
     return asyncio.run(read())
 
@@ -26,7 +26,7 @@ def _versions(path: Path) -> list[PromptVersion]:
 def _event_count(path: Path) -> int:
     async def read() -> int:
         async with await Store.open(path) as store:
-            return len(await store.events(100_000))
+            return len(await store.events.recent(100_000))
 
     return asyncio.run(read())
 
@@ -126,9 +126,9 @@ def test_versions_lists_number_note_first_line_and_motivating_cases(project_path
                                                                     capsys) -> None:
     async def setup() -> None:
         async with await Store.open(project_path) as store:
-            a = await store.add_case(NewCase("a"))
-            b = await store.add_case(NewCase("b"))
-            await store.create_version("\nNo slurs.\nTrash talk is fine.", "Say: {input}",
+            a = await store.cases.add(NewCase("a"))
+            b = await store.cases.add(NewCase("b"))
+            await store.versions.create("\nNo slurs.\nTrash talk is fine.", "Say: {input}",
                                        note="ban slurs", motivating=[(a.id, None), (b.id, None)])
 
     asyncio.run(setup())
@@ -155,8 +155,8 @@ def test_versions_of_a_missing_project_exits_2_without_creating_it(project_path:
 def _two_versions(path: Path) -> None:
     async def setup() -> None:
         async with await Store.open(path) as store:
-            await store.create_version("Be kind.\nNo slurs.\nBe brief.", note="a")
-            await store.create_version("Be kind.\nNo slurs or threats.\nBe brief.",
+            await store.versions.create("Be kind.\nNo slurs.\nBe brief.", note="a")
+            await store.versions.create("Be kind.\nNo slurs or threats.\nBe brief.",
                                        "User: {input}", note="b")
 
     asyncio.run(setup())

@@ -27,7 +27,7 @@ V1 = "Be polite.\nNever promise refunds."
 async def project(project_path: Path) -> Path:
     store = await Store.open(project_path, instructions=V1, note="first")
     try:
-        await store.add_cases([NewCase(input="refund me now", ext_id="r1"),
+        await store.cases.add_many([NewCase(input="refund me now", ext_id="r1"),
                                NewCase(input="hello", ext_id="h1")], source_name="t")
     finally:
         await store.close()
@@ -49,7 +49,7 @@ async def open_prompt(app: CoevoApp, pilot) -> PromptScreen:
 async def versions_of(project: Path):
     store = await Store.open(project)
     try:
-        return await store.versions()
+        return await store.versions.all()
     finally:
         await store.close()
 
@@ -58,11 +58,11 @@ async def label_r1_bad(project: Path) -> tuple[int, int]:
     """Answer r1 under v1 and label the answer bad; returns (case id, label id)."""
     store = await Store.open(project)
     try:
-        v1 = await store.latest_version()
-        case = await store.case_by_ext_id("r1")
-        out = await store.add_output(case_id=case.id, version_id=v1.id, model="m", params={},
+        v1 = await store.versions.latest()
+        case = await store.cases.by_ext_id("r1")
+        out = await store.outputs.add(case_id=case.id, version_id=v1.id, model="m", params={},
                                      text="Sure, refund promised!", status=OutputStatus.OK)
-        label, _ = await store.label_output(out.id, Verdict.BAD, "never promise refunds")
+        label, _ = await store.labels.write(out.id, Verdict.BAD, "never promise refunds")
     finally:
         await store.close()
     return case.id, label.id
@@ -155,8 +155,8 @@ async def test_bad_and_unsure_cases_are_offered_as_motivating(project: Path) -> 
         await app.workers.wait_for_complete()
     store = await Store.open(project)
     try:
-        v2 = await store.latest_version()
-        assert await store.motivating_cases(v2.id) == [(case_id, label_id)]
+        v2 = await store.versions.latest()
+        assert await store.versions.motivating_cases(v2.id) == [(case_id, label_id)]
     finally:
         await store.close()
 
@@ -164,7 +164,7 @@ async def test_bad_and_unsure_cases_are_offered_as_motivating(project: Path) -> 
 async def test_view_a_version_read_only_and_edit_from_it(project: Path) -> None:
     store = await Store.open(project)
     try:
-        await store.create_version("Version two words.", note="second")
+        await store.versions.create("Version two words.", note="second")
     finally:
         await store.close()
     app = make_app(project, keymap={})
@@ -194,8 +194,8 @@ async def test_diff_between_two_versions_shows_plus_and_minus_lines(
     monkeypatch.setenv("NO_COLOR", "1")
     store = await Store.open(project)
     try:
-        await store.create_version("Be polite.\nRefunds go to a person.", note="v2")
-        await store.create_version("Be polite.\nRefunds go to a person.\nNo threats.",
+        await store.versions.create("Be polite.\nRefunds go to a person.", note="v2")
+        await store.versions.create("Be polite.\nRefunds go to a person.\nNo threats.",
                                    note="v3")
     finally:
         await store.close()
@@ -299,6 +299,6 @@ async def test_a_note_typed_straight_after_ctrl_s_goes_into_the_note(project: Pa
     assert (v2.number, v2.note, v2.instructions) == (2, "quick note", V1 + " Ask.")
     store = await Store.open(project)
     try:
-        assert await store.motivating_cases(v2.id) == [(case_id, label_id)]
+        assert await store.versions.motivating_cases(v2.id) == [(case_id, label_id)]
     finally:
         await store.close()

@@ -35,8 +35,8 @@ def _coevo(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 def _make_project(path: Path, n: int) -> None:
     async def make() -> None:
         store = await Store.open(path)
-        await store.create_version("Answer in one line.", "Input: {input}", "v2")
-        await store.add_cases([NewCase(input=f"case {i}") for i in range(n)])
+        await store.versions.create("Answer in one line.", "Input: {input}", "v2")
+        await store.cases.add_many([NewCase(input=f"case {i}") for i in range(n)])
         await store.close()
 
     asyncio.run(make())
@@ -180,8 +180,8 @@ def test_no_cache_calls_the_model_again(tmp_path: Path, fake_server: FakeModelSe
 
     async def same_again() -> None:
         store = await Store.open(project)
-        await store.create_version("Answer in one line.", "Input: {input}", "v3, same text")
-        await store.create_version("Answer in one line.", "Input: {input}", "v4, same text")
+        await store.versions.create("Answer in one line.", "Input: {input}", "v3, same text")
+        await store.versions.create("Answer in one line.", "Input: {input}", "v4, same text")
         await store.close()
 
     asyncio.run(same_again())

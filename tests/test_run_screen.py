@@ -28,7 +28,7 @@ ACTIVE = [f"a{i}" for i in range(1, 7)]
 async def project(project_path: Path) -> Path:
     store = await Store.open(project_path, instructions="Answer briefly.")
     try:
-        await store.add_cases(
+        await store.cases.add_many(
             [NewCase(input=f"message number {i}", ext_id=ext) for i, ext in enumerate(ACTIVE)]
             + [NewCase(input="archived one", ext_id="gone", state=CaseState.ARCHIVED),
                NewCase(input="a candidate", ext_id="maybe", state=CaseState.CANDIDATE)],
@@ -42,9 +42,9 @@ async def outputs_by_case(project: Path) -> dict[str, list[tuple[str, str]]]:
     store = await Store.open(project)
     try:
         result: dict[str, list[tuple[str, str]]] = {}
-        for case in await store.cases():
+        for case in await store.cases.all():
             result[case.ext_id] = [(o.status.value, o.text)
-                                   for o in await store.outputs_for_case(case.id)]
+                                   for o in await store.outputs.of_case(case.id)]
         return result
     finally:
         await store.close()

@@ -33,24 +33,24 @@ async def test_case_on_show_reads_what_the_separate_reads_read(project_path: Pat
     await build(project_path)
     store = await Store.open(project_path)
     try:
-        case = await store.case_by_ext_id("c1")
-        v3 = await store.version(3)
+        case = await store.cases.by_ext_id("c1")
+        v3 = await store.versions.by_number(3)
         # A newer answer that was stopped is not an answer: the previous stays current.
-        await store.add_output(case_id=case.id, version_id=v3.id, model=MODEL, params={},
+        await store.outputs.add(case_id=case.id, version_id=v3.id, model=MODEL, params={},
                                text="half an answ", status=OutputStatus.CANCELLED)
         # A label changed twice: three labels in its history.
-        newest = (await store.newest_outputs_by_model(case.id, v3.id))[MODEL]
-        await store.set_label(newest.id, Verdict.GOOD)
-        await store.set_label(newest.id, Verdict.UNSURE, "not sure")
-        versions = await store.versions()
+        newest = (await store.outputs.newest_per_model(case.id, v3.id))[MODEL]
+        await store.labels.write(newest.id, Verdict.GOOD)
+        await store.labels.write(newest.id, Verdict.UNSURE, "not sure")
+        versions = await store.versions.all()
         sides = [(v.id, model) for v in versions for model in (MODEL, None, "no/such")]
         answered = labelled = 0
-        for listed in await store.cases():
-            shown, per_side = await store.case_on_show(listed.id, sides)
+        for listed in await store.cases.all():
+            shown, per_side = await store.answers.case_on_show(listed.id, sides)
             assert shown == listed
             assert len(per_side) == len(sides)
             for (version_id, model), (answer, count) in zip(sides, per_side):
-                by_model = await store.newest_outputs_by_model(listed.id, version_id)
+                by_model = await store.outputs.newest_per_model(listed.id, version_id)
                 expected = (by_model.get(model) if model is not None
                             else max(by_model.values(), key=lambda o: o.id, default=None))
                 if expected is None:
@@ -58,17 +58,17 @@ async def test_case_on_show_reads_what_the_separate_reads_read(project_path: Pat
                     continue
                 answered += 1
                 assert answer is not None and answer.output == expected
-                assert answer.label == await store.current_label(expected.id)
-                assert count == len(await store.label_history(expected.id))
+                assert answer.label == await store.labels.current(expected.id)
+                assert count == len(await store.labels.history(expected.id))
                 labelled += answer.label is not None
         assert answered and labelled  # the comparison covered both kinds
-        shown, per_side = await store.case_on_show(case.id, [(v3.id, MODEL)])
+        shown, per_side = await store.answers.case_on_show(case.id, [(v3.id, MODEL)])
         answer, count = per_side[0]
         assert answer is not None and answer.output.id == newest.id
         assert answer.label is not None and answer.label.rationale == "not sure"
         assert count == 3
-        assert await store.first_active_case_id() == min(
-            c.id for c in await store.cases([CaseState.ACTIVE]))
+        assert await store.cases.first_active_id() == min(
+            c.id for c in await store.cases.all([CaseState.ACTIVE]))
     finally:
         await store.close()
 
@@ -77,10 +77,10 @@ async def test_first_active_case_id_skips_archived_cases_and_may_be_none(
         project_path: Path) -> None:
     store = await Store.open(project_path)
     try:
-        assert await store.first_active_case_id() is None
-        first, second = await store.add_cases([NewCase("one"), NewCase("two")])
-        await store.set_case_state(first, CaseState.ARCHIVED)
-        assert await store.first_active_case_id() == second
+        assert await store.cases.first_active_id() is None
+        first, second = await store.cases.add_many([NewCase("one"), NewCase("two")])
+        await store.cases.set_state(first, CaseState.ARCHIVED)
+        assert await store.cases.first_active_id() == second
     finally:
         await store.close()
 
@@ -92,17 +92,17 @@ async def still_good_then_regressed(project_path: Path) -> Path:
     by id is not the first in status order."""
     store = await Store.open(project_path, instructions="Allow trash talk.")
     try:
-        v2 = await store.create_version("Allow trash talk. Remove threats.", note="threats")
-        v1 = await store.version(1)
-        a1, a2 = await store.add_cases([NewCase("gg ez", ext_id="a1"),
+        v2 = await store.versions.create("Allow trash talk. Remove threats.", note="threats")
+        v1 = await store.versions.by_number(1)
+        a1, a2 = await store.cases.add_many([NewCase("gg ez", ext_id="a1"),
                                         NewCase("nice shot", ext_id="a2")])
         answers = {(a1, v1.id): ("ALLOW", Verdict.GOOD), (a1, v2.id): ("ALLOW: banter", None),
                    (a2, v1.id): ("ALLOW", Verdict.GOOD), (a2, v2.id): ("REMOVE", Verdict.BAD)}
         for (case_id, version_id), (text, verdict) in answers.items():
-            out = await store.add_output(case_id=case_id, version_id=version_id, model=MODEL,
+            out = await store.outputs.add(case_id=case_id, version_id=version_id, model=MODEL,
                                          params={}, text=text, status=OutputStatus.OK)
             if verdict is not None:
-                await store.set_label(out.id, verdict)
+                await store.labels.write(out.id, verdict)
     finally:
         await store.close()
     return project_path
@@ -202,19 +202,21 @@ async def test_a_label_given_before_the_list_is_sorted_counts_and_keeps_the_case
 class ReadRecorder:
     """Records which of the store's per-case reads are called, by name."""
 
-    NAMES = ("case", "case_on_show", "newest_outputs_by_model", "current_label",
-             "label_history")
+    NAMES = (("cases", "get", "case"), ("answers", "case_on_show", "case_on_show"),
+             ("outputs", "newest_per_model", "newest_outputs_by_model"),
+             ("labels", "current", "current_label"), ("labels", "history", "label_history"))
 
     def __init__(self, store: Store) -> None:
         self.calls: list[str] = []
-        for name in self.NAMES:
-            original = getattr(store, name)
+        for concern, method, name in self.NAMES:
+            owner = getattr(store, concern)
+            original = getattr(owner, method)
 
             async def recorded(*args, _original=original, _name=name, **kwargs):
                 self.calls.append(_name)
                 return await _original(*args, **kwargs)
 
-            setattr(store, name, recorded)
+            setattr(owner, method, recorded)
 
 
 async def test_j_on_compare_reads_the_case_and_both_answers_in_one_query(
@@ -244,10 +246,10 @@ async def test_j_on_label_reads_the_case_its_answer_and_label_in_one_query(
     reason (two labels: "1 earlier label")."""
     store = await Store.open(still_good_then_regressed)
     try:
-        a2 = await store.case_by_ext_id("a2")
-        v2 = await store.version(2)
-        out = (await store.newest_outputs_by_model(a2.id, v2.id))[MODEL]
-        await store.set_label(out.id, Verdict.BAD, "a false removal")
+        a2 = await store.cases.by_ext_id("a2")
+        v2 = await store.versions.by_number(2)
+        out = (await store.outputs.newest_per_model(a2.id, v2.id))[MODEL]
+        await store.labels.write(out.id, Verdict.BAD, "a false removal")
     finally:
         await store.close()
     app = make_app(still_good_then_regressed, model=MODEL, keymap={})

@@ -342,71 +342,71 @@ def test_verdict_changes_skip_unlabelled_versions() -> None:
 async def test_case_outputs_with_labels_newest_non_cancelled_output_per_case(store) -> None:
     from coevo_tui.store import NewCase
 
-    ids = [(await store.add_case(NewCase(f"input {i}", ext_id=f"c{i}"))).id for i in range(4)]
-    v1 = (await store.latest_version()).id
-    v2 = (await store.create_version("x", note="")).id
+    ids = [(await store.cases.add(NewCase(f"input {i}", ext_id=f"c{i}"))).id for i in range(4)]
+    v1 = (await store.versions.latest()).id
+    v2 = (await store.versions.create("x", note="")).id
 
     async def add(case_id, text, *, version=v2, model="m", status=OutputStatus.OK):
-        return await store.add_output(case_id=case_id, version_id=version, model=model,
+        return await store.outputs.add(case_id=case_id, version_id=version, model=model,
                                       params={"temperature": 0.5}, text=text, status=status,
                                       error="e", latency_ms=12.5, tokens_in=3, tokens_out=4,
                                       cost=0.01, cached=True)
 
     old = await add(ids[0], "old")
-    await store.set_label(old.id, Verdict.BAD)
+    await store.labels.write(old.id, Verdict.BAD)
     new = await add(ids[0], "new")
-    first = await store.set_label(new.id, Verdict.BAD)
-    relabel = await store.set_label(new.id, Verdict.GOOD)
+    first, _ = await store.labels.write(new.id, Verdict.BAD)
+    relabel, _ = await store.labels.write(new.id, Verdict.GOOD)
     kept = await add(ids[1], "kept")
     await add(ids[1], "half", status=OutputStatus.CANCELLED)
     await add(ids[2], "other model", model="n")
     await add(ids[3], "under v1", version=v1)
 
-    answers = await store.case_outputs_with_labels(v2, "m")
+    answers = await store.answers.per_case(v2, "m")
     assert set(answers) == {ids[0], ids[1]}
     assert answers[ids[0]].output.id == new.id and answers[ids[0]].label == relabel
     assert answers[ids[0]].label != first
-    assert answers[ids[0]].output == await store.output(new.id)  # every field read back
+    assert answers[ids[0]].output == await store.outputs.get(new.id)  # every field read back
     assert answers[ids[1]].output.id == kept.id and answers[ids[1]].label is None
-    assert set(await store.case_outputs_with_labels(v2)) == {ids[0], ids[1], ids[2]}
+    assert set(await store.answers.per_case(v2)) == {ids[0], ids[1], ids[2]}
     # The same choice as plain facts, for the screens' 100,000-case reads.
     for model in ("m", None):
-        full = await store.case_outputs_with_labels(v2, model)
-        assert await store.answer_facts(v2, model) == {
+        full = await store.answers.per_case(v2, model)
+        assert await store.answers.facts_per_case(v2, model) == {
             cid: answer_facts(a) for cid, a in full.items()}
-    assert (await store.answer_facts(v2, "m"))[ids[0]][4] == "good"  # the newest label
-    assert await store.answer_facts(v1, "n") == {}
-    assert await store.verdict_by_case(v2) == {ids[0]: relabel}
-    assert await store.verdict_by_case(v1) == {}
-    assert await store.models_with_outputs(v2) == {"m": 2, "n": 1}
-    by_model = await store.newest_outputs_by_model(ids[1], v2)
+    assert (await store.answers.facts_per_case(v2, "m"))[ids[0]][4] == "good"  # the newest label
+    assert await store.answers.facts_per_case(v1, "n") == {}
+    assert await store.answers.labels_per_case(v2) == {ids[0]: relabel}
+    assert await store.answers.labels_per_case(v1) == {}
+    assert await store.outputs.cases_per_model(v2) == {"m": 2, "n": 1}
+    by_model = await store.outputs.newest_per_model(ids[1], v2)
     assert {m: o.id for m, o in by_model.items()} == {"m": kept.id}
 
 
 async def test_versions_changing_case_is_the_case_provenance(store) -> None:
     from coevo_tui.store import NewCase
 
-    case = (await store.add_case(NewCase("Is trash talk allowed?", ext_id="t1"))).id
-    v1 = (await store.latest_version()).id
-    v2 = (await store.create_version("allow trash talk", note="")).id
-    v3 = (await store.create_version("allow trash talk, not slurs", note="")).id
+    case = (await store.cases.add(NewCase("Is trash talk allowed?", ext_id="t1"))).id
+    v1 = (await store.versions.latest()).id
+    v2 = (await store.versions.create("allow trash talk", note="")).id
+    v3 = (await store.versions.create("allow trash talk, not slurs", note="")).id
     for version, text, verdict in ((v1, "no", Verdict.BAD), (v2, "no!", Verdict.BAD),
                                    (v3, "yes", Verdict.GOOD)):
-        out = await store.add_output(case_id=case, version_id=version, model="m", params={},
+        out = await store.outputs.add(case_id=case, version_id=version, model="m", params={},
                                      text=text, status=OutputStatus.OK)
-        await store.set_label(out.id, verdict)
-    changes = await store.versions_changing_case(case)
+        await store.labels.write(out.id, verdict)
+    changes = await store.answers.verdict_changes(case)
     assert [(c.version_number, c.before, c.after, c.status) for c in changes] == [
         (1, None, Verdict.BAD, S.NEW),
         (3, Verdict.BAD, Verdict.GOOD, S.FIXED),
     ]
-    assert await store.versions_changing_case(case, model="other") == []
+    assert await store.answers.verdict_changes(case, model="other") == []
 
 
 async def test_motivation_counts(store) -> None:
     from coevo_tui.store import NewCase
 
-    a = (await store.add_case(NewCase("a"))).id
-    b = (await store.add_case(NewCase("b"))).id
-    v = await store.create_version("fix", note="n", motivating=[(a, None), (b, None)])
-    assert await store.motivation_counts() == {v.id: 2}
+    a = (await store.cases.add(NewCase("a"))).id
+    b = (await store.cases.add(NewCase("b"))).id
+    v = await store.versions.create("fix", note="n", motivating=[(a, None), (b, None)])
+    assert await store.versions.motivation_counts() == {v.id: 2}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import coevo_tui.store.store as store_module
+import coevo_tui.store.database as store_module
 from coevo_tui.domain.errors import (
     DiskFull,
     ImportRejected,
@@ -66,38 +66,38 @@ async def test_schema_1_file_is_migrated_with_data_intact(tmp_path) -> None:
     path = tmp_path / "old.db"
     make_schema_1_file(path)
     async with await Store.open(path) as store:
-        assert await store.schema_version() == SCHEMA_VERSION
-        project = await store.project()
+        assert await store.database.schema_version() == SCHEMA_VERSION
+        project = await store.settings.get()
         assert (project.name, project.task, project.model) == (
             "old", "moderate chat", "openai/gpt-4o-mini")
-        (v1,) = await store.versions()
+        (v1,) = await store.versions.all()
         assert (v1.number, v1.instructions, v1.note) == (1, "Be kind.", "first")
-        cases = await store.cases()
+        cases = await store.cases.all()
         assert [(c.ext_id, c.input, c.tags, c.note, c.state) for c in cases] == [
             ("a", "you are bad at this game", ("trash talk",), "keep", CaseState.ACTIVE),
             ("b", "gg ez", (), "", CaseState.ARCHIVED),
         ]
-        (output,) = await store.outputs_for_case(1)
+        (output,) = await store.outputs.of_case(1)
         assert (output.text, output.run_id, output.cached) == ("allowed", None, False)
-        label = await store.current_label(output.id)
+        label = await store.labels.current(output.id)
         assert label is not None
         assert (label.verdict, label.rationale) == (Verdict.GOOD, "banter is fine")
 
-        migrations = await store.events(100, kind="migrate")
+        migrations = await store.events.recent(100, kind="migrate")
         assert sorted(e.payload["to"] for e in migrations) == list(
             range(2, SCHEMA_VERSION + 1))
         assert all(is_utc_time(e.at) for e in migrations)
-        assert [e.at for e in await store.events(100, kind="create")][-1] == T0  # kept
+        assert [e.at for e in await store.events.recent(100, kind="create")][-1] == T0  # kept
 
         # What migration 2 added works on the old data.
-        run_id = await store.start_run(v1.id, "m", {}, total=1)
-        new = await store.add_output(case_id=2, version_id=v1.id, model="m", params={},
+        run_id = await store.runs.start(v1.id, "m", {}, total=1)
+        new = await store.outputs.add(case_id=2, version_id=v1.id, model="m", params={},
                                      text="x", status=OutputStatus.OK, run_id=run_id,
                                      cache_key="k", cached=True)
         assert (new.run_id, new.cached) == (run_id, True)
-        assert (await store.cached_output("k")).id == new.id
+        assert (await store.outputs.cached("k")).id == new.id
         # Migration 3's index: the newest answer per case is a range of it, not a scan.
-        (answer,) = (await store.answer_facts(v1.id, "openai/gpt-4o-mini")).values()
+        (answer,) = (await store.answers.facts_per_case(v1.id, "openai/gpt-4o-mini")).values()
         assert answer[:5] == (1, 1, "ok", "allowed", "good")
     with sqlite3.connect(path) as db:
         plan = " ".join(row[3] for row in db.execute(
@@ -113,7 +113,7 @@ async def test_schema_1_file_is_migrated_with_data_intact(tmp_path) -> None:
 async def test_a_failing_migration_changes_nothing(tmp_path, monkeypatch) -> None:
     path = tmp_path / "p.db"
     async with await Store.open(path) as store:
-        await store.add_case(NewCase(input="keep me"))
+        await store.cases.add(NewCase(input="keep me"))
     broken = {**MIGRATIONS, SCHEMA_VERSION + 1: ["CREATE TABLE half_done (x)", "NOT SQL"]}
     monkeypatch.setattr(store_module, "MIGRATIONS", broken)
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
@@ -150,15 +150,15 @@ async def test_schema_3_file_is_migrated_to_record_who_runs_a_run(tmp_path) -> N
     path = tmp_path / "old.db"
     make_schema_3_file(path)
     async with await Store.open(path) as store:
-        assert await store.schema_version() == SCHEMA_VERSION
-        assert [e.payload["to"] for e in await store.events(100, kind="migrate")][0] == 4
+        assert await store.database.schema_version() == SCHEMA_VERSION
+        assert [e.payload["to"] for e in await store.events.recent(100, kind="migrate")][0] == 4
         # Nobody knows whose the old 'running' run is: it is left as it was.
-        assert [tuple(r) for r in await store._all(
+        assert [tuple(r) for r in await store.database.all(
             "SELECT id, status, owner_host FROM run ORDER BY id")] == [
             (1, "done", None), (2, "running", None)]
-        assert [c.ext_id for c in await store.cases()] == ["a", "b"]  # the data is kept
-        run_id = await store.start_run(1, "m", {}, total=1)
-        owner = await store._one("SELECT owner_host, owner_pid, owner_started FROM run"
+        assert [c.ext_id for c in await store.cases.all()] == ["a", "b"]  # the data is kept
+        run_id = await store.runs.start(1, "m", {}, total=1)
+        owner = await store.database.one("SELECT owner_host, owner_pid, owner_started FROM run"
                                  " WHERE id = ?", (run_id,))
     assert tuple(owner)[:2] == (this_process().host, os.getpid())
     assert owner[2] == this_process().started
@@ -175,8 +175,8 @@ def _dead_pid() -> int:
 async def test_runs_whose_process_is_gone_are_halted_on_the_next_writable_open(
         project_path) -> None:
     async with await Store.open(project_path) as store:
-        version = await store.latest_version()
-        ids = [await store.start_run(version.id, "m", {}, total=3) for _ in range(4)]
+        version = await store.versions.latest()
+        ids = [await store.runs.start(version.id, "m", {}, total=3) for _ in range(4)]
         me = this_process()
         owners = {
             ids[0]: (me.host, _dead_pid(), None),  # killed
@@ -184,15 +184,15 @@ async def test_runs_whose_process_is_gone_are_halted_on_the_next_writable_open(
             ids[2]: ("another-host", 1, None),  # elsewhere: cannot tell, left alone
             ids[3]: (me.host, os.getpid(), "another boot/1"),  # a reused process id
         }
-        async with store._transaction() as db:
+        async with store.database.transaction() as db:
             for run_id, owner in owners.items():
                 await db.execute("UPDATE run SET owner_host = ?, owner_pid = ?,"
                                  " owner_started = ? WHERE id = ?", (*owner, run_id))
     async with await Store.open(project_path, read_only=True) as store:  # reading: no change
-        assert [r[0] for r in await store._all("SELECT status FROM run")] == ["running"] * 4
+        assert [r[0] for r in await store.database.all("SELECT status FROM run")] == ["running"] * 4
     async with await Store.open(project_path) as store:
-        statuses = dict(tuple(r) for r in await store._all("SELECT id, status FROM run"))
-        halts = await store.events(10, kind="finish")
+        statuses = dict(tuple(r) for r in await store.database.all("SELECT id, status FROM run"))
+        halts = await store.events.recent(10, kind="finish")
     assert statuses == {ids[0]: "halted", ids[1]: "running", ids[2]: "running",
                         ids[3]: "halted"}
     assert sorted(e.entity_id for e in halts) == [ids[0], ids[3]]
@@ -204,27 +204,27 @@ async def test_a_refused_write_is_not_hidden_by_the_rollback(store) -> None:
     """SQLite rolls back by itself when the disk fills; the ROLLBACK that follows must not
     replace the real error ('cannot rollback - no transaction is active')."""
     with pytest.raises(DiskFull, match="the disk is full; this change was not saved"):
-        async with store._transaction() as db:
+        async with store.database.transaction() as db:
             await db.execute("INSERT INTO cases (ext_id, input, source, state, created_at,"
                              " updated_at) VALUES ('x', 'x', 'manual', 'active', 't', 't')")
             await db.execute("ROLLBACK")  # as SQLite does on SQLITE_FULL
             raise sqlite3.OperationalError("database or disk is full")
-    assert await store.cases() == []
-    await store.add_case(NewCase(input="the store still works"))
-    assert len(await store.cases()) == 1
+    assert await store.cases.all() == []
+    await store.cases.add(NewCase(input="the store still works"))
+    assert len(await store.cases.all()) == 1
 
 
 async def test_a_store_opened_read_only_refuses_every_write(project_path) -> None:
     async with await Store.open(project_path) as store:
-        await store.add_case(NewCase(input="kept"))
+        await store.cases.add(NewCase(input="kept"))
     before = project_path.read_bytes()
     async with await Store.open(project_path, read_only=True) as store:
         assert store.read_only
         with pytest.raises(ReadOnlyProject, match="open read-only; nothing was changed"):
-            await store.add_case(NewCase(input="refused"))
+            await store.cases.add(NewCase(input="refused"))
         with pytest.raises(ReadOnlyProject):
-            await store.update_project(task="refused")
-        assert [c.input for c in await store.cases()] == ["kept"]
+            await store.settings.update(task="refused")
+        assert [c.input for c in await store.cases.all()] == ["kept"]
     assert project_path.read_bytes() == before
     with pytest.raises(ProjectFileError, match="no such project file"):
         await Store.open(project_path.with_name("missing.db"), read_only=True)
@@ -233,24 +233,24 @@ async def test_a_store_opened_read_only_refuses_every_write(project_path) -> Non
 
 # ---------------------------------------------------------------------- the event log
 async def new_events(store: Store, since: int) -> list:
-    return [e for e in reversed(await store.events(1000)) if e.id > since]
+    return [e for e in reversed(await store.events.recent(1000)) if e.id > since]
 
 
 async def last_event_id(store: Store) -> int:
-    events = await store.events(1)
+    events = await store.events.recent(1)
     return events[0].id if events else 0
 
 
 async def test_every_change_appends_one_event_with_utc_time(store) -> None:
     mark = await last_event_id(store)
-    case = await store.add_case(NewCase(input="first", tags=("x",), note="n"))
-    await store.edit_case(case.id, input="changed", tags=["x", "y"])
-    await store.set_case_state(case.id, CaseState.ARCHIVED)
-    await store.update_project(task="moderation", params={"temperature": 0})
-    version = await store.create_version("Be strict.", note="v2")
-    output = await store.add_output(case_id=case.id, version_id=version.id, model="m",
+    case = await store.cases.add(NewCase(input="first", tags=("x",), note="n"))
+    await store.cases.edit(case.id, input="changed", tags=["x", "y"])
+    await store.cases.set_state(case.id, CaseState.ARCHIVED)
+    await store.settings.update(task="moderation", params={"temperature": 0})
+    version = await store.versions.create("Be strict.", note="v2")
+    output = await store.outputs.add(case_id=case.id, version_id=version.id, model="m",
                                     params={}, text="ok", status=OutputStatus.OK)
-    await store.set_label(output.id, Verdict.BAD, "too lax")
+    await store.labels.write(output.id, Verdict.BAD, "too lax")
     events = await new_events(store, mark)
     assert [(e.kind, e.entity) for e in events] == [
         ("create", "case"),
@@ -269,22 +269,22 @@ async def test_every_change_appends_one_event_with_utc_time(store) -> None:
 
 
 async def test_edits_keep_the_old_values(store) -> None:
-    case = await store.add_case(NewCase(input="old text", tags=("a",), note="old note"))
+    case = await store.cases.add(NewCase(input="old text", tags=("a",), note="old note"))
     mark = await last_event_id(store)
-    await store.edit_case(case.id, input="new text", tags=["b"], note="old note")
-    await store.edit_case(case.id, input="new text")  # no change: no event
-    await store.set_case_state(case.id, CaseState.CANDIDATE)
-    await store.update_project(task="new task")
+    await store.cases.edit(case.id, input="new text", tags=["b"], note="old note")
+    await store.cases.edit(case.id, input="new text")  # no change: no event
+    await store.cases.set_state(case.id, CaseState.CANDIDATE)
+    await store.settings.update(task="new task")
     edit, state, project = await new_events(store, mark)
     assert edit.payload == {"before": {"input": "old text", "tags": ["a"]},
                             "after": {"input": "new text", "tags": ["b"]}}
     assert state.payload == {"before": "active", "after": "candidate"}
     assert project.payload == {"before": {"task": ""}, "after": {"task": "new task"}}
-    assert (await store.case(case.id)).note == "old note"
+    assert (await store.cases.get(case.id)).note == "old note"
 
 
 async def test_event_payload_is_stored_as_json(store, project_path) -> None:
-    await store.add_case(NewCase(input="caf\u00e9 \u2014 \U0001f600"))
+    await store.cases.add(NewCase(input="caf\u00e9 \u2014 \U0001f600"))
     db = sqlite3.connect(project_path)  # a second reader beside the open store (WAL)
     try:
         rows = db.execute("SELECT at, kind, entity, payload FROM event ORDER BY id").fetchall()
@@ -298,23 +298,23 @@ async def test_event_payload_is_stored_as_json(store, project_path) -> None:
 
 # ---------------------------------------------------------------------- labels
 async def test_label_history_keeps_every_label(store) -> None:
-    case = await store.add_case(NewCase(input="is this a slur?"))
-    v1 = await store.version(1)
-    output = await store.add_output(case_id=case.id, version_id=v1.id, model="m", params={},
+    case = await store.cases.add(NewCase(input="is this a slur?"))
+    v1 = await store.versions.by_number(1)
+    output = await store.outputs.add(case_id=case.id, version_id=v1.id, model="m", params={},
                                     text="yes", status=OutputStatus.OK)
-    first = await store.set_label(output.id, Verdict.BAD, "not a slur")
-    second = await store.set_label(output.id, Verdict.UNSURE, "depends on the game")
-    third = await store.set_label(output.id, Verdict.GOOD)
-    history = await store.label_history(output.id)
+    first, _ = await store.labels.write(output.id, Verdict.BAD, "not a slur")
+    second, _ = await store.labels.write(output.id, Verdict.UNSURE, "depends on the game")
+    third, _ = await store.labels.write(output.id, Verdict.GOOD)
+    history = await store.labels.history(output.id)
     assert [(lb.id, lb.verdict, lb.rationale) for lb in history] == [
         (first.id, Verdict.BAD, "not a slur"),
         (second.id, Verdict.UNSURE, "depends on the game"),
         (third.id, Verdict.GOOD, ""),
     ]
     assert {lb.source for lb in history} == {LabelSource.HUMAN}
-    assert (await store.current_label(output.id)).id == third.id
-    assert (await store.current_labels([output.id]))[output.id].id == third.id
-    labels = [e for e in await store.events(100, kind="label") if e.entity_id == output.id]
+    assert (await store.labels.current(output.id)).id == third.id
+    assert (await store.labels.current_by_output([output.id]))[output.id].id == third.id
+    labels = [e for e in await store.events.recent(100, kind="label") if e.entity_id == output.id]
     newest = labels[0].payload
     assert newest["before"] == {"verdict": "unsure", "rationale": "depends on the game",
                                 "source": "human"}
@@ -324,64 +324,104 @@ async def test_label_history_keeps_every_label(store) -> None:
 
 # ---------------------------------------------------------------------- versions
 async def test_versions_are_numbered_in_order_with_parents(store) -> None:
-    v1 = await store.version(1)
+    v1 = await store.versions.by_number(1)
     assert v1.parent_id is None
-    case = await store.add_case(NewCase(input="x"))
-    v2 = await store.create_version("Rule two.", note="add rule two",
+    case = await store.cases.add(NewCase(input="x"))
+    v2 = await store.versions.create("Rule two.", note="add rule two",
                                     motivating=[(case.id, None)])
-    v3 = await store.create_version("Rule three.", "Input: {input}", note="template")
-    assert [v.number for v in await store.versions()] == [1, 2, 3]
+    v3 = await store.versions.create("Rule three.", "Input: {input}", note="template")
+    assert [v.number for v in await store.versions.all()] == [1, 2, 3]
     assert (v2.parent_id, v3.parent_id) == (v1.id, v2.id)
     assert (v3.user_template, v3.note) == ("Input: {input}", "template")
-    assert (await store.latest_version()).id == v3.id
-    assert await store.motivating_cases(v2.id) == [(case.id, None)]
+    assert (await store.versions.latest()).id == v3.id
+    assert await store.versions.motivating_cases(v2.id) == [(case.id, None)]
     assert is_utc_time(v2.created_at)
     with pytest.raises(UserError, match=r"\{input\}"):
-        await store.create_version("bad", "no placeholder here")
+        await store.versions.create("bad", "no placeholder here")
     with pytest.raises(NotFound):
-        await store.version(99)
-    assert [v.number for v in await store.versions()] == [1, 2, 3]
+        await store.versions.by_number(99)
+    assert [v.number for v in await store.versions.all()] == [1, 2, 3]
 
 
 # ---------------------------------------------------------------------- batches of cases
 async def test_add_cases_is_all_or_nothing_on_duplicates(store) -> None:
-    await store.add_case(NewCase(input="here", ext_id="k1"))
+    await store.cases.add(NewCase(input="here", ext_id="k1"))
     mark = await last_event_id(store)
     batch = [NewCase(input="a", ext_id="n1", line=1), NewCase(input="b", ext_id="n1", line=4)]
     with pytest.raises(ImportRejected) as info:
-        await store.add_cases(batch, source_name="f.jsonl")
+        await store.cases.add_many(batch, source_name="f.jsonl")
     assert str(info.value) == ("f.jsonl, line 4: duplicate id 'n1' (first on line 1); "
                                "nothing was imported")
     with pytest.raises(ImportRejected, match="line 2: id 'k1' is already in the project"):
-        await store.add_cases([NewCase(input="a", line=1), NewCase(input="b", ext_id="k1",
+        await store.cases.add_many([NewCase(input="a", line=1), NewCase(input="b", ext_id="k1",
                                                                    line=2)],
                               source_name="f.jsonl")
     with pytest.raises(ImportRejected, match="line 3: empty input"):
-        await store.add_cases([NewCase(input=" \n", line=3)], source_name="f.jsonl")
-    assert [c.ext_id for c in await store.cases()] == ["k1"]
+        await store.cases.add_many([NewCase(input=" \n", line=3)], source_name="f.jsonl")
+    assert [c.ext_id for c in await store.cases.all()] == ["k1"]
     assert await new_events(store, mark) == []
 
 
 async def test_add_cases_import_is_one_event_and_fresh_ids_avoid_collisions(store) -> None:
-    await store.add_case(NewCase(input="manual", ext_id="c2"))
-    ids = await store.add_cases(
+    await store.cases.add(NewCase(input="manual", ext_id="c2"))
+    ids = await store.cases.add_many(
         [NewCase(input=f"row {i}", ext_id="c3" if i == 0 else None) for i in range(3)],
         source_name="rows.jsonl",
     )
-    cases = [await store.case(i) for i in ids]
+    cases = [await store.cases.get(i) for i in ids]
     ext_ids = [c.ext_id for c in cases]
     assert ext_ids[0] == "c3" and len(set(ext_ids) | {"c2"}) == 4
-    (event,) = await store.events(10, kind="import")
+    (event,) = await store.events.recent(10, kind="import")
     assert event.payload == {"file": "rows.jsonl", "count": 3, "first_id": ids[0],
                              "last_id": ids[-1]}
 
 
 async def test_active_case_lines_and_ids_leave_other_states_out(store) -> None:
-    cases = [await store.add_case(NewCase(f"input {i}", ext_id=f"c{i}")) for i in range(4)]
-    await store.set_case_state(cases[1].id, CaseState.ARCHIVED)
-    await store.set_case_state(cases[2].id, CaseState.CANDIDATE)
-    assert await store.active_case_lines() == [
+    cases = [await store.cases.add(NewCase(f"input {i}", ext_id=f"c{i}")) for i in range(4)]
+    await store.cases.set_state(cases[1].id, CaseState.ARCHIVED)
+    await store.cases.set_state(cases[2].id, CaseState.CANDIDATE)
+    assert await store.cases.active_lines() == [
         (cases[0].id, "c0", "input 0"), (cases[3].id, "c3", "input 3")]
-    assert await store.active_case_ids() == [cases[0].id, cases[3].id]
-    lines = await store.case_lines()  # the same cases as the full lines' active ones
-    assert [line[0] for line in lines if line[5] == "active"] == await store.active_case_ids()
+    assert await store.cases.active_ids() == [cases[0].id, cases[3].id]
+    lines = await store.cases.lines()  # the same cases as the full lines' active ones
+    assert [line[0] for line in lines if line[5] == "active"] == await store.cases.active_ids()
+
+
+# ---------------------------------------------------------------------- the shape of the store
+def test_the_store_is_a_thin_facade_with_one_attribute_per_concern(store) -> None:
+    # Opening and closing only: every read and write goes through a concern.
+    assert {n for n in dir(Store) if not n.startswith("_")} == {
+        "open", "open_to_read", "create", "close"}
+    concerns = {n for n in vars(store) if not n.startswith("_")} - {"path", "read_only"}
+    assert concerns == {"database", "settings", "versions", "cases", "outputs", "runs",
+                        "labels", "answers", "events"}
+
+
+def test_columns_give_the_select_list_and_the_positions_from_one_declaration() -> None:
+    from coevo_tui.store.database import Columns
+
+    columns = Columns("Pair", [("o.case_id", "case_id"), ("l.verdict", "verdict")])
+    assert columns.select == "o.case_id, l.verdict"
+    assert (columns.at.case_id, columns.at.verdict) == (0, 1)
+    assert columns.Row._make((7, "good")).verdict == "good"
+    laid_out = Columns.in_layout("Laid", {1: ("b", "second"), 0: ("a", "first")})
+    assert laid_out.select == "a, b" and laid_out.at.second == 1
+    with pytest.raises(ValueError, match="not 0..1"):
+        Columns.in_layout("Gap", {0: ("a", "first"), 2: ("c", "third")})
+
+
+async def test_bulk_reads_follow_the_domain_layouts(store) -> None:
+    from coevo_tui.domain.case_query import LINE_EXT_ID, LINE_ID, LINE_STATE, LINE_TAGS
+    from coevo_tui.domain.status import FACT_CASE, FACT_OUTPUT, FACT_SOURCE, FACT_VERDICT
+
+    case = await store.cases.add(NewCase("input", tags=("t",), ext_id="x1"))
+    (line,) = await store.cases.lines()
+    assert (line[LINE_ID], line[LINE_EXT_ID], line[LINE_TAGS], line[LINE_STATE]) == (
+        case.id, "x1", '["t"]', "active")
+    v1 = await store.versions.latest()
+    out = await store.outputs.add(case_id=case.id, version_id=v1.id, model="m", params={},
+                                  text="ok", status=OutputStatus.OK)
+    await store.labels.write(out.id, Verdict.GOOD)
+    facts = (await store.answers.facts_per_case(v1.id))[case.id]
+    assert (facts[FACT_CASE], facts[FACT_OUTPUT], facts[FACT_VERDICT], facts[FACT_SOURCE]) == (
+        case.id, out.id, "good", "human")

@@ -51,7 +51,7 @@ def jsonl(*rows: dict[str, Any]) -> str:
 
 async def _cases(path: Path) -> list:
     async with await Store.open(path) as store:
-        return await store.cases()
+        return await store.cases.all()
 
 
 def cases_of(path: Path) -> list:
@@ -60,7 +60,7 @@ def cases_of(path: Path) -> list:
 
 async def _import_events(path: Path) -> list:
     async with await Store.open(path) as store:
-        return await store.events(1000, kind="import")
+        return await store.events.recent(1000, kind="import")
 
 
 def import_events(path: Path) -> list:
@@ -69,7 +69,7 @@ def import_events(path: Path) -> list:
 
 async def _seed(path: Path, cases: list[NewCase]) -> None:
     async with await Store.open(path) as store:
-        await store.add_cases(cases, kind="create")
+        await store.cases.add_many(cases, kind="create")
 
 
 def seeded_project(path: Path) -> Path:
@@ -92,28 +92,28 @@ TRICKY = [
 async def _rich_project(path: Path) -> None:
     """Cases in every state with tags and notes, two versions, outputs and relabels."""
     async with await Store.open(path) as store:
-        await store.update_project(model="openai/gpt-4o-mini",
+        await store.settings.update(model="openai/gpt-4o-mini",
                                    params={"temperature": 0.25, "max_tokens": 200,
                                            "api_key": "sk-from-params-SECRET"})
-        ids = await store.add_cases(
+        ids = await store.cases.add_many(
             [NewCase(input=text, ext_id=f"t{i}", tags=(f"tag{i}", "shared"),
                      note=f"note {i}" if i % 2 else "") for i, text in enumerate(TRICKY)],
             kind="create",
         )
-        await store.set_case_state(ids[1], CaseState.ARCHIVED)
-        await store.set_case_state(ids[2], CaseState.CANDIDATE)
-        v2 = await store.create_version(
+        await store.cases.set_state(ids[1], CaseState.ARCHIVED)
+        await store.cases.set_state(ids[2], CaseState.CANDIDATE)
+        v2 = await store.versions.create(
             "Refuse slurs. Allow {{trash talk}}.", "Message:\n{input}\nVerdict?", note="v2"
         )
-        v1 = await store.version(1)
-        out_a = await store.add_output(case_id=ids[0], version_id=v1.id, model="m",
+        v1 = await store.versions.by_number(1)
+        out_a = await store.outputs.add(case_id=ids[0], version_id=v1.id, model="m",
                                        params={}, text="first answer", status=OutputStatus.OK)
-        await store.set_label(out_a.id, Verdict.BAD, "too strict")
-        await store.set_label(out_a.id, Verdict.GOOD, "")
-        out_b = await store.add_output(case_id=ids[0], version_id=v2.id, model="m",
+        await store.labels.write(out_a.id, Verdict.BAD, "too strict")
+        await store.labels.write(out_a.id, Verdict.GOOD, "")
+        out_b = await store.outputs.add(case_id=ids[0], version_id=v2.id, model="m",
                                        params={}, text="second answer", status=OutputStatus.OK)
-        await store.set_label(out_b.id, Verdict.UNSURE, "depends on context")
-        await store.add_output(case_id=ids[3], version_id=v2.id, model="m", params={},
+        await store.labels.write(out_b.id, Verdict.UNSURE, "depends on context")
+        await store.outputs.add(case_id=ids[3], version_id=v2.id, model="m", params={},
                                text="", status=OutputStatus.ERROR, error="HTTP 500")
 
 
@@ -516,12 +516,12 @@ def test_import_100k_cases_in_one_transaction(tmp_path, capsys) -> None:
 
     async def check() -> None:
         async with await Store.open(project) as store:
-            assert await store.case_counts() == {"candidate": 0, "active": count,
+            assert await store.cases.counts_by_state() == {"candidate": 0, "active": count,
                                                  "archived": 0}
-            (event,) = await store.events(10, kind="import")
+            (event,) = await store.events.recent(10, kind="import")
             assert event.payload["count"] == count
             assert (event.payload["first_id"], event.payload["last_id"]) == (1, count)
-            last = await store.case_by_ext_id(f"r{count - 1}")
+            last = await store.cases.by_ext_id(f"r{count - 1}")
             assert last.tags == ("bulk", f"t{(count - 1) % 7}")
 
     asyncio.run(check())

@@ -74,9 +74,9 @@ async def _write_demo(path: Path) -> Path:
     async def fill(store: Store) -> None:
         # A moderation answer is one short line; temperature 0 makes re-runs comparable
         # and keeps the tiny offline model from rambling.
-        await store.update_project(task=TASK_FILE.read_text(encoding="utf-8").strip(),
+        await store.settings.update(task=TASK_FILE.read_text(encoding="utf-8").strip(),
                                    params=DEMO_PARAMS)
-        await store.add_cases(cases, kind="create", source_name=CASES_FILE.name)
+        await store.cases.add_many(cases, kind="create", source_name=CASES_FILE.name)
 
     # Built whole under a hidden name and linked into place only when complete, so an
     # interrupted `coevo demo` never leaves a half-written demo that a rerun would mistake
@@ -106,7 +106,7 @@ async def _check_is_demo(path: Path) -> None:
         raise refusal from None
     store = await Store.open_to_read(path)
     try:
-        project = await store.project()
+        project = await store.settings.get()
     finally:
         await store.close()
     if not is_demo(project):

@@ -64,15 +64,15 @@ async def evaluate(path: Path, *, check: bool = False, baseline: int | None = No
     async with await Session.open_existing(path, reading=True, missing="nothing evaluated"
                                            ) as session:
         store = session.store
-        pair = choose_versions(await store.versions(), baseline, revision, purpose="eval")
+        pair = choose_versions(await store.versions.all(), baseline, revision, purpose="eval")
         base, cand = pair.baseline, pair.revision
-        answered = merge_counts(await store.models_with_outputs(base.id),
-                                await store.models_with_outputs(cand.id))
+        answered = merge_counts(await store.outputs.cases_per_model(base.id),
+                                await store.outputs.cases_per_model(cand.id))
         model = choose_model(pair, answered, asked=model,
                              under_test=session.configured_model())
-        rows = [r for r in await store.case_rows() if r.state == CaseState.ACTIVE.value]
-        base_answers = await store.case_outputs_with_labels(base.id, model)
-        cand_answers = await store.case_outputs_with_labels(cand.id, model)
+        rows = [r for r in await store.cases.rows() if r.state == CaseState.ACTIVE.value]
+        base_answers = await store.answers.per_case(base.id, model)
+        cand_answers = await store.answers.per_case(cand.id, model)
     ids = [r.id for r in rows]
     statuses = compare_all(ids, base_answers, cand_answers)
     base_summary = summarize(ids, base_answers)

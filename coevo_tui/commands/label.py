@@ -33,18 +33,18 @@ async def label_case(path: Path, case_ext_id: str, version_number: int, verdict:
     """Label the newest output of a case under a version, print what happened."""
     async with await Session.open_existing(path, missing="nothing labelled") as session:
         store = session.store
-        case = await store.case_by_ext_id(case_ext_id)
-        version = await store.version(version_number)
-        outputs = await store.newest_outputs_by_model(case.id, version.id)
+        case = await store.cases.by_ext_id(case_ext_id)
+        version = await store.versions.by_number(version_number)
+        outputs = await store.outputs.newest_per_model(case.id, version.id)
         output = choose_output(outputs, case.ext_id, version.number, model,
                                session.configured_model())
-        current = await store.current_label(output.id)
+        current = await store.labels.current(output.id)
         if (current is not None and current.source == LabelSource.HUMAN
                 and current.verdict == verdict and current.rationale == rationale):
             print(f"{case.ext_id} under v{version.number} is already labelled "
                   f"{verdict.value}; nothing changed")
             return 0
-        label, carried = await store.label_output(output.id, verdict, rationale)
+        label, carried = await store.labels.write(output.id, verdict, rationale)
     was = ""
     if current is not None:
         by = "" if current.source == LabelSource.HUMAN else f", {current.source.value}"

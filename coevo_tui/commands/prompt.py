@@ -79,8 +79,8 @@ async def save_version(path: Path, instructions_file: Path, template_file: Path 
     check_project_file(path)  # refuse a bad project file before anything else
     async with await Session.open(path) as session:
         store = session.store
-        previous = await store.latest_version()
-        version = await store.create_version(instructions, template, note)
+        previous = await store.versions.latest()
+        version = await store.versions.create(instructions, template, note)
     same = (previous.instructions == version.instructions
             and (previous.user_template or None) == version.user_template)
     suffix = f" (identical to version {previous.number})" if same else ""
@@ -98,8 +98,8 @@ async def list_versions(path: Path, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     async with await _open_existing(path) as session:
         store = session.store
-        versions = await store.versions()
-        motivation = await store.motivation_counts()
+        versions = await store.versions.all()
+        motivation = await store.versions.motivation_counts()
     width = max(shutil.get_terminal_size((80, 24)).columns, 40)
     for version in versions:
         count = motivation.get(version.id, 0)
@@ -143,8 +143,8 @@ async def print_diff(path: Path, a: int, b: int, out: TextIO | None = None) -> i
     out = out or sys.stdout
     async with await _open_existing(path) as session:
         store = session.store
-        before = await store.version(a)
-        after = await store.version(b)
+        before = await store.versions.by_number(a)
+        after = await store.versions.by_number(b)
     lines = version_diff(before, after)
     if not lines:
         print(f"v{a} and v{b} have the same instructions and template", file=out)

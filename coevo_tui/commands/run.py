@@ -79,8 +79,8 @@ async def run_command(args: argparse.Namespace) -> int:
     )
     async with await Session.open_existing(Path(args.path), missing="nothing was run",
                                            model=args.model, api_base=args.api_base) as session:
-        version = (await session.store.version(args.version) if args.version is not None
-                   else await session.store.latest_version())
+        version = (await session.store.versions.by_number(args.version) if args.version is not None
+                   else await session.store.versions.latest())
         choice = session.model_choice()
         session.use_client(concurrency=concurrency, timeout=timeout, retry=retry)
         return await _run_with_progress(session.runner(choice), version,

@@ -58,7 +58,7 @@ async def import_cases(path: Path, file: str, new_cases: list[NewCase], *,
     created if missing: all of them, or none."""
 
     async def add(store: Store) -> None:
-        await store.add_cases(new_cases, kind="import", source_name=file)
+        await store.cases.add_many(new_cases, kind="import", source_name=file)
 
     store = None
     if created:  # the rows go into the new project before it gets its name: all or none
@@ -102,13 +102,13 @@ def _count(n: int, noun: str) -> str:
 
 
 async def _write(store: Store, fmt: str, out: TextIO) -> int:
-    records = store.export_records()
+    records = store.answers.export_records()
     if fmt == "jsonl":
         return await formats.write_jsonl(records, out)
     if fmt == "csv":
         return await formats.write_csv(records, out)
-    return await formats.write_promptfoo(records, out, project=await store.project(),
-                                         version=await store.latest_version())
+    return await formats.write_promptfoo(records, out, project=await store.settings.get(),
+                                         version=await store.versions.latest())
 
 
 def _check_target(project: Path, target: Path) -> None:

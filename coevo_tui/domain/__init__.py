@@ -21,10 +21,12 @@ from coevo_tui.domain.model import (
 )
 from coevo_tui.domain.carryover import (
     describe_label,
+    inherited_label,
     is_carried,
     label_to_carry,
     propagation_targets,
     root_label_id,
+    spread_targets,
 )
 from coevo_tui.domain.status import (
     Answer,
@@ -60,10 +62,12 @@ __all__ = [
     "first_line",
     "normalize_output_text",
     "describe_label",
+    "inherited_label",
     "is_carried",
     "label_to_carry",
     "propagation_targets",
     "root_label_id",
+    "spread_targets",
     "Answer",
     "ComparisonStatus",
     "VerdictChange",

@@ -17,6 +17,11 @@ Rules, all pure here and applied by the store in one transaction:
   unlabelled, or whose label was itself carried from an older root, takes the new label
   as carried (`propagation_targets`): "label once, identical answers inherit". Labels a
   person gave are never overwritten by propagation.
+* A label that is no longer its output's current label has been superseded since: it is
+  not spread; the newer label is the one to spread (`spread_targets`).
+
+The store reads a case's answers, asks `inherited_label` or `spread_targets`, and writes
+what they decide (verdict and rationale copied, source carried, ``carried_from`` the root).
 """
 
 from __future__ import annotations
@@ -98,3 +103,26 @@ def propagation_targets(
         ):
             targets.append(other)
     return targets
+
+
+def inherited_label(new_output: Output, answers: Iterable[Answer]) -> Label | None:
+    """The label `new_output` inherits from the answers of its case (read with their
+    current labels, `new_output` among them or not), or None: `label_to_carry` with
+    `new_output`'s own current label taken from `answers`."""
+    answers = list(answers)
+    own = next((label for out, label in answers if out.id == new_output.id), None)
+    return label_to_carry(new_output, own, answers)
+
+
+def spread_targets(label: Label, answers: Iterable[Answer]) -> list[Answer]:
+    """The answers (of `label`'s case, with their current labels) whose outputs take
+    `label` as a carried label, in the order of `answers`: `propagation_targets` with the
+    label each target holds now. Empty when `label`'s output is not among `answers`, or
+    when `label` is no longer its output's current label (superseded since: the newer
+    label is the one to spread)."""
+    answers = list(answers)
+    source = next((a for a in answers if a.output.id == label.output_id), None)
+    if source is None or source.label is None or source.label.id != label.id:
+        return []
+    targets = {out.id for out in propagation_targets(label, source.output, answers)}
+    return [a for a in answers if a.output.id in targets]

@@ -210,7 +210,7 @@ def compare_plain(
 
 
 # ---------------------------------------------------------------------- answer facts
-# An answer as one plain tuple, the shape `Store.answer_facts` reads straight from SQLite:
+# An answer as one plain tuple, the shape `Store.answers.facts_per_case` reads straight from SQLite:
 # (case id, output id, output status value, output text, verdict value or None, label
 # source value or None, cost, latency ms). For 100,000 cases, building an Output and a
 # Label per case costs seconds; these tuples cost nothing beyond the read.

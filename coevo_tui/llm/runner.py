@@ -231,7 +231,7 @@ class Runner:
 
     async def _lookup(self, case: Case, call: ModelCall, key: str) -> _Answer | None:
         started = time.perf_counter()
-        cached = await self.store.cached_output(key)
+        cached = await self.store.outputs.cached(key)
         if cached is None:
             return None
         return _Answer(case, call, key, None, cached, (time.perf_counter() - started) * 1000)
@@ -243,13 +243,13 @@ class Runner:
         if answer.cached is not None:
             hit = answer.cached
             # No money was spent on a cache hit; tokens say what the answer is worth.
-            output = await self.store.add_output(
+            output = await self.store.outputs.add(
                 **common, text=hit.text, status=OutputStatus.OK, latency_ms=answer.lookup_ms,
                 tokens_in=hit.tokens_in, tokens_out=hit.tokens_out, cost=0.0, cached=True)
         else:
             r = answer.result
             assert r is not None
-            output = await self.store.add_output(
+            output = await self.store.outputs.add(
                 **common, text=r.text, status=r.status, error=r.error,
                 latency_ms=r.latency_ms, tokens_in=r.tokens_in, tokens_out=r.tokens_out,
                 cost=r.cost)
@@ -259,7 +259,7 @@ class Runner:
         # The one call site of carry-over (coevo_tui.domain.carryover, applied by the store).
         if output.status != OutputStatus.OK:
             return None
-        apply = getattr(self.store, "apply_carry_over", None)
+        apply = getattr(self.store.labels, "inherit", None)
         if apply is None:
             return None
         return await apply(output.id)
@@ -276,10 +276,10 @@ class Runner:
         ``stream=False``: one plain request per case is the cheapest path.
         """
         summary = RunSummary()
-        chosen = list(cases) if cases is not None else await self.store.cases([CaseState.ACTIVE])
+        chosen = list(cases) if cases is not None else await self.store.cases.all([CaseState.ACTIVE])
         done_ids: set[int] = set()
         if skip_finished:
-            done_ids = await self.store.finished_case_ids(version.id, self.choice.model,
+            done_ids = await self.store.outputs.finished_case_ids(version.id, self.choice.model,
                                                           self.params)
         pending = deque(c for c in chosen if c.id not in done_ids)
         summary.total, summary.to_run = len(chosen), len(pending)
@@ -290,7 +290,7 @@ class Runner:
             yield RunFinished(summary)
             return
         await self.client.check_ready(self.choice)  # a missing key changes nothing
-        run_id = await self.store.start_run(version.id, self.choice.model, self.params,
+        run_id = await self.store.runs.start(version.id, self.choice.model, self.params,
                                             len(pending))
         yield RunStarted(run_id, version, self.choice.model, summary)
 
@@ -383,4 +383,4 @@ class Runner:
                 await asyncio.shield(keep_arrived())
         summary.elapsed_s = time.perf_counter() - summary._started
         with contextlib.suppress(Exception):
-            await asyncio.shield(self.store.finish_run(run_id, status, summary.as_dict()))
+            await asyncio.shield(self.store.runs.finish(run_id, status, summary.as_dict()))

@@ -89,14 +89,14 @@ class CaseDetailScreen(CoevoScreen):
 
     @work(group="case-detail", exit_on_error=False)
     async def load(self) -> None:
-        case = await self.store.case(self.case_id)
+        case = await self.store.cases.get(self.case_id)
         self.title = f"Case {case.ext_id}"
         self.sub_title = case.state.value
         self.query_one("#case-detail-fields", Static).update(case_text(case))
         self.query_one("#case-detail-input", Static).update(Text(case.input))
-        outputs = await self.store.outputs_for_case(self.case_id)
-        labels = await self.store.current_labels(o.id for o in outputs)
-        versions = {v.id: v for v in await self.store.versions()}
+        outputs = await self.store.outputs.of_case(self.case_id)
+        labels = await self.store.labels.current_by_output(o.id for o in outputs)
+        versions = {v.id: v for v in await self.store.versions.all()}
         self.query_one("#case-detail-outputs", Static).update(
             outputs_text(outputs, labels, versions)
         )

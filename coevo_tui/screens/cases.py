@@ -210,9 +210,9 @@ class CasesScreen(CoevoScreen):
     @work(group="cases-load", exclusive=True, exit_on_error=False)
     async def load_cases(self) -> None:
         """First page at once (first paint with rows), then the rest, then filter."""
-        self._counts = await self.store.case_counts()
+        self._counts = await self.store.cases.counts_by_state()
         self._show_counts()
-        first = await self.store.case_lines(limit=FIRST_PAGE)
+        first = await self.store.cases.lines(limit=FIRST_PAGE)
         self._lines = list(first)
         self._lowered = []
         self._apply_written()
@@ -222,7 +222,7 @@ class CasesScreen(CoevoScreen):
         await self._load_verdicts()
         self.table.refresh()
         if len(first) == FIRST_PAGE:
-            rest = await self.store.case_lines(after_id=first[-1][LINE_ID])
+            rest = await self.store.cases.lines(after_id=first[-1][LINE_ID])
             # Rows added by this screen while loading have ids beyond the first page; the
             # fresh query has them too, and the written copies below are at least as new.
             self._lines = [line for line in self._lines if line[LINE_ID] <= first[-1][LINE_ID]]
@@ -393,7 +393,7 @@ class CasesScreen(CoevoScreen):
         return visible
 
     async def _refresh_counts(self) -> None:
-        self._counts = await self.store.case_counts()
+        self._counts = await self.store.cases.counts_by_state()
         self._show_counts()
 
     # ------------------------------------------------------------------ actions
@@ -457,7 +457,7 @@ class CasesScreen(CoevoScreen):
         draft = await asked
         while draft is not None:
             try:
-                case = await self.store.add_case(
+                case = await self.store.cases.add(
                     NewCase(input=draft.input, tags=draft.tags, note=draft.note))
             except Exception as exc:  # keep what was typed: report, then reopen the editor
                 self.app.report_error(exc)  # type: ignore[attr-defined]
@@ -471,12 +471,12 @@ class CasesScreen(CoevoScreen):
 
     @work(group="cases-write", exit_on_error=False)
     async def edit_case(self, case_id: int) -> None:
-        case = await self.store.case(case_id)
+        case = await self.store.cases.get(case_id)
         draft: CaseDraft | None = CaseDraft(case.input, case.tags, case.note)
         draft = await self._ask(f"Edit case {case.ext_id}", draft)
         while draft is not None:
             try:
-                case = await self.store.edit_case(case_id, input=draft.input, tags=draft.tags,
+                case = await self.store.cases.edit(case_id, input=draft.input, tags=draft.tags,
                                                   note=draft.note)
             except Exception as exc:
                 self.app.report_error(exc)  # type: ignore[attr-defined]
@@ -490,7 +490,7 @@ class CasesScreen(CoevoScreen):
     async def toggle_archive(self, case_id: int, state: str) -> None:
         archived = state == CaseState.ARCHIVED.value
         target = CaseState.ACTIVE if archived else CaseState.ARCHIVED
-        case = await self.store.set_case_state(case_id, target)
+        case = await self.store.cases.set_state(case_id, target)
         shown = self._show_line(case)
         await self._refresh_counts()
         verb = "Restored" if archived else "Archived"
@@ -504,12 +504,12 @@ class CasesScreen(CoevoScreen):
     async def _load_verdicts(self) -> None:
         """One bulk read of the newest version's verdicts (for the app's model, or any
         model when none is configured), updated in place for the column's closure."""
-        version = await self.store.latest_version()
+        version = await self.store.versions.latest()
         try:
             model: str | None = self.session.model_choice().model
         except UserError:
             model = None
-        verdicts = await self.store.verdict_by_case(version.id, model)
+        verdicts = await self.store.answers.labels_per_case(version.id, model)
         self._verdicts.clear()
         self._verdicts.update(verdicts)
 
@@ -615,11 +615,11 @@ class CasesScreen(CoevoScreen):
     @work(group="cases-version-marks", exclusive=True, exit_on_error=False)
     async def load_version_marks(self) -> None:
         """The verdicts of the newest versions (one bulk read each), as columns."""
-        versions = (await self.store.versions())[-self.VERSION_COLUMNS:]
+        versions = (await self.store.versions.all())[-self.VERSION_COLUMNS:]
         if len(versions) < 2:
             return  # one version: the Verdict column already says it all
         model = self._model_filter()
-        marks = [(f"v{v.number}", await self.store.verdict_by_case(v.id, model))
+        marks = [(f"v{v.number}", await self.store.answers.labels_per_case(v.id, model))
                  for v in versions]
         self.table.set_columns(case_columns(self._verdicts, marks))
 
@@ -628,14 +628,14 @@ class CasesScreen(CoevoScreen):
         the screen is shown again)."""
         if self._statuses is not None:
             return
-        versions = await self.store.versions()
+        versions = await self.store.versions.all()
         ids = [line[LINE_ID] for line in self._lines]
         if len(versions) < 2:
             self._statuses = {cid: ComparisonStatus.MISSING for cid in ids}
             return
         model = self._model_filter()
-        baseline = await self.store.case_outputs_with_labels(versions[-2].id, model)
-        candidate = await self.store.case_outputs_with_labels(versions[-1].id, model)
+        baseline = await self.store.answers.per_case(versions[-2].id, model)
+        candidate = await self.store.answers.per_case(versions[-1].id, model)
         self._statuses = compare_all(ids, baseline, candidate)
 
     def _status_shown(self, line: CaseLine) -> bool:

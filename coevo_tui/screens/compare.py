@@ -9,7 +9,7 @@ is in navigation order (regressions first, then changed-unlabelled, then fixed, 
 rest) and `j`/`k` step through it. Reading and sorting 100,000 statuses takes seconds, so
 the screen first shows one case (the first active one) with the status of its own two
 answers, and the list ("sorting…") follows; `j`/`k` say so until then. Showing a case
-reads it and both answers in one query (`Store.case_on_show`). `g`/`b`/`u` label the focused pane's answer (`tab` or
+reads it and both answers in one query (`Store.answers.case_on_show`). `g`/`b`/`u` label the focused pane's answer (`tab` or
 `h`/`l` moves focus), `r` edits its rationale; carry-over applies and the status updates
 in place. `d` shows the diff of the two versions' instructions. `R` runs the candidate
 over every active case in a worker: statuses fill in as answers arrive (the list redraws
@@ -185,7 +185,7 @@ def build_rows(lines: Sequence[tuple[int, str, str]],
 def compare_lines(lines: Sequence[tuple[int, str, str]], left: Mapping[int, AnswerFacts],
                   right: Mapping[int, AnswerFacts]) -> CompareRows:
     """The status of every case, then the rows in navigation order, from (case id, ext id,
-    input) lines (`Store.active_case_lines`) and both sides' answer facts (pure: it runs
+    input) lines (`Store.cases.active_lines`) and both sides' answer facts (pure: it runs
     in a thread so that 100,000 cases do not freeze the screen)."""
     get_left, get_right = left.get, right.get
     statuses = {line[0]: compare_facts(get_left(line[0]), get_right(line[0]))
@@ -196,7 +196,7 @@ def compare_lines(lines: Sequence[tuple[int, str, str]], left: Mapping[int, Answ
 def newest_answer(answers: Sequence[Answer], version_id: int, model: str | None
                   ) -> Answer | None:
     """The newest non-cancelled answer of a version (and model) among one case's answers,
-    the same choice as `Store.case_outputs_with_labels` makes in bulk."""
+    the same choice as `Store.answers.per_case` makes in bulk."""
     found = None
     for answer in answers:
         out = answer.output
@@ -633,9 +633,9 @@ class CompareScreen(CoevoScreen):
         if self.requested_model:
             return self.requested_model
         store = self.store
-        answered = merge_counts(await store.models_with_outputs(pair.baseline.id),
+        answered = merge_counts(await store.outputs.cases_per_model(pair.baseline.id),
                                 *([] if pair.same else
-                                  [await store.models_with_outputs(pair.revision.id)]))
+                                  [await store.outputs.cases_per_model(pair.revision.id)]))
         try:
             return choose_model(pair, answered, under_test=self.session.configured_model())
         except SeveralModels as several:
@@ -675,7 +675,7 @@ class CompareScreen(CoevoScreen):
         case in navigation order (regressions first), unless the user has acted on the
         case on show meanwhile (labelled it, ...), which then stays."""
         store = self.store
-        self.versions = await store.versions()
+        self.versions = await store.versions.all()
         before = (self.left, self.right)
         self.left, self.right = await self._sides()
         same_sides = before == (self.left, self.right)
@@ -697,10 +697,10 @@ class CompareScreen(CoevoScreen):
         try:
             if not same_sides:
                 keep = await self._show_before_sorting(keep)
-            lines = await store.active_case_lines()
+            lines = await store.cases.active_lines()
             left, right = self.left, self.right
-            self.left_answers = await store.answer_facts(left.version.id, left.model)
-            self.right_answers = await store.answer_facts(right.version.id, right.model)
+            self.left_answers = await store.answers.facts_per_case(left.version.id, left.model)
+            self.right_answers = await store.answers.facts_per_case(right.version.id, right.model)
             rows = await asyncio.to_thread(compare_lines, lines, self.left_answers,
                                            self.right_answers)
             keep = self.rows[self.current].case_id if self.current is not None and self.rows \
@@ -745,10 +745,10 @@ class CompareScreen(CoevoScreen):
         self.case_list.empty_message = "sorting the cases (regressions first)…"
         case_id = keep
         if case_id is not None:
-            if (await self.store.case(case_id)).state != CaseState.ACTIVE:
+            if (await self.store.cases.get(case_id)).state != CaseState.ACTIVE:
                 case_id = None
         if case_id is None:
-            case_id = await self.store.first_active_case_id()
+            case_id = await self.store.cases.first_active_id()
         if case_id is None:
             self.case = None
             self._show_bar()
@@ -760,7 +760,7 @@ class CompareScreen(CoevoScreen):
         """Read one case's answers again into the statuses (after the bulk read)."""
         left, right = self.left, self.right
         assert left is not None and right is not None
-        _, answers = await self.store.case_on_show(
+        _, answers = await self.store.answers.case_on_show(
             case_id, [(left.version.id, left.model), (right.version.id, right.model)])
         for held, (answer, _) in zip((self.left_answers, self.right_answers), answers):
             if answer is None:
@@ -812,7 +812,7 @@ class CompareScreen(CoevoScreen):
         left, right = self.left, self.right
         assert left is not None and right is not None
         left_pane, right_pane = self.left_pane, self.right_pane
-        case, answers = await self.store.case_on_show(
+        case, answers = await self.store.answers.case_on_show(
             case_id, [(left.version.id, left_pane.answer_model()),
                       (right.version.id, right_pane.answer_model())])
         if self.current is not None and self.rows and self.rows[self.current].case_id != case_id:
@@ -836,7 +836,7 @@ class CompareScreen(CoevoScreen):
     async def show_history(self, case_id: int) -> None:
         # The history of the baseline's model: in models mode that is the main model.
         model = self.left.model if self.left is not None else None
-        changes = await self.store.versions_changing_case(case_id, model)
+        changes = await self.store.answers.verdict_changes(case_id, model)
         if self.case is not None and self.case.id == case_id:
             # One line of fixed height: no layout pass for it.
             self.query_one("#compare-history", Static).update(history_text(changes),
@@ -1031,7 +1031,7 @@ class CompareScreen(CoevoScreen):
         output, case = pane.output, self.case
         assert output is not None and case is not None
         rationale = ((await asked) or "") if asked is not None else ""
-        label, carried = await self.store.label_output(output.id, verdict, rationale)
+        label, carried = await self.store.labels.write(output.id, verdict, rationale)
         self._labelled(output, label, carried)
         if carried:
             self.notify(carried_notice(case.ext_id, verdict, carried), timeout=3)
@@ -1045,7 +1045,7 @@ class CompareScreen(CoevoScreen):
             return
         # A new label row (the old one stays in history); a carried label so edited
         # becomes the person's own.
-        new, carried = await self.store.label_output(output.id, label.verdict, answer)
+        new, carried = await self.store.labels.write(output.id, label.verdict, answer)
         self._labelled(output, new, carried)
 
     def _labelled(self, output: Output, label: Label, carried: Sequence[Label]) -> None:
@@ -1162,8 +1162,8 @@ class CompareScreen(CoevoScreen):
         going = self.jobs.running_run(right.version.id, choice.model)
         if going is None:
             runner = self.session.runner(choice)
-            cases = await self.store.cases([CaseState.ACTIVE])
-            finished = await self.store.finished_case_ids(right.version.id, choice.model,
+            cases = await self.store.cases.all([CaseState.ACTIVE])
+            finished = await self.store.outputs.finished_case_ids(right.version.id, choice.model,
                                                           runner.params)
             run = TestSetRun(right.version, choice.model, {c.id for c in cases} - finished)
             going = self.jobs.start(run, runner.run_version(right.version, cases=cases))

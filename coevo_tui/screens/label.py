@@ -186,16 +186,16 @@ class LabelScreen(CoevoScreen):
     @work(group="label-load", exit_on_error=False)
     async def _load(self) -> None:
         store = self.store
-        self.version = (await store.version(self._version_number)
-                        if self._version_number is not None else await store.latest_version())
+        self.version = (await store.versions.by_number(self._version_number)
+                        if self._version_number is not None else await store.versions.latest())
         if self._given_ids is not None:
             self.case_ids = list(self._given_ids)
         else:
-            self.case_ids = [c.id for c in await store.cases([CaseState.ACTIVE])]
+            self.case_ids = [c.id for c in await store.cases.all([CaseState.ACTIVE])]
         self._case_set = set(self.case_ids)
         choice = self._choice()
         self._model = choice.model if choice is not None else None
-        self._verdicts = dict(await store.verdict_by_case(self.version.id, self._model))
+        self._verdicts = dict(await store.answers.labels_per_case(self.version.id, self._model))
         self._labelled = sum(1 for cid in self.case_ids if cid in self._verdicts)
         if self._start_case_id is not None and self._start_case_id in self._case_set:
             self.index = self.case_ids.index(self._start_case_id)
@@ -228,9 +228,9 @@ class LabelScreen(CoevoScreen):
         answer: Answer | None = None
         labels = 0
         if following:
-            case = await self.store.case(case_id)
+            case = await self.store.cases.get(case_id)
         else:
-            case, [(answer, labels)] = await self.store.case_on_show(
+            case, [(answer, labels)] = await self.store.answers.case_on_show(
                 case_id, [(self.version.id, self.pane.answer_model())])
         if self.index != index:
             return  # moved on meanwhile
@@ -291,7 +291,7 @@ class LabelScreen(CoevoScreen):
     async def _show_label(self, output_id: int, label: Label | None) -> None:
         changes = 0
         if label is not None:
-            changes = len(await self.store.label_history(output_id)) - 1
+            changes = len(await self.store.labels.history(output_id)) - 1
         output = self.pane.output
         if output is not None and output.id == output_id:
             self._show_verdict(output_id, label, changes=changes)
@@ -409,7 +409,7 @@ class LabelScreen(CoevoScreen):
                            rationale: str, *, advance: bool) -> None:
         """Commit a person's label (the store carries it to identical answers)."""
         try:
-            label, carried = await self.store.label_output(output_id, verdict, rationale)
+            label, carried = await self.store.labels.write(output_id, verdict, rationale)
         finally:
             self._writing.discard(case.id)
         self._set_verdict(case.id, label)
@@ -548,11 +548,11 @@ class LabelScreen(CoevoScreen):
         run: TestSetRun | None = None
         try:
             runner = self.session.runner(choice)
-            cases = await store.cases([CaseState.ACTIVE])
+            cases = await store.cases.all([CaseState.ACTIVE])
             ahead = self.case_ids[self.index:] + self.case_ids[:self.index]
             order = {cid: i for i, cid in enumerate(ahead)}
             cases.sort(key=lambda c: order.get(c.id, len(order)))
-            finished = await store.finished_case_ids(version.id, choice.model, runner.params)
+            finished = await store.outputs.finished_case_ids(version.id, choice.model, runner.params)
             run = TestSetRun(version, choice.model, {c.id for c in cases} - finished)
             self._follow_run(run)
             self._starting = False

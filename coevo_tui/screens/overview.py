@@ -216,16 +216,16 @@ class OverviewScreen(CoevoScreen):
     async def load(self) -> None:
         """Read versions, active cases and each version's answers; build the rows."""
         store = self.store
-        versions = await store.versions()
-        active = await store.active_case_ids()
+        versions = await store.versions.all()
+        active = await store.cases.active_ids()
         totals: dict[str, int] = {}
         for version in versions:
-            for model, count in (await store.models_with_outputs(version.id)).items():
+            for model, count in (await store.outputs.cases_per_model(version.id)).items():
                 totals[model] = totals.get(model, 0) + count
         self.models = sorted(totals)
         if self.model is None or self.model not in totals:
             self.model = pick_model(self._configured_model(), totals)
-        facts = {v.id: await store.answer_facts(v.id, self.model) for v in versions}
+        facts = {v.id: await store.answers.facts_per_case(v.id, self.model) for v in versions}
         motivations = await read_motivations(store, versions)
         # 100,000 cases x versions: seconds of counting, off the event loop.
         self.rows = await asyncio.to_thread(version_rows_from_facts, versions, active, facts,

@@ -300,7 +300,7 @@ class PromptScreen(CoevoScreen):
 
     @work(group="prompt-load", exit_on_error=False)
     async def _load(self) -> None:
-        self.versions = await self.store.versions()
+        self.versions = await self.store.versions.all()
         self.base = self.versions[-1] if self.versions else None
         kept = _UNSAVED.pop(str(self.store.path), None)
         if kept is not None and self._draft is None:
@@ -537,12 +537,12 @@ class PromptScreen(CoevoScreen):
         self._note = request.note
         # The store is the judge of a valid template: a refusal becomes a notification
         # (the app's error path) and the draft, note included, stays for another try.
-        version = await self.store.create_version(instructions, template, request.note,
+        version = await self.store.versions.create(instructions, template, request.note,
                                                   request.motivating)
         self._note = ""
         self._motivating = ()
         self._draft = None
-        self.versions = await self.store.versions()
+        self.versions = await self.store.versions.all()
         self.base = version
         self.marked = []
         self._fill_list(highlight=version.number)
@@ -559,12 +559,12 @@ class PromptScreen(CoevoScreen):
         choices: dict[int, MotivatingChoice] = {}
         store = self.store
         if self.base is not None:
-            answers = await store.case_outputs_with_labels(self.base.id)
+            answers = await store.answers.per_case(self.base.id)
             failing = {cid: a for cid, a in answers.items()
                        if a.label is not None and a.label.verdict in (Verdict.BAD,
                                                                       Verdict.UNSURE)}
             if failing:
-                cases = {c.id: c for c in await store.cases([CaseState.ACTIVE])}
+                cases = {c.id: c for c in await store.cases.all([CaseState.ACTIVE])}
                 for cid, answer in sorted(failing.items()):
                     case = cases.get(cid)
                     label = answer.label
@@ -575,7 +575,7 @@ class PromptScreen(CoevoScreen):
                     choices[cid] = MotivatingChoice(cid, label.id, text)
         for cid, label_id in self._motivating:
             if cid not in choices:
-                case = await store.case(cid)
+                case = await store.cases.get(cid)
                 choices[cid] = MotivatingChoice(cid, label_id,
                                                 f"{case.ext_id} · {first_line(case.input, 40)}")
         return list(choices.values())

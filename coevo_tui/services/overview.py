@@ -55,7 +55,7 @@ def version_rows_from_facts(versions: Sequence[PromptVersion], case_ids: Sequenc
                             motivations: Mapping[int, Sequence[Motivation]] | None = None
                             ) -> list[VersionRow]:
     """`version_rows` from answers' facts (version id -> case id -> `AnswerFacts`), as
-    `Store.answer_facts` reads them: the same rows without an object per answer (pure: the
+    `Store.answers.facts_per_case` reads them: the same rows without an object per answer (pure: the
     screen runs it in a thread)."""
     by_id = {v.id: v for v in versions}
     rows = []
@@ -77,10 +77,10 @@ def version_rows_from_facts(versions: Sequence[PromptVersion], case_ids: Sequenc
 async def read_motivations(store: Store, versions: Sequence[PromptVersion]
                            ) -> dict[int, list[Motivation]]:
     """Per version id, the cases that motivated it with the labels they pointed at."""
-    pairs = {v.id: await store.motivating_cases(v.id) for v in versions}
+    pairs = {v.id: await store.versions.motivating_cases(v.id) for v in versions}
     label_ids = [lid for found in pairs.values() for _, lid in found if lid is not None]
-    labels = await store.labels_by_id(label_ids) if label_ids else {}
-    cases = {cid: await store.case(cid) for found in pairs.values() for cid, _ in found}
+    labels = await store.labels.by_id(label_ids) if label_ids else {}
+    cases = {cid: await store.cases.get(cid) for found in pairs.values() for cid, _ in found}
     return {
         vid: [Motivation(cases[cid].ext_id, cases[cid].input,
                          labels.get(lid) if lid is not None else None)

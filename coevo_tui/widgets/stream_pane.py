@@ -258,7 +258,7 @@ class StreamPane(ReportsWorkerErrors, Vertical):
 
     async def _stored(self, case: Case, version: PromptVersion,
                       choice: ModelChoice | None) -> Output | None:
-        by_model = await self.store.newest_outputs_by_model(case.id, version.id)
+        by_model = await self.store.outputs.newest_per_model(case.id, version.id)
         if choice is not None:
             return by_model.get(choice.model)
         # No model configured: still show what was answered before, newest first.
@@ -272,7 +272,7 @@ class StreamPane(ReportsWorkerErrors, Vertical):
         if not fresh and read:  # `read` False: the caller knows nothing is stored
             stored = await self._stored(case, version, choice)
             if stored is not None:
-                label = await self.store.current_label(stored.id)
+                label = await self.store.labels.current(stored.id)
                 self._show_output(stored, label)
                 return
         if choice is None:
