@@ -825,7 +825,14 @@ class CompareScreen(CoevoScreen):
         self.case = case
         self.query_one("#compare-input", Static).update(Text(case.input))
         for pane, side, (answer, _) in zip((left_pane, right_pane), (left, right), answers):
-            pane.show_answer(case, side.version, answer)
+            run = self._run_answering(case.id, side)
+            if answer is None and run is not None:
+                # The run answers this case: show its stream rather than call again.
+                parts = run.streams.get(case.id)
+                pane.follow(case, side.version, "".join(parts or ()),
+                            started=parts is not None)
+            else:
+                pane.show_answer(case, side.version, answer)
         self._show_bar()  # after the panes: a case shown before the list takes its status
         self.sync_bindings()
         # After the frame that shows the panes: the history read (every answer of the
@@ -1169,6 +1176,15 @@ class CompareScreen(CoevoScreen):
             going = self.jobs.start(run, runner.run_version(right.version, cases=cases))
         self._follow_run(going)  # type: ignore[arg-type]
 
+    def _run_answering(self, case_id: int, side: Side) -> TestSetRun | None:
+        """The run followed here, if it has yet to answer `case_id` for `side`."""
+        run = self._run
+        if (run is None or not run.running or run.version.id != side.version.id
+                or (side.model is not None and run.model != side.model)
+                or case_id not in run.pending):
+            return None
+        return run
+
     def _on_job_event(self, job_event: JobEvent) -> None:
         """An event of the app's jobs: only the run followed here matters."""
         run = self._run
@@ -1184,10 +1200,19 @@ class CompareScreen(CoevoScreen):
             summary = run.summary
             if summary is not None and right is not None:
                 self.notify(f"Run of v{run.version.number}: {summary.line()}", timeout=6)
+            if self.case is not None and self.case.id in run.pending:
+                # Stopped before it answered the case on show: the panes show it again
+                # (and a side without an answer asks the model itself).
+                self.run_worker(self._show_case(self.case.id), group="compare-reshow",
+                                exclusive=True, exit_on_error=False)
             if summary is not None and not summary.halted:
                 self.load()  # every status is known now: put the list back in order
             return
         name = type(event).__name__
+        case_id = getattr(event, "case_id", None)
+        if case_id is not None and self.case is not None and case_id == self.case.id:
+            for pane in (self.left_pane, self.right_pane):
+                pane.feed(event)  # type: ignore[arg-type]  # a pane following the run
         if name == "RunStarted":
             self._show_bar()
         elif name == "CaseFinished" and right is not None and \
