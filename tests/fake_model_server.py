@@ -17,6 +17,8 @@ and `coevo` subprocesses can both reach it)::
     server.hold_streams(after_chunks=2)   # streams send 2 chunks of the answer, then wait...
     server.held_streams                   # (how many are waiting now)
     server.release_streams()              # ...until this
+    server.refused_formats = {"json_schema"}   # such a response_format type (None: a
+                                          # request without one) gets HTTP 400
     server.stop()
 
 or as its own process (the benchmark does this, so the server's CPU does not share the
@@ -143,6 +145,7 @@ class FakeModelServer:
         self._hold_after: int | None = None
         self._hold_gate = threading.Event()
         self.held_streams = 0
+        self.refused_formats: set[str | None] = set()
 
     # ------------------------------------------------------------------ control
     @property
@@ -387,6 +390,13 @@ class FakeModelServer:
                 "message": f"Incorrect API key provided: {token}", "type": "invalid_request_error",
                 "code": "invalid_api_key"}})
             return True
+        response_format = body.get("response_format")
+        format_type = response_format.get("type") if isinstance(response_format, dict) else None
+        if format_type in self.refused_formats:
+            await _send_json(writer, 400, {"error": {
+                "message": f"response_format type {format_type!r} is not supported",
+                "type": "invalid_request_error"}})
+            return True
         if fault is not None and fault.kind == "500":
             await _send_json(writer, 500, {"error": {"message": "internal error",
                                                      "type": "server_error"}})
@@ -541,7 +551,7 @@ async def _chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
 async def _send_json(writer: asyncio.StreamWriter, status: int, obj: Any,
                      extra: dict[str, str] | None = None) -> None:
     data = json.dumps(obj).encode()
-    reason = {200: "OK", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
+    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
               500: "Internal Server Error"}.get(status, "Status")
     head = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json",
             f"Content-Length: {len(data)}"]
