@@ -405,6 +405,20 @@ async def test_litellm_sends_the_schema_to_an_openai_compatible_server(
         "json_schema": {"name": "verdict", "schema": VERDICT, "strict": False}}
 
 
+async def test_counts_and_lengths_are_checked_here_not_sent_to_a_hosted_provider(
+        fake_server: FakeModelServer, fast_client: ModelClient) -> None:
+    fake_server.responder = lambda body: _cases_json(1)
+    result = await complete_json(fast_client, _server_call(fake_server), CASES, name="cases")
+    assert result.complete
+    sent = fake_server.requests[0]["response_format"]["json_schema"]
+    assert sent["strict"] is True
+    assert "maxItems" not in sent["schema"]["properties"]["cases"]
+    assert "minLength" not in json.dumps(sent["schema"])
+    assert sent["schema"]["properties"]["cases"]["items"]["required"] == CASE["required"]
+    prompt = fake_server.requests[0]["messages"][0]["content"]
+    assert '"maxItems": 5' in prompt and '"minLength": 1' in prompt
+
+
 async def test_a_refused_format_falls_back_and_is_remembered(
         fake_server: FakeModelServer, fast_client: ModelClient) -> None:
     fake_server.refused_formats = {"json_schema"}

@@ -21,7 +21,10 @@ models litellm says support response schemas, and for any OpenAI-compatible serv
 an api_base (vLLM, llama.cpp's server, Ollama and LM Studio all take it and constrain
 decoding by it; litellm cannot know what such a server runs). ``strict`` is true when the
 schema meets OpenAI's strict rules (every object closed with ``additionalProperties:
-false`` and every property required); otherwise a strict request would be refused. Where
+false`` and every property required); otherwise a strict request would be refused. For
+the same reason the counts and lengths (``minItems``, ``maxItems``, ``minLength``,
+``maxLength``) are left out of the schema sent to any provider but coevo's own: they are
+checked here afterwards, and the prompt still shows them. Where
 litellm says the provider takes a response_format but no schema, ``{"type":
 "json_object"}``; elsewhere nothing. A server that refuses the format (HTTP 400 or 422) is
 asked again with the next weaker one (schema, object, nothing); if that works, the refusal
@@ -194,7 +197,34 @@ def response_format_for(model: str, api_base: str | None, schema: Schema,
                         name: str = "answer") -> dict[str, Any] | None:
     """The ``response_format`` to send with `schema` to `model` (see the module docstring
     for the rule), or None to rely on the prompt alone. Loads litellm if needed."""
-    return _format(_FORMATS[_format_level(model, api_base)], schema, name)
+    return _format(_FORMATS[_format_level(model, api_base)], _sent_schema(model, schema),
+                   name)
+
+
+# Checked here after the answer, and refused by some providers' strict modes (OpenAI's
+# among them): left out of the schema sent to any provider but coevo's own.
+_LOCAL_ONLY_KEYWORDS = frozenset({"minLength", "maxLength", "minItems", "maxItems"})
+
+
+def _sent_schema(model: str, schema: Schema) -> Schema:
+    """`schema` as sent in the response_format (the prompt shows it whole)."""
+    if _is_coevo_provider(model):
+        return schema
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, Mapping):
+            return {k: strip(v) for k, v in node.items() if k not in _LOCAL_ONLY_KEYWORDS
+                    or not isinstance(v, int)}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    return strip(schema)
+
+
+def _is_coevo_provider(model: str) -> bool:
+    provider, sep, _ = model.partition("/")
+    return bool(sep) and provider in (LOCAL_PROVIDER, FAKE_PROVIDER)
 
 
 def _format_level(model: str, api_base: str | None) -> int:
@@ -202,11 +232,9 @@ def _format_level(model: str, api_base: str | None) -> int:
 
 
 def _first_level(model: str, api_base: str | None) -> int:
-    provider, sep, _ = model.partition("/")
-    if sep and provider in (LOCAL_PROVIDER, FAKE_PROVIDER):
+    if _is_coevo_provider(model) or api_base:
         return 0
-    if api_base:
-        return 0
+    sep = "/" in model
     litellm = load_litellm()
     try:
         if litellm.supports_response_schema(model=model):
@@ -303,11 +331,11 @@ async def choose(client: ModelClient, call: ModelCall, choices: Sequence[str], *
     `choices`. The model is asked for ``{"choice": ...}``; a bare word, any case, quotes,
     markdown or a sentence naming exactly one choice is accepted too."""
     options = _choice_options(choices)
-    schema = _choice_schema(options)
-    return await _ask(client, call, schema, name, lambda text: parse_choice(text, options),
-                      urgent=urgent, instruct=instruct, parse_retries=parse_retries,
-                      extra_instruction=f'Put exactly one of {", ".join(map(json.dumps, options))}'
-                                        ' in "choice".')
+    listed = ", ".join(map(json.dumps, options))
+    return await _ask(client, call, _choice_schema(options), name,
+                      lambda text: parse_choice(text, options), urgent=urgent,
+                      instruct=instruct, parse_retries=parse_retries,
+                      extra_instruction=f'Put exactly one of {listed} in "choice".')
 
 
 async def _ask(client: ModelClient, call: ModelCall, schema: Schema, name: str,
@@ -319,13 +347,14 @@ async def _ask(client: ModelClient, call: ModelCall, schema: Schema, name: str,
         text = schema_instructions(schema)
         messages = _with_instructions(messages, f"{text}\n{extra_instruction}".rstrip())
     level = _format_level(call.model, call.api_base)
+    sent = _sent_schema(call.model, schema)
     calls: list[CallResult] = []
     correction: list[dict[str, str]] = []
     refusal: CallResult | None = None
     parses_left = parse_retries
     while True:
         answer = await client.complete(
-            _call_with(call, messages + correction, _format(_FORMATS[level], schema, name)),
+            _call_with(call, messages + correction, _format(_FORMATS[level], sent, name)),
             urgent=urgent)
         calls.append(answer)
         if not answer.ok:
@@ -350,11 +379,11 @@ async def _ask(client: ModelClient, call: ModelCall, schema: Schema, name: str,
         correction = _correction(answer.text, result.error or "")
 
 
-async def stream_json_items(client: ModelClient, call: ModelCall, schema: Schema, *,
-                            array_key: str | None = None, name: str = "answer",
-                            urgent: bool = False, instruct: bool = True,
-                            parse_retries: int = DEFAULT_PARSE_RETRIES
-                            ) -> AsyncIterator[ItemEvent]:
+def stream_json_items(client: ModelClient, call: ModelCall, schema: Schema, *,
+                      array_key: str | None = None, name: str = "answer",
+                      urgent: bool = False, instruct: bool = True,
+                      parse_retries: int = DEFAULT_PARSE_RETRIES
+                      ) -> AsyncIterator[ItemEvent]:
     """Stream `call`, asking for JSON matching `schema`, and yield each item of its array
     as soon as the item is complete: `JsonItem` if it matches the array's ``items``
     schema, `JsonItemRejected` (with the reason) if not, then one `JsonItemsDone`.
@@ -365,13 +394,24 @@ async def stream_json_items(client: ModelClient, call: ModelCall, schema: Schema
     the task): closing stops the model's stream at once. If the stream fails and starts
     again, items already delivered stay delivered and the new answer's first as many
     items are skipped (a greedy model writes the same ones again; a sampling model's
-    replacements would grow the batch past what was asked)."""
-    items_schema, key, max_items = _array_shape(schema, array_key)
+    replacements would grow the batch past what was asked). A schema without one array
+    to stream raises ValueError here, at the call."""
+    shape = _array_shape(schema, array_key)
+    return _stream_items(client, call, schema, shape, name=name, urgent=urgent,
+                         instruct=instruct, parse_retries=parse_retries)
+
+
+async def _stream_items(client: ModelClient, call: ModelCall, schema: Schema,
+                        shape: tuple[Schema, str | None, int | None], *, name: str,
+                        urgent: bool, instruct: bool, parse_retries: int
+                        ) -> AsyncIterator[ItemEvent]:
+    items_schema, key, max_items = shape
     await load_litellm_async()
     messages = [dict(m) for m in call.messages]
     if instruct:
         messages = _with_instructions(messages, schema_instructions(schema))
     level = _format_level(call.model, call.api_base)
+    sent = _sent_schema(call.model, schema)
     calls: list[CallResult] = []
     correction: list[dict[str, str]] = []
     refusal: CallResult | None = None
@@ -409,7 +449,7 @@ async def stream_json_items(client: ModelClient, call: ModelCall, schema: Schema
         position = 0
         done: CallResult | None = None
         request = _call_with(call, messages + correction,
-                             _format(_FORMATS[level], schema, name))
+                             _format(_FORMATS[level], sent, name))
         async with contextlib.aclosing(client.stream(request, urgent=urgent)) as events:
             async for event in events:
                 if isinstance(event, TextDelta):
@@ -490,7 +530,10 @@ async def stream_json_items(client: ModelClient, call: ModelCall, schema: Schema
 def _array_schema(schema: Schema, key: str | None) -> Schema:
     if key is None:
         return schema
-    return (schema.get("properties") or {})[key]
+    found = (schema.get("properties") or {}).get(key)
+    if not isinstance(found, Mapping):
+        raise ValueError(f"stream_json_items: the schema has no property {key!r}")
+    return found
 
 
 def _array_shape(schema: Schema, array_key: str | None
