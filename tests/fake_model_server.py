@@ -551,8 +551,8 @@ async def _chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
 async def _send_json(writer: asyncio.StreamWriter, status: int, obj: Any,
                      extra: dict[str, str] | None = None) -> None:
     data = json.dumps(obj).encode()
-    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
-              500: "Internal Server Error"}.get(status, "Status")
+    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+              429: "Too Many Requests", 500: "Internal Server Error"}.get(status, "Status")
     head = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json",
             f"Content-Length: {len(data)}"]
     head += [f"{k}: {v}" for k, v in (extra or {}).items()]

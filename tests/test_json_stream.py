@@ -274,6 +274,23 @@ async def test_items_the_scanner_cannot_see_are_found_in_the_whole_answer(
     assert _done(events).complete and fake_provider.calls == 1
 
 
+async def test_an_empty_array_is_an_answer_unless_min_items_says_otherwise(
+        fake_provider: FakeModel, fast_client: ModelClient) -> None:
+    fake_provider.script('{"cases": []}')
+    events = await _all(stream_json_items(fast_client, _call(), CASES))
+    assert _done(events).complete and _done(events).value == []
+    assert fake_provider.calls == 1
+    fake_provider.script('{"cases": []}', '{"cases": []}', json.dumps([_case(1)]))
+    at_least_one = {"type": "array", "items": CASE, "minItems": 1}
+    events = await _all(stream_json_items(fast_client, _call(), at_least_one))
+    assert _done(events).value == [_case(1)]
+    assert fake_provider.calls == 4
+    assert fake_provider.requests[2][-1]["content"] == (
+        "That answer could not be used: the answer does not match the schema: no items,"
+        " needs at least 1. Answer again with only the JSON, matching the schema, and"
+        " nothing else.")
+
+
 async def test_a_failing_model_ends_in_one_error_event(
         fake_provider: FakeModel, fast_client: ModelClient) -> None:
     fake_provider.fail_next("error", count=3)

@@ -64,6 +64,7 @@ with something usable is never asked again: its problems are reported instead.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -231,6 +232,7 @@ def _format_level(model: str, api_base: str | None) -> int:
     return max(_first_level(model, api_base), _refused.get((model, api_base), 0))
 
 
+@functools.lru_cache(maxsize=128)  # litellm's model list does not change in a process
 def _first_level(model: str, api_base: str | None) -> int:
     if _is_coevo_provider(model) or api_base:
         return 0
@@ -501,12 +503,13 @@ async def _stream_items(client: ModelClient, call: ModelCall, schema: Schema,
                 problems.extend(whole.problems)
         elif end.cut:
             problems.append(_CUT_ITEM if end.partial else _CUT)
-        if delivered:
-            break
+        if delivered or (whole is not None and whole.ok):
+            break  # items, or an empty array the schema allows (minItems says otherwise)
         if seen:
             unusable = f"none of the {seen} items matches the schema ({problems[0]})"
         else:
-            unusable = (whole or parse_json(done.text, schema)).error or "the answer has no items"
+            whole = whole or parse_json(done.text, schema)
+            unusable = whole.error or "the answer has no items"
         spent = sum(c.attempts for c in calls)
         if parses_left <= 0 or spent >= client.retry.max_attempts:
             if len(calls) > 1:
@@ -898,6 +901,7 @@ def parse_json(text: str, schema: Schema) -> StructuredResult:
         return StructuredResult(error="the answer is empty", text=text)
     first_failure: str | None = None
     for candidate in _candidates(text.strip()):
+        failure = None
         for value in _shapes(candidate.value, schema):
             result = validate(value, schema)
             if result.ok:
@@ -905,7 +909,8 @@ def parse_json(text: str, schema: Schema) -> StructuredResult:
                 if candidate.cut:
                     notes = (_CUT_ITEM if candidate.dropped_item else _CUT,)
                 return replace(result, problems=result.problems + notes, text=text)
-            first_failure = first_failure or result.error
+            failure = result.error  # the reshaped value's says more than "got an array"
+        first_failure = first_failure or failure
     if first_failure is not None:
         return StructuredResult(error=f"the answer does not match the schema: {first_failure}",
                                 text=text)
