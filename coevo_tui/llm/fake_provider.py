@@ -113,7 +113,8 @@ class FakeModel:
     def script(self, *answers: str | Sequence[str]) -> None:
         """Queue the answers of the next calls, one each, before `responder` and the echo:
         a string is streamed in `chunks` pieces, a sequence of strings as exactly those
-        chunks (a completion gets them joined)."""
+        chunks (a completion gets them joined). A call failed by "error" or "rate_limit"
+        takes none; one cut by "drop" takes its answer."""
         self._scripts.extend(a if isinstance(a, str) else list(a) for a in answers)
 
     def release(self) -> None:
@@ -197,9 +198,9 @@ def make_handler(litellm: Any) -> Any:
             model, messages, fault = begin_call(kwargs)
             await fake_model._wait_first_token()
             await asyncio.sleep(fake_model.chunk_delay * (fake_model.chunks - 1))
+            answer = fake_model._take_answer(model, messages)  # a dropped call uses one up
             if fault == "drop":
                 raise_fault("error", model)
-            answer = fake_model._take_answer(model, messages)
             text = answer if isinstance(answer, str) else "".join(answer)
             tokens_in = sum(_words(str(m.get("content", ""))) for m in messages)
             return litellm.ModelResponse(
