@@ -3,7 +3,8 @@
 It speaks just enough HTTP/1.1 (keep-alive, Content-Length requests, chunked responses) to
 serve ``POST /v1/chat/completions`` through litellm's real client, both as plain JSON and as
 SSE streaming. Answers are deterministic: ``"Reply to: <last user message>"``, unless a test
-sets ``responder``.
+sets ``responder`` (a function of the request body returning the answer's text, or a list
+of strings: the exact chunks to stream, joined for a plain answer).
 
 Use in-process (a background thread with its own event loop, so tests in the pytest process
 and `coevo` subprocesses can both reach it)::
@@ -13,6 +14,11 @@ and `coevo` subprocesses can both reach it)::
     server.set_fault("429", count=2, retry_after=0.01)   # the next 2 requests fail
     server.request_count, server.requests                # what arrived (parsed JSON bodies)
     server.streams_closed_by_client                      # request numbers the client hung up on
+    server.hold_streams(after_chunks=2)   # streams send 2 chunks of the answer, then wait...
+    server.held_streams                   # (how many are waiting now)
+    server.release_streams()              # ...until this
+    server.refused_formats = {"json_schema"}   # such a response_format type (None: a
+                                          # request without one) gets HTTP 400
     server.stop()
 
 or as its own process (the benchmark does this, so the server's CPU does not share the
@@ -121,7 +127,7 @@ class FakeModelServer:
         self.ttft = ttft
         self.chunks = chunks
         self.chunk_gap = chunk_gap
-        self.responder: Callable[[dict[str, Any]], str] = default_answer
+        self.responder: Callable[[dict[str, Any]], str | list[str]] = default_answer
         self.shape_answer: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.requests: list[dict[str, Any]] = []
         self.request_headers: list[dict[str, str]] = []
@@ -136,6 +142,10 @@ class FakeModelServer:
         self._thread: threading.Thread | None = None
         self._server: asyncio.base_events.Server | None = None
         self._started = threading.Event()
+        self._hold_after: int | None = None
+        self._hold_gate = threading.Event()
+        self.held_streams = 0
+        self.refused_formats: set[str | None] = set()
 
     # ------------------------------------------------------------------ control
     @property
@@ -177,6 +187,29 @@ class FakeModelServer:
             self._fault_seed = seed
             self._fault_retry_after = retry_after
             self._seen_bodies.clear()
+
+    def hold_streams(self, after_chunks: int) -> None:
+        """Make each stream stop after `after_chunks` chunks of its answer until
+        `release_streams()` (a test sees what arrived before the rest without timing)."""
+        self._hold_gate.clear()
+        self._hold_after = max(0, after_chunks)
+
+    def release_streams(self) -> None:
+        self._hold_after = None
+        self._hold_gate.set()
+
+    async def _wait_hold(self, hung_up: asyncio.Future[bytes]) -> bool:
+        """Wait while streams are held; False if the client hung up meanwhile. Polls the
+        threading.Event (set from the test's thread) at a short interval."""
+        self.held_streams += 1
+        try:
+            while not self._hold_gate.is_set():
+                done, _ = await asyncio.wait({hung_up}, timeout=0.01)
+                if done:
+                    return False
+            return True
+        finally:
+            self.held_streams -= 1
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -357,15 +390,25 @@ class FakeModelServer:
                 "message": f"Incorrect API key provided: {token}", "type": "invalid_request_error",
                 "code": "invalid_api_key"}})
             return True
+        response_format = body.get("response_format")
+        format_type = response_format.get("type") if isinstance(response_format, dict) else None
+        if format_type in self.refused_formats:
+            await _send_json(writer, 400, {"error": {
+                "message": f"response_format type {format_type!r} is not supported",
+                "type": "invalid_request_error"}})
+            return True
         if fault is not None and fault.kind == "500":
             await _send_json(writer, 500, {"error": {"message": "internal error",
                                                      "type": "server_error"}})
             return True
-        text = self.responder(body)
+        answer_given = self.responder(body)
+        text = answer_given if isinstance(answer_given, str) else "".join(answer_given)
+        pieces = None if isinstance(answer_given, str) else list(answer_given)
         model = body.get("model", "fake")
         ttft = fault.slow_s if fault is not None and fault.kind == "slow" else self.ttft
         if body.get("stream"):
-            return await self._stream(number, body, text, model, ttft, fault, reader, writer)
+            return await self._stream(number, body, text, model, ttft, fault, reader, writer,
+                                      pieces)
         await asyncio.sleep(ttft + self.chunk_gap * self.chunks)
         if fault is not None and fault.kind == "drop":
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -403,7 +446,7 @@ class FakeModelServer:
 
     async def _stream(self, number: int, body: dict[str, Any], text: str, model: str,
                       ttft: float, fault: Fault | None, reader: asyncio.StreamReader,
-                      writer: asyncio.StreamWriter) -> bool:
+                      writer: asyncio.StreamWriter, pieces: list[str] | None = None) -> bool:
         # "Connection: close": the hang-up watcher below reads from the connection, so it must
         # not be reused for a next request whose first byte the watcher could swallow.
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
@@ -413,8 +456,12 @@ class FakeModelServer:
         # The client sends nothing more during a stream, so EOF on the reader means it hung up.
         hung_up = asyncio.ensure_future(reader.read(1))
         try:
-            pieces = _split(text, self.chunks)
+            if pieces is None:
+                pieces = _split(text, self.chunks)
             for index, piece in enumerate(pieces):
+                if index and index == self._hold_after and not await self._wait_hold(hung_up):
+                    self.stats.streams_closed_by_client.append(number)
+                    return False
                 delay = ttft if index == 0 else self.chunk_gap
                 if delay > 0:
                     done, _ = await asyncio.wait({hung_up}, timeout=delay)
@@ -504,8 +551,8 @@ async def _chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
 async def _send_json(writer: asyncio.StreamWriter, status: int, obj: Any,
                      extra: dict[str, str] | None = None) -> None:
     data = json.dumps(obj).encode()
-    reason = {200: "OK", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
-              500: "Internal Server Error"}.get(status, "Status")
+    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+              429: "Too Many Requests", 500: "Internal Server Error"}.get(status, "Status")
     head = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json",
             f"Content-Length: {len(data)}"]
     head += [f"{k}: {v}" for k, v in (extra or {}).items()]

@@ -87,7 +87,11 @@ def build_messages(version: PromptVersion, case_input: str) -> list[dict[str, st
 
 @dataclass(frozen=True)
 class ModelCall:
-    """One call: model, full messages, parameters (temperature, max_tokens, ...), api_base."""
+    """One call: model, full messages, parameters (temperature, max_tokens, ...), api_base.
+
+    `params` go to litellm as they are, apart from `RESERVED_PARAMS`; a structured call
+    (`structured.py`) puts its ``response_format`` here, so the format is part of the
+    cache key like any other parameter."""
 
     model: str
     messages: Sequence[Mapping[str, str]]

@@ -20,9 +20,15 @@ Control it through the module-level `fake_model` (reset it in each test)::
     fake_model.hold()                        # streams (and completions) wait before the
     ...                                      # first token until release(): lets a test
     fake_model.release()                     # see the "streaming" state without timing
+    fake_model.hold(after_chunks=2)          # streams send 2 chunks, then wait for release()
+    fake_model.held                          # how many calls are waiting at the gate now
+    fake_model.script('{"a": 1}', ['[1,', ' 2]'])   # the next two answers, in order: a
+                                             # string is cut into `chunks` pieces, a list
+                                             # is streamed as exactly those chunks
 
     fake_model.calls                         # requests made (streaming or not)
     fake_model.requests                      # their messages, in order
+    fake_model.response_formats              # the response_format each carried (or None)
     fake_model.streams_started / streams_finished / streams_cancelled   # counters
 
 Make the app or a command use it with ``model="coevo-fake/echo"`` (``--model
@@ -35,7 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,8 +76,12 @@ class FakeModel:
     streams_started: int = 0
     streams_finished: int = 0
     streams_cancelled: int = 0
+    response_formats: list[Any] = field(default_factory=list)
+    held: int = 0
     _faults: list[list[Any]] = field(default_factory=list)
+    _scripts: list[str | list[str]] = field(default_factory=list)
     _gate: asyncio.Event | None = None
+    _hold_after: int = 0
 
     def reset(self) -> None:
         """Back to defaults: no delays, 4 chunks, echo answers, no faults, counters at 0
@@ -94,9 +104,18 @@ class FakeModel:
             raise ValueError(f"unknown fault {kind!r}; one of {FAULTS}")
         self._faults.append([kind, count])
 
-    def hold(self) -> None:
-        """Make calls wait before their first token until `release()`."""
+    def hold(self, after_chunks: int = 0) -> None:
+        """Make calls wait until `release()`: streams after sending `after_chunks` chunks
+        (0: before the first token), completions before answering."""
         self._gate = asyncio.Event()
+        self._hold_after = max(0, after_chunks)
+
+    def script(self, *answers: str | Sequence[str]) -> None:
+        """Queue the answers of the next calls, one each, before `responder` and the echo:
+        a string is streamed in `chunks` pieces, a sequence of strings as exactly those
+        chunks (a completion gets them joined). A call failed by "error" or "rate_limit"
+        takes none; one cut by "drop" takes its answer."""
+        self._scripts.extend(a if isinstance(a, str) else list(a) for a in answers)
 
     def release(self) -> None:
         if self._gate is not None:
@@ -111,6 +130,12 @@ class FakeModel:
         user = _last_user(messages)
         return f"Reply to: {user}" if name == "echo" else f"{name} says: {user}"
 
+    def _take_answer(self, model: str, messages: list[dict[str, Any]]) -> list[str] | str:
+        """The next scripted answer (chunks or text), else `answer`'s text."""
+        if self._scripts:
+            return self._scripts.pop(0)
+        return self.answer(model, messages)
+
     def _take_fault(self) -> str | None:
         while self._faults:
             kind, count = self._faults[0]
@@ -121,10 +146,19 @@ class FakeModel:
             return kind
         return None
 
-    async def _wait_first_token(self) -> None:
+    async def _wait_gate(self) -> None:
         gate = self._gate
-        if gate is not None:
+        if gate is None:
+            return
+        self.held += 1
+        try:
             await gate.wait()
+        finally:
+            self.held -= 1
+
+    async def _wait_first_token(self, streaming: bool = False) -> None:
+        if not streaming or self._hold_after == 0:
+            await self._wait_gate()
         if self.first_token_delay > 0:
             await asyncio.sleep(self.first_token_delay)
 
@@ -152,6 +186,8 @@ def make_handler(litellm: Any) -> Any:
         model, messages = kwargs["model"], kwargs["messages"]
         fake_model.calls += 1
         fake_model.requests.append([dict(m) for m in messages])
+        fake_model.response_formats.append(
+            (kwargs.get("optional_params") or {}).get("response_format"))
         fault = fake_model._take_fault()
         if fault in ("rate_limit", "error"):
             raise_fault(fault, model)
@@ -162,9 +198,10 @@ def make_handler(litellm: Any) -> Any:
             model, messages, fault = begin_call(kwargs)
             await fake_model._wait_first_token()
             await asyncio.sleep(fake_model.chunk_delay * (fake_model.chunks - 1))
+            answer = fake_model._take_answer(model, messages)  # a dropped call uses one up
             if fault == "drop":
                 raise_fault("error", model)
-            text = fake_model.answer(model, messages)
+            text = answer if isinstance(answer, str) else "".join(answer)
             tokens_in = sum(_words(str(m.get("content", ""))) for m in messages)
             return litellm.ModelResponse(
                 model=model,
@@ -178,15 +215,18 @@ def make_handler(litellm: Any) -> Any:
         async def astreaming(self, *args: Any, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
             model, messages, fault = begin_call(kwargs)
             fake_model.streams_started += 1
-            text = fake_model.answer(model, messages)
+            answer = fake_model._take_answer(model, messages)
+            text = answer if isinstance(answer, str) else "".join(answer)
+            pieces = fake_model._pieces(text) if isinstance(answer, str) else answer
             tokens_in = sum(_words(str(m.get("content", ""))) for m in messages)
             finished = False
             try:
-                await fake_model._wait_first_token()
-                pieces = fake_model._pieces(text)
+                await fake_model._wait_first_token(streaming=True)
                 for index, piece in enumerate(pieces):
                     if index and fake_model.chunk_delay > 0:
                         await asyncio.sleep(fake_model.chunk_delay)
+                    if index and index == fake_model._hold_after:
+                        await fake_model._wait_gate()
                     if fault == "drop" and index == len(pieces) // 2:
                         finished = True  # ends without is_finished: a cut-off stream
                         return
