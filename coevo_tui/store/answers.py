@@ -113,6 +113,9 @@ _CASE = Columns("CaseColumns", [
     ("c.state", "state"),
     ("c.created_at", "case_created_at"),
     ("c.updated_at", "case_updated_at"),
+    ("c.rule_number", "rule_number"),
+    ("c.reason", "reason"),
+    ("c.origin_version_id", "origin_version_id"),
 ])
 
 # A case on show: which side (the query's own number), the case, that side's answer with
@@ -276,7 +279,8 @@ class Answers:
                     tags=tuple(json.loads(first.tags)), note=first.note,
                     source=CaseSource(first.source), origin_case_id=first.origin_case_id,
                     state=CaseState(first.state), created_at=first.case_created_at,
-                    updated_at=first.case_updated_at)
+                    updated_at=first.case_updated_at, rule_number=first.rule_number,
+                    reason=first.reason, origin_version_id=first.origin_version_id)
         shown: list[tuple[Answer | None, int]] = []
         answer_columns = slice(at.output_id, at.labelled_at + 1)  # the _ANSWER layout
         for row in rows:
