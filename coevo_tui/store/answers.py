@@ -245,6 +245,20 @@ class Answers:
         )
         return await _convert(rows, _labels_by_case)
 
+    async def labelled(self, sources: Iterable[LabelSource] | None = None) -> list[Answer]:
+        """Every output that has a label (any version and model) with its current label,
+        oldest label first; only labels from `sources` if given. What the assistant
+        learns from: the project's verdicts and rationales."""
+        sql = (f"SELECT {_ANSWER.select} FROM label l JOIN output o ON o.id = l.output_id"
+               " WHERE l.id IN (SELECT max(id) FROM label GROUP BY output_id)")
+        params: list[Any] = []
+        if sources is not None:
+            names = [s.value for s in sources]
+            sql += f" AND l.source IN ({','.join('?' * len(names))})"
+            params += names
+        rows = await self._db.tuples(sql + " ORDER BY l.id", params)
+        return await _convert(rows, _answers)
+
     # ------------------------------------------------------------------ one case
     # The reads a screen needs to show one case.
     async def case_on_show(self, case_id: int, sides: Sequence[tuple[int, str | None]]

@@ -168,6 +168,12 @@ class Cases:
             f"SELECT {_ACTIVE_LINE.select} FROM cases WHERE state = ? ORDER BY id",
             (CaseState.ACTIVE.value,))
 
+    async def rule_states(self) -> list[tuple[int, int | None, str, str]]:
+        """Every case as a plain (id, rule number or None, state, input) tuple, by id: what
+        policy coverage counts and what a new candidate must not nearly repeat."""
+        return await self._db.tuples(  # type: ignore[return-value]
+            "SELECT id, rule_number, state, input FROM cases ORDER BY id")
+
     async def active_ids(self) -> list[int]:
         """The ids of the active cases, in id order."""
         rows = await self._db.tuples("SELECT id FROM cases WHERE state = ? ORDER BY id",
@@ -335,6 +341,17 @@ class Cases:
         rows = await self._db.tuples("SELECT input FROM cases WHERE state = ? ORDER BY id",
                                      (CaseState.REJECTED.value,))
         return [text for (text,) in rows]
+
+    async def by_ids(self, case_ids: Iterable[int]) -> dict[int, Case]:
+        """The cases with these row ids that exist, keyed by id (one query per 900)."""
+        ids = list(dict.fromkeys(case_ids))
+        found: dict[int, Case] = {}
+        for start in range(0, len(ids), 900):  # stay under SQLite's variable limit
+            chunk = ids[start:start + 900]
+            rows = await self._db.all(
+                f"SELECT * FROM cases WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            found.update({r["id"]: _case(r) for r in rows})
+        return found
 
     async def by_ext_ids(self, ext_ids: Sequence[str]) -> list[Case]:
         """The cases with these stable ids, in the order given (each once); NotFound

@@ -130,6 +130,18 @@ class Judgements:
         rows = await self._db.tuples(sql + " ORDER BY o.id", params)
         return [(_VERDICTS[human], _VERDICTS[judge]) for human, judge in rows]
 
+    async def corrections(self, limit: int = 20) -> list[tuple[int, Judgement]]:
+        """The newest answers where the user's own label (source human) differs from the
+        judge's newest verdict: (output id, that judgement), newest label first. What the
+        judge must learn from first."""
+        rows = await self._db.all(
+            "SELECT j.*, o.id AS answer_id FROM output o"
+            " JOIN label l ON l.id = (SELECT max(id) FROM label WHERE output_id = o.id)"
+            " JOIN judgement j ON j.id = (SELECT max(id) FROM judgement WHERE output_id = o.id)"
+            " WHERE l.source = 'human' AND l.verdict != j.verdict ORDER BY l.id DESC LIMIT ?",
+            (limit,))
+        return [(r["answer_id"], _judgement(r)) for r in rows]
+
     async def versions_judged(self) -> list[int]:
         """The ids of the versions with at least one judged answer, oldest first."""
         rows = await self._db.tuples(
