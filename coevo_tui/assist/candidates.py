@@ -148,7 +148,7 @@ def build_messages(prompt: CandidatesPrompt) -> list[dict[str, str]]:
     existing = []
     for case in prompt.examples:
         why = f" Why: {quoted(case.rationale, 160)}" if case.rationale else ""
-        existing.append(f"- {example_json(quoted(case.input, 160))} was answered"
+        existing.append(f"- {example_json(quoted(case.input, 160))}: the answer to it was"
                         f" {case.verdict.value}.{why}")
     existing += [f"- {example_json(quoted(text, 160))}" for text in prompt.unlabelled]
     if existing:
