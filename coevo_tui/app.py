@@ -7,6 +7,9 @@ How the app is put together (read this before adding a screen):
   `Footer`. Top-level screens are opened by name with `app.open_screen(name, **kwargs)`;
   the names, modules and factories are listed in `screens/registry.py`. The App's `p`, `c`,
   `o`, `v`, `R` keys open them, and stay hidden until the module exists.
+- **Dialogs** (modal screens returning a typed result) live in
+  `coevo_tui/screens/dialogs/<name>.py` and subclass `screens.base.CoevoModal`. A screen
+  imports the dialogs it opens; it never imports another screen.
 - **Bindings** carry an `id` (`<screen>.<action>`, or `app.<action>` here) and a
   description; the footer, the help screen (`?`) and the command palette (ctrl+p) all read
   the live bindings, and the keymap (`COEVO_KEYMAP`, see `keymap.py`) remaps any id. An
@@ -276,7 +279,7 @@ class CoevoApp(App[int]):
         await self.push_screen(screen)
 
     def action_help(self) -> None:
-        from coevo_tui.screens.help import HelpScreen
+        from coevo_tui.screens.dialogs.help import HelpScreen
 
         if isinstance(self.screen, HelpScreen):
             return

@@ -19,12 +19,12 @@ from coevo_tui.llm.fake_provider import FakeModel
 from coevo_tui.screens.compare import (
     CompareRow,
     CompareScreen,
-    VersionPicker,
     build_rows,
     history_text,
     status_counts,
 )
-from coevo_tui.screens.rationale import RationaleScreen
+from coevo_tui.screens.dialogs.rationale import RationaleScreen
+from coevo_tui.screens.dialogs.version_picker import VersionPicker
 from coevo_tui.store import NewCase, Store
 
 from comparison_project import MODEL, build

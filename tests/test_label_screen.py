@@ -16,7 +16,7 @@ from coevo_tui.llm.client import ModelClient, RetryPolicy
 from coevo_tui.llm.config import FAKE_MODEL
 from coevo_tui.llm.fake_provider import FakeModel
 from coevo_tui.screens.label import LabelScreen
-from coevo_tui.screens.rationale import RationaleScreen
+from coevo_tui.screens.dialogs.rationale import RationaleScreen
 from coevo_tui.store import NewCase, Store
 from coevo_tui.widgets.verdict_bar import verdict_text
 

@@ -42,7 +42,7 @@ from coevo_tui.domain.model import Case, CaseState, Label, first_line
 from coevo_tui.domain.status import ComparisonStatus, compare_all
 from coevo_tui.screens.base import CoevoScreen
 from coevo_tui.screens.case_detail import CaseDetailScreen
-from coevo_tui.screens.case_editor import CaseDraft, CaseEditorScreen
+from coevo_tui.screens.dialogs.case_editor import CaseDraft, CaseEditorScreen
 from coevo_tui.store import NewCase
 from coevo_tui.widgets.case_table import CaseTable, Column
 from coevo_tui.widgets.footer import CoevoFooter

@@ -30,14 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 from rich.text import Text
-from textual import events, on, work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Header, Input, OptionList, Static
-from textual.widgets import Label as TextLabel
-from textual.widgets.option_list import Option
+from textual.widgets import Header, Static
 
 from coevo_tui.domain.carryover import is_carried
 from coevo_tui.domain.errors import UserError
@@ -62,8 +60,10 @@ from coevo_tui.domain.status import (
     with_label_facts,
 )
 from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
-from coevo_tui.screens.base import CoevoModal, CoevoScreen
-from coevo_tui.screens.rationale import RationaleScreen, carried_notice
+from coevo_tui.screens.base import CoevoScreen
+from coevo_tui.screens.dialogs.model_prompt import ModelPrompt
+from coevo_tui.screens.dialogs.rationale import RationaleScreen, carried_notice
+from coevo_tui.screens.dialogs.version_picker import VersionPicker
 from coevo_tui.widgets.case_table import CaseTable, Column
 from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.status_badge import (
@@ -357,97 +357,6 @@ class InstructionDiff(Static):
                 text.append("\n")
             text.append(line.text, style=styles.get(line.kind, ""))
         self.update(text)
-
-
-# ---------------------------------------------------------------------- modals
-class VersionPicker(CoevoModal[tuple[int, int] | None]):
-    """Choose the baseline and the candidate version (returns their numbers)."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="compare_versions.cancel"),
-        Binding("ctrl+s", "choose", "Compare", id="compare_versions.choose"),
-    ]
-
-    def __init__(self, versions: Sequence[PromptVersion], baseline: int, candidate: int
-                 ) -> None:
-        super().__init__()
-        self.versions = list(versions)
-        self.baseline = baseline
-        self.candidate = candidate
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="version-picker"):
-            yield Static("Compare two versions", id="version-picker-title")
-            with Horizontal(id="version-picker-lists"):
-                with Vertical():
-                    yield TextLabel("Baseline (left)")
-                    yield OptionList(*self._options(), id="version-picker-baseline")
-                with Vertical():
-                    yield TextLabel("Candidate (right)")
-                    yield OptionList(*self._options(), id="version-picker-candidate")
-            yield Static("enter picks · tab switches list · ctrl+s compares · esc cancels",
-                         id="version-picker-keys")
-
-    def _options(self) -> list[Option]:
-        return [Option(f"v{v.number}  {first_line(v.note or '-', 26)}", id=str(v.number))
-                for v in self.versions]
-
-    def on_mount(self) -> None:
-        numbers = [v.number for v in self.versions]
-        base = self.query_one("#version-picker-baseline", OptionList)
-        cand = self.query_one("#version-picker-candidate", OptionList)
-        base.highlighted = numbers.index(self.baseline) if self.baseline in numbers else 0
-        cand.highlighted = numbers.index(self.candidate) if self.candidate in numbers else 0
-        base.focus()
-
-    @on(OptionList.OptionSelected)
-    def _picked(self, event: OptionList.OptionSelected) -> None:
-        if event.option_list.id == "version-picker-baseline":
-            self.query_one("#version-picker-candidate", OptionList).focus()
-        else:
-            self.action_choose()
-
-    def _highlighted(self, list_id: str) -> int:
-        options = self.query_one(list_id, OptionList)
-        index = options.highlighted or 0
-        return self.versions[index].number
-
-    def action_choose(self) -> None:
-        self.dismiss((self._highlighted("#version-picker-baseline"),
-                      self._highlighted("#version-picker-candidate")))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class ModelPrompt(CoevoModal[str | None]):
-    """Ask for a second model (a litellm model string); "" goes back to versions."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="compare_model.cancel"),
-    ]
-
-    def __init__(self, version_number: int, current: str) -> None:
-        super().__init__()
-        self.version_number = version_number
-        self.current = current
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="model-prompt"):
-            yield Static(f"Compare v{self.version_number} under two models",
-                         id="model-prompt-title")
-            yield Static("Second model: a litellm model string (gpt-4o-mini, "
-                         "ollama/llama3.2, ...). Empty compares versions again.",
-                         id="model-prompt-hint")
-            yield Input(self.current, placeholder="provider/model", id="model-prompt-input")
-            yield Static("enter compares · esc cancels", id="model-prompt-keys")
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip())
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 # ---------------------------------------------------------------------- the screen

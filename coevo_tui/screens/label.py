@@ -48,7 +48,7 @@ from coevo_tui.llm.runner import (
     RunSummary,
 )
 from coevo_tui.screens.base import CoevoScreen
-from coevo_tui.screens.rationale import RationaleScreen, carried_notice
+from coevo_tui.screens.dialogs.rationale import RationaleScreen, carried_notice
 from coevo_tui.screens.run import RUN_ENDED, TestSetRun, run_line, text_bar
 from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.status_bar import StatusBar
