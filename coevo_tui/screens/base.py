@@ -1,9 +1,9 @@
-"""What every coevo screen and worker-owning widget shares: the store, and the error path.
+"""What every coevo screen and dialog shares: the store, and the error path.
 
-Textual's `Worker.StateChanged` does not bubble, so a node that starts workers must forward
-their failures itself. `ReportsWorkerErrors` does that for any widget or screen; every
-failure then reaches `CoevoApp.report_error`, the app's single error path, and becomes a
-notification (never a traceback on screen).
+Screens and dialogs report their workers' failures through `ReportsWorkerErrors`
+(`widgets/worker_errors.py`, where widgets that own workers find it too, as widgets never
+import screens); every failure then reaches `CoevoApp.report_error`, the app's single error
+path, and becomes a notification (never a traceback on screen).
 """
 
 from __future__ import annotations
@@ -16,26 +16,14 @@ from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Input, TextArea
-from textual.worker import Worker, WorkerState
+
+from coevo_tui.widgets.worker_errors import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from coevo_tui.app import CoevoApp
     from coevo_tui.store import Store
 
 ResultT = TypeVar("ResultT")
-
-
-class ReportsWorkerErrors:
-    """Mixin for a Widget or Screen: a worker that fails is reported as a notification.
-
-    Start workers with `@work(group=..., exit_on_error=False)`; without `exit_on_error=False`
-    Textual would exit the app on the first exception instead.
-    """
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state is WorkerState.ERROR and event.worker.error is not None:
-            app = cast("CoevoApp", self.app)  # type: ignore[attr-defined]
-            app.report_error(event.worker.error)
 
 
 class CoevoScreen(ReportsWorkerErrors, Screen[Any]):

@@ -51,8 +51,8 @@ from coevo_tui.llm.runner import (
     CaseRestarted,
     CaseStarted,
 )
-from coevo_tui.screens.base import ReportsWorkerErrors
 from coevo_tui.widgets.verdict_bar import verdict_text
+from coevo_tui.widgets.worker_errors import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from coevo_tui.app import CoevoApp
