@@ -6,10 +6,12 @@ How the app is put together (read this before adding a screen):
   (gives `self.store` and reports worker failures), and compose their own `Header` and
   `Footer`. Top-level screens are opened by name with `app.open_screen(name, **kwargs)`;
   the names, modules and factories are listed in `screens/registry.py`. The App's `p`, `c`,
-  `o`, `v`, `R` keys open them, and stay hidden until the module exists.
+  `o`, `v`, `R` keys open them, and stay hidden until the module exists. A screen opens
+  another one the same way (drill-down entries such as `case_detail` stack above it).
 - **Dialogs** (modal screens returning a typed result) live in
   `coevo_tui/screens/dialogs/<name>.py` and subclass `screens.base.CoevoModal`. A screen
-  imports the dialogs it opens; it never imports another screen.
+  imports the dialogs it opens; it never imports another screen (pyproject.toml's import
+  contracts, checked by tests/test_import_contracts.py).
 - **Bindings** carry an `id` (`<screen>.<action>`, or `app.<action>` here) and a
   description; the footer, the help screen (`?`) and the command palette (ctrl+p) all read
   the live bindings, and the keymap (`COEVO_KEYMAP`, see `keymap.py`) remaps any id. An
@@ -254,11 +256,12 @@ class CoevoApp(App[int]):
         await self.open_screen(name)
 
     async def open_screen(self, name: str, **kwargs: Any) -> None:
-        """Open the top-level screen `name` (see screens/registry.py) above the Cases screen.
+        """Open the screen `name` (see screens/registry.py), made with `kwargs`.
 
-        Screens opened this way replace each other (the stack stays Cases + one), so `esc`
-        on any of them returns to the Cases screen. Push a screen yourself for a drill-down
-        that should return to where it came from.
+        Top-level screens open above the Cases screen and replace each other (the stack
+        stays Cases + one), so `esc` on any of them returns to the Cases screen. A
+        drill-down entry (e.g. the case detail) is pushed above the current screen, so `esc`
+        returns to where it came from.
         """
         entry = SCREENS.get(name)
         if entry is None or name not in self.available_screens:
@@ -269,6 +272,9 @@ class CoevoApp(App[int]):
             screen = factory(**kwargs)
         except UserError as exc:
             self.report_error(exc)
+            return
+        if entry.drill_down:
+            await self.push_screen(screen)
             return
         from coevo_tui.screens.cases import CasesScreen
 

@@ -231,6 +231,24 @@ def test_history_text_without_changes() -> None:
     assert history_text([]).plain == "Verdict changed in: no version yet"
 
 
+async def test_enter_opens_the_case_above_compare_and_esc_returns(stored: Path) -> None:
+    """The case detail opens by name through the registry, as a drill-down: above Compare
+    (not in its place), so esc comes back to the same comparison."""
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        await settled(pilot, screen)
+        ext_id = current_ext_id(screen)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CaseDetailScreen",
+                       "the case detail")
+        await wait_for(pilot, lambda: f"Case {ext_id}" in screen_text(app), "its title")
+        assert app.screen_stack[-2] is screen
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, "back on Compare")
+        assert current_ext_id(screen) == ext_id
+
+
 # ---------------------------------------------------------------------- labelling
 async def test_g_labels_the_focused_pane_and_the_status_updates(stored: Path) -> None:
     app = make_app(stored, keymap={})

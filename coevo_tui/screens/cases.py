@@ -41,7 +41,6 @@ from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import Case, CaseState, Label, first_line
 from coevo_tui.domain.status import ComparisonStatus, compare_all
 from coevo_tui.screens.base import CoevoScreen
-from coevo_tui.screens.case_detail import CaseDetailScreen
 from coevo_tui.screens.dialogs.case_editor import CaseDraft, CaseEditorScreen
 from coevo_tui.store import NewCase
 from coevo_tui.widgets.case_table import CaseTable, Column
@@ -437,10 +436,11 @@ class CasesScreen(CoevoScreen):
         self.filter_input.value = " ".join(kept)
         self._filter_now()
 
-    def action_open_case(self) -> None:
+    async def action_open_case(self) -> None:
         row = self.table.current_row
         if row is not None:
-            self.app.push_screen(CaseDetailScreen(row[LINE_ID]))
+            app: Any = self.app
+            await app.open_screen("case_detail", case_id=row[LINE_ID])
 
     def action_add_case(self) -> None:
         self.add_case(self.ask(CaseEditorScreen(title="Add a case")))
@@ -574,15 +574,14 @@ class CasesScreen(CoevoScreen):
         self.filter_input.value = " ".join(words)
         self._filter_now()
 
-    def action_label_case(self) -> None:
+    async def action_label_case(self) -> None:
         """Label the cases shown, in the table's order, from the one under the cursor."""
-        from coevo_tui.screens.label import LabelScreen
-
         row = self.table.current_row
         if row is None:
             return
-        self.app.push_screen(LabelScreen([line[LINE_ID] for line in self.table.rows],
-                                         start_case_id=row[LINE_ID]))
+        app: Any = self.app
+        await app.open_screen("label", case_ids=[line[LINE_ID] for line in self.table.rows],
+                              start_case_id=row[LINE_ID])
 
     # ------------------------------------------------------------------ sorting
     def action_cycle_sort(self) -> None:

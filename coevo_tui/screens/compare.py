@@ -885,11 +885,9 @@ class CompareScreen(CoevoScreen):
             pane = getattr(self, "_pane_before_diff", None) or self.left_pane
             pane.focus()
 
-    def action_open_case(self) -> None:
-        from coevo_tui.screens.case_detail import CaseDetailScreen
-
+    async def action_open_case(self) -> None:
         if self.case is not None:
-            self.app.push_screen(CaseDetailScreen(self.case.id))
+            await self._coevo().open_screen("case_detail", case_id=self.case.id)
 
     def action_rerun(self) -> None:
         pane = self.focused_pane()

@@ -7,7 +7,7 @@ This module is the registry's entry point, the run's state, and the run panel's 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 
@@ -88,9 +88,10 @@ def run_screen(version: int | None = None, **kwargs: Any) -> LabelScreen:
     """The screen `R` opens: the Label screen over every active case with the run of the
     test set started under `version` (default the newest). Keyword arguments go to
     LabelScreen (e.g. `case_ids`, `start_case_id`)."""
-    from coevo_tui.screens.label import LabelScreen
+    from coevo_tui.screens.registry import SCREENS  # screens never import screens
 
-    return LabelScreen(version=version, start_run=True, **kwargs)
+    label_screen = SCREENS["label"].load()
+    return cast("LabelScreen", label_screen(version=version, start_run=True, **kwargs))
 
 
 def text_bar(done: int, total: int, width: int = 20) -> str:
