@@ -8,7 +8,8 @@ import sys
 
 import coevo_tui
 
-CORE = ("domain", "store", "llm", "assist")
+# The core and the headless commands; coevo_tui.session joins when it exists.
+CORE = ("domain", "store", "llm", "assist", "services", "commands", "demo")
 
 
 def _core_modules() -> list[str]:
