@@ -95,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="PATH")
     p.add_argument("--check", action="store_true")
     p.add_argument("--baseline", type=int, metavar="N")
-    p.add_argument("--candidate", type=int, metavar="M")
+    p.add_argument("--revision", type=int, metavar="M",
+                   help="the version checked against the baseline (default: the newest; "
+                   "--candidate M, its old name, still works but is deprecated)")
+    # The old name of --revision: scripts written for it keep working.
+    p.add_argument("--candidate", type=int, dest="revision", help=argparse.SUPPRESS)
     p.add_argument("--model", metavar="MODEL", help="compare this model's outputs (needed when "
                    "several models answered)")
     return parser

@@ -37,9 +37,11 @@ def _opened(name: str, *keys: str):
         await app.open_screen(name)
         screen = app.screen
         for _ in range(500):
+            # Compare shows a case before its list is sorted, and j/k wait for the list.
             if isinstance(screen, CompareScreen) and screen.case is not None and all(
                     p.state in ("stored", "error") for p in (screen.left_pane,
-                                                              screen.right_pane)):
+                                                              screen.right_pane)) \
+                    and screen._loaded and not screen._sorting:
                 break
             if isinstance(screen, OverviewScreen) and screen.rows and not screen.workers:
                 break

@@ -1,9 +1,9 @@
-"""`coevo eval PATH [--check] [--baseline N] [--candidate M] [--model MODEL]`: for CI.
+"""`coevo eval PATH [--check] [--baseline N] [--revision M] [--model MODEL]`: for CI.
 
 Compares the newest answer of every active case under two versions (by default the
 newest two), prints both pass rates and the fixed and regressed cases, and with
 `--check` exits 1 when any case regressed (good to bad), 0 otherwise. Cases not yet run
-under the candidate are reported but do not fail the check: run them first with
+under the revision are reported but do not fail the check: run them first with
 `coevo run`. Bad arguments exit 2.
 
 When outputs come from several models, `--model` must say which to compare (mixing
@@ -36,51 +36,51 @@ def main(args: argparse.Namespace) -> int:
     """Entry point of `coevo eval`."""
     return asyncio.run(
         evaluate(Path(args.path), check=args.check, baseline=args.baseline,
-                 candidate=args.candidate, model=getattr(args, "model", None))
+                 revision=args.revision, model=getattr(args, "model", None))
     )
 
 
-async def _pick_versions(store: Store, baseline: int | None, candidate: int | None
+async def _pick_versions(store: Store, baseline: int | None, revision: int | None
                          ) -> tuple[PromptVersion, PromptVersion]:
     versions = await store.versions()
-    if baseline is None and candidate is None:
+    if baseline is None and revision is None:
         if len(versions) < 2:
             raise UserError("eval needs two prompt versions; save another with coevo prompt")
         return versions[-2], versions[-1]
-    if candidate is None:
+    if revision is None:
         assert baseline is not None
         base = await store.version(baseline)
-        cand = versions[-1]
-        if cand.id == base.id:
+        rev = versions[-1]
+        if rev.id == base.id:
             raise UserError(f"v{base.number} is the newest version; name an older --baseline "
-                            f"or a --candidate")
-        return base, cand
-    cand = await store.version(candidate)
+                            f"or a --revision")
+        return base, rev
+    rev = await store.version(revision)
     if baseline is None:
-        if cand.parent_id is None:
-            raise UserError(f"v{cand.number} has no earlier version; name a --baseline")
-        return await store.version_by_id(cand.parent_id), cand
+        if rev.parent_id is None:
+            raise UserError(f"v{rev.number} has no earlier version; name a --baseline")
+        return await store.version_by_id(rev.parent_id), rev
     base = await store.version(baseline)
-    if base.id == cand.id:
-        raise UserError(f"--baseline and --candidate are both v{base.number}")
-    return base, cand
+    if base.id == rev.id:
+        raise UserError(f"--baseline and --revision are both v{base.number}")
+    return base, rev
 
 
-async def _pick_model(store: Store, base: PromptVersion, cand: PromptVersion,
+async def _pick_model(store: Store, base: PromptVersion, rev: PromptVersion,
                       model: str | None) -> str | None:
     base_models = await store.models_with_outputs(base.id)
-    cand_models = await store.models_with_outputs(cand.id)
+    rev_models = await store.models_with_outputs(rev.id)
     if model is not None:
-        if model not in base_models and model not in cand_models:
-            known = sorted(set(base_models) | set(cand_models))
+        if model not in base_models and model not in rev_models:
+            known = sorted(set(base_models) | set(rev_models))
             raise UserError(
-                f"no outputs from model {model} under v{base.number} or v{cand.number}"
+                f"no outputs from model {model} under v{base.number} or v{rev.number}"
                 + (f" (outputs from: {', '.join(known)})" if known else "")
             )
         return model
-    models = sorted(set(base_models) | set(cand_models))
+    models = sorted(set(base_models) | set(rev_models))
     if len(models) > 1:
-        raise UserError(f"outputs under v{base.number} and v{cand.number} come from several "
+        raise UserError(f"outputs under v{base.number} and v{rev.number} come from several "
                         f"models ({', '.join(models)}); choose one with --model")
     return models[0] if models else None
 
@@ -101,7 +101,7 @@ def _details(summary: VersionSummary) -> str:
 
 
 async def evaluate(path: Path, *, check: bool = False, baseline: int | None = None,
-                   candidate: int | None = None, model: str | None = None,
+                   revision: int | None = None, model: str | None = None,
                    out: TextIO | None = None) -> int:
     """Print the comparison report; return 1 if `check` and a case regressed, else 0."""
     out = out or sys.stdout
@@ -109,19 +109,19 @@ async def evaluate(path: Path, *, check: bool = False, baseline: int | None = No
         raise ProjectFileError(f"{path}: no such project file")
     check_project_file(path)
     async with await Store.open_to_read(path) as store:
-        base, cand = await _pick_versions(store, baseline, candidate)
-        model = await _pick_model(store, base, cand, model)
+        base, rev = await _pick_versions(store, baseline, revision)
+        model = await _pick_model(store, base, rev, model)
         rows = [r for r in await store.case_rows() if r.state == CaseState.ACTIVE.value]
         base_answers = await store.case_outputs_with_labels(base.id, model)
-        cand_answers = await store.case_outputs_with_labels(cand.id, model)
+        rev_answers = await store.case_outputs_with_labels(rev.id, model)
     ids = [r.id for r in rows]
-    statuses = compare_all(ids, base_answers, cand_answers)
+    statuses = compare_all(ids, base_answers, rev_answers)
     base_summary = summarize(ids, base_answers)
-    cand_summary = summarize(ids, cand_answers, statuses)
+    rev_summary = summarize(ids, rev_answers, statuses)
 
     on_model = f", model {model}" if model else ""
-    print(f"v{base.number} -> v{cand.number} on {len(ids)} active cases{on_model}", file=out)
-    for version, summary in ((base, base_summary), (cand, cand_summary)):
+    print(f"v{base.number} -> v{rev.number} on {len(ids)} active cases{on_model}", file=out)
+    for version, summary in ((base, base_summary), (rev, rev_summary)):
         print(f"v{version.number}: {_rate(summary)}; {_details(summary)}", file=out)
     by_id = {r.id: r for r in rows}
     for status in (ComparisonStatus.FIXED, ComparisonStatus.REGRESSED):
@@ -132,14 +132,14 @@ async def evaluate(path: Path, *, check: bool = False, baseline: int | None = No
             row = by_id[cid]
             print(f"  {row.ext_id:<{id_width}}  {first_line(row.input, 70)}", file=out)
     others = [
-        f"{s.text} {n}" for s, n in cand_summary.statuses.items()
+        f"{s.text} {n}" for s, n in rev_summary.statuses.items()
         if s not in (ComparisonStatus.FIXED, ComparisonStatus.REGRESSED)
     ]
     if others:
         print("other: " + ", ".join(others), file=out)
-    regressed = cand_summary.statuses.get(ComparisonStatus.REGRESSED, 0)
+    regressed = rev_summary.statuses.get(ComparisonStatus.REGRESSED, 0)
     if check and regressed:
         print(f"coevo: {regressed} case{'' if regressed == 1 else 's'} regressed "
-              f"(good under v{base.number}, bad under v{cand.number})", file=sys.stderr)
+              f"(good under v{base.number}, bad under v{rev.number})", file=sys.stderr)
         return REGRESSION_EXIT_STATUS
     return 0

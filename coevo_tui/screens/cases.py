@@ -643,8 +643,8 @@ class CasesScreen(CoevoScreen):
             return
         model = self._model_filter()
         baseline = await self.store.case_outputs_with_labels(versions[-2].id, model)
-        candidate = await self.store.case_outputs_with_labels(versions[-1].id, model)
-        self._statuses = compare_all(ids, baseline, candidate)
+        revision = await self.store.case_outputs_with_labels(versions[-1].id, model)
+        self._statuses = compare_all(ids, baseline, revision)
 
     def _status_shown(self, line: CaseLine) -> bool:
         wanted = self._status_filter

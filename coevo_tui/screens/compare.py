@@ -1,6 +1,6 @@
 """The Compare screen (`c`): two versions, or one version under two models, side by side.
 
-The left pane is the baseline, the right pane the candidate; both are `StreamPane`s, so
+The left pane is the baseline, the right pane the revision; both are `StreamPane`s, so
 each owns its stream (leaving the screen, or moving to another case, cancels both) and a
 side without a stored answer streams one at once, while a stored one shows immediately.
 
@@ -11,10 +11,10 @@ the screen first shows one case (the first active one) with the status of its ow
 answers, and the list ("sorting…") follows; `j`/`k` say so until then. Showing a case
 reads it and both answers in one query (`Store.case_on_show`). `g`/`b`/`u` label the focused pane's answer (`tab` or
 `h`/`l` moves focus), `r` edits its rationale; carry-over applies and the status updates
-in place. `d` shows the diff of the two versions' instructions. `R` runs the candidate
+in place. `d` shows the diff of the two versions' instructions. `R` runs the revision
 over every active case in a worker: statuses fill in as answers arrive (the list redraws
 in batches) and the panes keep streaming. `V` chooses the two versions; `m` compares the
-candidate under a second model instead (a litellm model string).
+revision under a second model instead (a litellm model string).
 
 Layout: at 110 columns and wider the case list sits on the left and the panes side by
 side (`-wide`); narrower, the list shrinks to a few lines on top and the panes stack
@@ -361,7 +361,7 @@ class InstructionDiff(Static):
 
 # ---------------------------------------------------------------------- the screen
 class CompareScreen(CoevoScreen):
-    """Baseline and candidate side by side on one case at a time (module docstring)."""
+    """Baseline and revision side by side on one case at a time (module docstring)."""
 
     CSS_PATH = STYLES / "compare.tcss"
     AUTO_FOCUS = "#compare-left"
@@ -386,22 +386,22 @@ class CompareScreen(CoevoScreen):
         Binding("d", "toggle_diff", "Diff", id="compare.diff",
                 tooltip="Show or hide the diff of the two versions' instructions"),
         Binding("R", "run", "Run all", id="compare.run",
-                tooltip="Run the candidate over every active case (R again stops)"),
+                tooltip="Run the revision over every active case (R again stops)"),
         Binding("space", "rerun", "Re-run", id="compare.rerun", show=False,
                 tooltip="Call the model again for the focused pane (bypasses the cache)"),
         Binding("V", "choose_versions", "Versions", id="compare.versions", show=False,
                 tooltip="Choose the two versions to compare"),
         Binding("m", "second_model", "Model", id="compare.model", show=False,
-                tooltip="Compare the candidate under a second model"),
+                tooltip="Compare the revision under a second model"),
         Binding("enter", "open_case", "Open case", id="compare.open", show=False),
         Binding("ctrl+r", "reload", "Re-sort", id="compare.reload", show=False,
                 tooltip="Read every answer again and put the list back in status order"),
     ]
 
-    def __init__(self, baseline: int | None = None, candidate: int | None = None,
+    def __init__(self, baseline: int | None = None, revision: int | None = None,
                  model: str | None = None, second_model: str | None = None) -> None:
         super().__init__()
-        self.requested = (baseline, candidate)
+        self.requested = (baseline, revision)
         self.requested_model = model
         self.requested_second_model = second_model
         self.versions: list[PromptVersion] = []
@@ -446,7 +446,7 @@ class CompareScreen(CoevoScreen):
                 with Container(id="compare-panes"):
                     yield ComparePane(side_title="Baseline", id="compare-left",
                                       classes="compare-pane")
-                    yield ComparePane(side_title="Candidate", id="compare-right",
+                    yield ComparePane(side_title="Revision", id="compare-right",
                                       classes="compare-pane")
                 with VerticalScroll(id="compare-diff"):
                     yield InstructionDiff("", id="compare-diff-text")
@@ -523,30 +523,30 @@ class CompareScreen(CoevoScreen):
         versions = self.versions
         if not versions:
             raise UserError("the project has no prompt version")
-        baseline, candidate = self.requested
+        baseline, revision = self.requested
         by_number = {v.number: v for v in versions}
-        for number in (baseline, candidate):
+        for number in (baseline, revision):
             if number is not None and number not in by_number:
                 raise UserError(f"no version {number} in this project")
-        cand = by_number[candidate] if candidate is not None else versions[-1]
+        rev = by_number[revision] if revision is not None else versions[-1]
         if baseline is not None:
             base = by_number[baseline]
         elif self.requested_second_model:
-            base = cand
-        elif cand.parent_id is not None and any(v.id == cand.parent_id for v in versions):
-            base = next(v for v in versions if v.id == cand.parent_id)
+            base = rev
+        elif rev.parent_id is not None and any(v.id == rev.parent_id for v in versions):
+            base = next(v for v in versions if v.id == rev.parent_id)
         else:
-            base = versions[-2] if len(versions) > 1 and cand is versions[-1] else cand
-        return base, cand
+            base = versions[-2] if len(versions) > 1 and rev is versions[-1] else rev
+        return base, rev
 
     async def _sides(self) -> tuple[Side, Side]:
-        base, cand = await self._pick_versions()
+        base, rev = await self._pick_versions()
         choice = self._app_choice()
         model = self.requested_model or (choice.model if choice is not None else None)
         if model is None:
             from coevo_tui.services.overview import pick_model
 
-            model = pick_model(None, await self.store.models_with_outputs(cand.id))
+            model = pick_model(None, await self.store.models_with_outputs(rev.id))
         # Stream with the app's model unless the stored answers are another model's.
         left_choice = choice if choice is not None and choice.model == model else None
         if self.requested_second_model:
@@ -554,8 +554,8 @@ class CompareScreen(CoevoScreen):
 
             app = self._coevo()
             second = resolve_model(self.requested_second_model, None, app.api_base_override)
-            return (Side(cand, model, left_choice), Side(cand, second.model, second))
-        return Side(base, model, left_choice), Side(cand, model, left_choice)
+            return (Side(rev, model, left_choice), Side(rev, second.model, second))
+        return Side(base, model, left_choice), Side(rev, model, left_choice)
 
     @work(group="compare-load", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
@@ -674,7 +674,7 @@ class CompareScreen(CoevoScreen):
         project = self._coevo().project
         params = dict(project.params) if project is not None else {}
         for pane, side, role in ((self.left_pane, left, "Baseline"),
-                                 (self.right_pane, right, "Candidate")):
+                                 (self.right_pane, right, "Revision")):
             pane.choice = side.choice
             pane.params = params
             title = role
@@ -1005,11 +1005,11 @@ class CompareScreen(CoevoScreen):
             self._stop_run()
             self.notify("run stopped; answers already stored are kept", timeout=4)
             return
-        self.run_candidate()
+        self.run_revision()
 
     @work(group="compare-run", exclusive=True, exit_on_error=False)
-    async def run_candidate(self) -> None:
-        """Run the candidate side over every active case; statuses fill in as answers
+    async def run_revision(self) -> None:
+        """Run the revision side over every active case; statuses fill in as answers
         arrive (batched redraws), the panes keep streaming meanwhile."""
         import contextlib
 

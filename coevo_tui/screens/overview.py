@@ -280,7 +280,7 @@ class OverviewScreen(CoevoScreen):
             return
         app: Any = self.app
         await app.open_screen("compare", baseline=row.parent_number,
-                              candidate=row.version.number, model=self.model)
+                              revision=row.version.number, model=self.model)
 
     def action_next_model(self) -> None:
         if len(self.models) < 2:

@@ -1,4 +1,4 @@
-"""`V` on Compare: choose the two versions to compare (the baseline and the candidate)."""
+"""`V` on Compare: choose the two versions to compare (the baseline and the revision)."""
 
 from __future__ import annotations
 
@@ -18,19 +18,19 @@ from coevo_tui.screens.base import CoevoModal
 
 
 class VersionPicker(CoevoModal[tuple[int, int] | None]):
-    """Choose the baseline and the candidate version (returns their numbers)."""
+    """Choose the baseline and the revision (returns their version numbers)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="compare_versions.cancel"),
         Binding("ctrl+s", "choose", "Compare", id="compare_versions.choose"),
     ]
 
-    def __init__(self, versions: Sequence[PromptVersion], baseline: int, candidate: int
+    def __init__(self, versions: Sequence[PromptVersion], baseline: int, revision: int
                  ) -> None:
         super().__init__()
         self.versions = list(versions)
         self.baseline = baseline
-        self.candidate = candidate
+        self.revision = revision
 
     def compose(self) -> ComposeResult:
         with Vertical(id="version-picker"):
@@ -40,8 +40,8 @@ class VersionPicker(CoevoModal[tuple[int, int] | None]):
                     yield TextLabel("Baseline (left)")
                     yield OptionList(*self._options(), id="version-picker-baseline")
                 with Vertical():
-                    yield TextLabel("Candidate (right)")
-                    yield OptionList(*self._options(), id="version-picker-candidate")
+                    yield TextLabel("Revision (right)")
+                    yield OptionList(*self._options(), id="version-picker-revision")
             yield Static("enter picks · tab switches list · ctrl+s compares · esc cancels",
                          id="version-picker-keys")
 
@@ -52,15 +52,15 @@ class VersionPicker(CoevoModal[tuple[int, int] | None]):
     def on_mount(self) -> None:
         numbers = [v.number for v in self.versions]
         base = self.query_one("#version-picker-baseline", OptionList)
-        cand = self.query_one("#version-picker-candidate", OptionList)
+        rev = self.query_one("#version-picker-revision", OptionList)
         base.highlighted = numbers.index(self.baseline) if self.baseline in numbers else 0
-        cand.highlighted = numbers.index(self.candidate) if self.candidate in numbers else 0
+        rev.highlighted = numbers.index(self.revision) if self.revision in numbers else 0
         base.focus()
 
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id == "version-picker-baseline":
-            self.query_one("#version-picker-candidate", OptionList).focus()
+            self.query_one("#version-picker-revision", OptionList).focus()
         else:
             self.action_choose()
 
@@ -71,7 +71,7 @@ class VersionPicker(CoevoModal[tuple[int, int] | None]):
 
     def action_choose(self) -> None:
         self.dismiss((self._highlighted("#version-picker-baseline"),
-                      self._highlighted("#version-picker-candidate")))
+                      self._highlighted("#version-picker-revision")))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
