@@ -23,8 +23,11 @@ How the app is put together (read this before adding a screen):
 - **Model calls** (litellm) are never imported at start-up (`import litellm` costs ~3.5 s).
   Get the litellm-backed modules inside a worker with `await app.load_llm("coevo_tui.llm.x")`,
   which imports them in a thread the first time so the screen keeps drawing.
-- **Styles** are in `styles/app.tcss` (theme variables only); the demo project also loads
-  `demo.tcss` on top (`_apply_project_stylesheet`).
+- **Styles** are in the top-level `styles/` folder (installed as `coevo_tui.styles`;
+  theme variables only): `app.tcss` holds what is app-wide (the header and the shared
+  widgets), each screen loads its own `<screen>.tcss` through its `CSS_PATH`
+  (`stylesheet(name)` in screens/base.py), the dialogs `dialogs.tcss`; no widget carries
+  DEFAULT_CSS. The demo project also loads `demo.tcss` on top (`_apply_project_stylesheet`).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ from coevo_tui.domain.errors import (
 from coevo_tui.domain.model import Project
 from coevo_tui.keymap import keymap_from_environment
 from coevo_tui.palette import ScreenActionsProvider
-from coevo_tui.screens.base import CoevoModal
+from coevo_tui.screens.base import CoevoModal, stylesheet
 from coevo_tui.screens.registry import SCREENS
 from coevo_tui.screens.run import TestSetRun
 from coevo_tui.store import Store
@@ -67,8 +70,6 @@ from coevo_tui.widgets.status_bar import READ_ONLY
 if TYPE_CHECKING:
     from coevo_tui.llm.client import ModelClient
     from coevo_tui.llm.config import ModelChoice
-
-STYLES = Path(__file__).parent / "styles"
 
 
 def opens_read_only(path: Path) -> bool:
@@ -93,7 +94,7 @@ class CoevoApp(App[int]):
     """coevo's TUI. Build it with `make_app` (the command line and the tests share it)."""
 
     TITLE = "coevo"
-    CSS_PATH = [STYLES / "app.tcss", STYLES / "labeling.tcss"]
+    CSS_PATH = stylesheet("app.tcss")
     COMMANDS = App.COMMANDS | {ScreenActionsProvider}
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="app.help", key_display="?"),

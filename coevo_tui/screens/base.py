@@ -9,6 +9,8 @@ path, and becomes a notification (never a traceback on screen).
 from __future__ import annotations
 
 import asyncio
+from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from textual import events
@@ -24,6 +26,13 @@ if TYPE_CHECKING:
     from coevo_tui.store import Store
 
 ResultT = TypeVar("ResultT")
+
+
+def stylesheet(name: str) -> Path:
+    """The path of `styles/<name>` as installed: pyproject.toml maps the package
+    `coevo_tui.styles` to the top-level styles/ folder, so this finds it in a wheel and in
+    an editable install alike. For `CSS_PATH` (the app's, each screen's, the dialogs')."""
+    return Path(str(files("coevo_tui.styles") / name))
 
 
 class CoevoScreen(ReportsWorkerErrors, Screen[Any]):
@@ -71,6 +80,8 @@ class CoevoModal(ReportsWorkerErrors, ModalScreen[ResultT], Generic[ResultT]):
 
     Keys that arrive before the dialog has focused its field (typed right behind the key
     that opened it) go into that field instead of being lost."""
+
+    CSS_PATH = stylesheet("dialogs.tcss")
 
     def on_key(self, event: events.Key) -> None:
         if self.focused is None and self.take_key(event):

@@ -40,7 +40,7 @@ from coevo_tui.domain.case_query import (
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import Case, CaseState, Label, first_line
 from coevo_tui.domain.status import ComparisonStatus, compare_all
-from coevo_tui.screens.base import CoevoScreen
+from coevo_tui.screens.base import CoevoScreen, stylesheet
 from coevo_tui.screens.dialogs.case_editor import CaseDraft, CaseEditorScreen
 from coevo_tui.store import NewCase
 from coevo_tui.widgets.case_table import CaseTable, Column
@@ -129,6 +129,8 @@ def version_column(name: str, labels: dict[int, Label]) -> Column[CaseLine]:
 
 class CasesScreen(CoevoScreen):
     """The test set. `/` filter, `a` add, `e` edit, `x` archive/restore, `enter` open."""
+
+    CSS_PATH = stylesheet("cases.tcss")
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter", id="cases.filter", key_display="/"),

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 from rich.text import Text
@@ -60,7 +59,7 @@ from coevo_tui.domain.status import (
     with_label_facts,
 )
 from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
-from coevo_tui.screens.base import CoevoScreen
+from coevo_tui.screens.base import CoevoScreen, stylesheet
 from coevo_tui.screens.dialogs.model_prompt import ModelPrompt
 from coevo_tui.screens.dialogs.rationale import RationaleScreen, carried_notice
 from coevo_tui.screens.dialogs.version_picker import VersionPicker
@@ -80,7 +79,6 @@ if TYPE_CHECKING:
     from coevo_tui.llm.config import ModelChoice
     from coevo_tui.llm.runner import RunSummary
 
-STYLES = Path(__file__).parent.parent / "styles"
 WIDE_FROM = 110  # columns from which the list and the panes sit side by side
 RUN_REFRESH_S = 0.25  # a run's finished cases reach the list at most this often
 S = ComparisonStatus
@@ -363,7 +361,7 @@ class InstructionDiff(Static):
 class CompareScreen(CoevoScreen):
     """Baseline and revision side by side on one case at a time (module docstring)."""
 
-    CSS_PATH = STYLES / "compare.tcss"
+    CSS_PATH = stylesheet("compare.tcss")
     AUTO_FOCUS = "#compare-left"
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -38,7 +38,7 @@ from textual.widgets.option_list import Option
 
 from coevo_tui.domain.model import CaseState, PromptVersion, Verdict, first_line
 from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
-from coevo_tui.screens.base import CoevoScreen
+from coevo_tui.screens.base import CoevoScreen, stylesheet
 from coevo_tui.screens.dialogs.save_version import (
     MotivatingChoice,
     SaveRequest,
@@ -47,7 +47,7 @@ from coevo_tui.screens.dialogs.save_version import (
 from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.status_bar import StatusBar
 
-LIST_TEXT_WIDTH = 22  # the version list's width (styles/labeling.tcss) less its border
+LIST_TEXT_WIDTH = 22  # the version list's width (styles/prompt.tcss) less its border
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,6 @@ class VersionDiffView(VerticalScroll):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "diff--header", "diff--hunk", "diff--added", "diff--removed", "diff--context",
     }
-
-    DEFAULT_CSS = """
-    VersionDiffView { height: 1fr; padding: 0 1; }
-    VersionDiffView > .diff--header { text-style: bold; }
-    VersionDiffView > .diff--hunk { text-style: dim; }
-    VersionDiffView > .diff--removed { text-style: strike; }
-    """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -125,6 +118,8 @@ class VersionDiffView(VerticalScroll):
 # ---------------------------------------------------------------------- the screen
 class PromptScreen(CoevoScreen):
     """Edit the instructions and save versions; browse and diff the history."""
+
+    CSS_PATH = stylesheet("prompt.tcss")
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save version", id="prompt.save", priority=True),
