@@ -1,4 +1,4 @@
-"""What every coevo screen and dialog shares: the store, and the error path.
+"""What every coevo screen and dialog shares: the store, the error path, the stylesheets.
 
 Screens and dialogs report their workers' failures through `ReportsWorkerErrors`
 (`widgets/worker_errors.py`, where widgets that own workers find it too, as widgets never

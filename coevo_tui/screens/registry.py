@@ -62,7 +62,7 @@ SCREENS: dict[str, ScreenEntry] = {
         # (e.g. the Label screen with a run started); it receives open_screen's kwargs.
         ScreenEntry("run", "Run", "coevo_tui.screens.run", "run_screen"),
         ScreenEntry("label", "Label", "coevo_tui.screens.label", "LabelScreen"),
-        # `enter` on a case (Cases, Compare): one case in full; esc returns to the list.
+        # `i` on Cases, `enter` on Compare: one case in full; esc returns to where it was.
         ScreenEntry("case_detail", "Case", "coevo_tui.screens.case_detail",
                     "CaseDetailScreen", drill_down=True),
     )
