@@ -56,7 +56,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in SOURCE_ITEMS:
         item = ROOT / name
         if item.is_dir():
-            # symlinks=True keeps coevo_tui/styles a link, as in a fresh clone.
+            # symlinks=True keeps coevo_tui/demo/demo.tcss a link, as in a fresh clone.
             shutil.copytree(item, src / name, symlinks=True, ignore=ignore)
         else:
             shutil.copy2(item, src / name)
