@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", type=int, metavar="N",
                    help="the older version (default: the revision's parent)")
     p.add_argument("--revision", type=int, metavar="M",
-                   help="the newer version (default: the newest)")
+                   help="the version checked against the baseline (default: the newest; "
+                   "--candidate M, its old name, still works but is deprecated)")
     # The old name of --revision, kept so that existing scripts keep working.
     p.add_argument("--candidate", type=int, dest="revision", help=argparse.SUPPRESS)
     p.add_argument("--model", metavar="MODEL", help="compare this model's outputs (needed when "

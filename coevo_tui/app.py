@@ -4,10 +4,15 @@ errors to notifications.
 How the app is put together (read this before adding a screen):
 
 - **Screens** live in `coevo_tui/screens/<name>.py`, subclass `screens.base.CoevoScreen`
-  (gives `self.session`, `self.store` and `self.jobs`, and reports worker failures), and compose their own `Header` and
-  `Footer`. Top-level screens are opened by name with `app.open_screen(name, **kwargs)`;
+  (gives `self.session`, `self.store` and `self.jobs`, and reports worker failures), and
+  compose their own `Header` and `Footer`. Top-level screens are opened by name with `app.open_screen(name, **kwargs)`;
   the names, modules and factories are listed in `screens/registry.py`. The App's `p`, `c`,
-  `o`, `v`, `R` keys open them, and stay hidden until the module exists.
+  `o`, `v`, `R` keys open them, and stay hidden until the module exists. A screen opens
+  another one the same way (drill-down entries such as `case_detail` stack above it).
+- **Dialogs** (modal screens returning a typed result) live in
+  `coevo_tui/screens/dialogs/<name>.py` and subclass `screens.base.CoevoModal`. A screen
+  imports the dialogs it opens; it never imports another screen (pyproject.toml's import
+  contracts, checked by tests/test_import_contracts.py).
 - **Bindings** carry an `id` (`<screen>.<action>`, or `app.<action>` here) and a
   description; the footer, the help screen (`?`) and the command palette (ctrl+p) all read
   the live bindings, and the keymap (`COEVO_KEYMAP`, see `keymap.py`) remaps any id. An
@@ -25,8 +30,11 @@ How the app is put together (read this before adding a screen):
   runs twice. Screens follow a job through the `app.jobs.changed` and `.events` signals.
 - **Model calls** (litellm) are never imported at start-up (`import litellm` costs ~3.5 s):
   the model client imports it in a thread on the first call, so the screen keeps drawing.
-- **Styles** are in `styles/app.tcss` (theme variables only); the demo project also loads
-  `demo.tcss` on top (`_apply_project_stylesheet`).
+- **Styles** are in the top-level `styles/` folder (installed as `coevo_tui.styles`;
+  theme variables only): `app.tcss` holds what is app-wide (the header and the shared
+  widgets), each screen loads its own `<screen>.tcss` through its `CSS_PATH`
+  (`stylesheet(name)` in screens/base.py), the dialogs `dialogs.tcss`; no widget carries
+  DEFAULT_CSS. The demo project also loads `demo.tcss` on top (`_apply_project_stylesheet`).
 """
 
 from __future__ import annotations
@@ -54,7 +62,7 @@ from coevo_tui.domain.model import Project
 from coevo_tui.jobs import Jobs
 from coevo_tui.keymap import keymap_from_environment
 from coevo_tui.palette import ScreenActionsProvider
-from coevo_tui.screens.base import CoevoModal
+from coevo_tui.screens.base import CoevoModal, stylesheet
 from coevo_tui.screens.registry import SCREENS
 from coevo_tui.session import Session
 from coevo_tui.store.faults import storage_error_in
@@ -63,14 +71,12 @@ from coevo_tui.widgets.status_bar import READ_ONLY
 if TYPE_CHECKING:
     from coevo_tui.llm.client import ModelClient
 
-STYLES = Path(__file__).parent / "styles"
-
 
 class CoevoApp(App[int]):
     """coevo's TUI. Build it with `make_app` (the command line and the tests share it)."""
 
     TITLE = "coevo"
-    CSS_PATH = [STYLES / "app.tcss", STYLES / "labeling.tcss"]
+    CSS_PATH = stylesheet("app.tcss")
     COMMANDS = App.COMMANDS | {ScreenActionsProvider}
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="app.help", key_display="?"),
@@ -256,11 +262,12 @@ class CoevoApp(App[int]):
         await self.open_screen(name)
 
     async def open_screen(self, name: str, **kwargs: Any) -> None:
-        """Open the top-level screen `name` (see screens/registry.py) above the Cases screen.
+        """Open the screen `name` (see screens/registry.py), made with `kwargs`.
 
-        Screens opened this way replace each other (the stack stays Cases + one), so `esc`
-        on any of them returns to the Cases screen. Push a screen yourself for a drill-down
-        that should return to where it came from.
+        Top-level screens open above the Cases screen and replace each other (the stack
+        stays Cases + one), so `esc` on any of them returns to the Cases screen. A
+        drill-down entry (e.g. the case detail) is pushed above the current screen, so `esc`
+        returns to where it came from.
         """
         entry = SCREENS.get(name)
         if entry is None or name not in self.available_screens:
@@ -272,6 +279,9 @@ class CoevoApp(App[int]):
         except UserError as exc:
             self.report_error(exc)
             return
+        if entry.drill_down:
+            await self.push_screen(screen)
+            return
         from coevo_tui.screens.cases import CasesScreen
 
         if len(self.screen_stack) > 2 and isinstance(self.screen_stack[1], CasesScreen):
@@ -281,7 +291,7 @@ class CoevoApp(App[int]):
         await self.push_screen(screen)
 
     def action_help(self) -> None:
-        from coevo_tui.screens.help import HelpScreen
+        from coevo_tui.screens.dialogs.help import HelpScreen
 
         if isinstance(self.screen, HelpScreen):
             return

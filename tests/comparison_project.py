@@ -2,7 +2,7 @@
 
 Three versions of a moderation policy and ten cases; every answer and label is stored
 directly (no model call), with fixed costs and latencies, so what the screens show is the
-same on every run. Between v2 (baseline) and v3 (candidate) the cases cover: regressed,
+same on every run. Between v2 (baseline) and v3 (revision) the cases cover: regressed,
 changed-unlabelled, fixed, error, good-to-unsure, new, still bad, unchanged, still good,
 and one case not run under v3.
 """

@@ -14,7 +14,7 @@ from coevo_tui.domain.errors import UserError
 from coevo_tui.keymap import parse_keymap
 from coevo_tui.palette import ScreenActionsProvider, bound_actions
 from coevo_tui.screens.cases import CasesScreen
-from coevo_tui.screens.help import HelpScreen
+from coevo_tui.screens.dialogs.help import HelpScreen
 from coevo_tui.screens.registry import SCREENS, ScreenEntry
 from coevo_tui.store import Store
 
@@ -59,7 +59,7 @@ def test_coevo_path_with_a_bad_file_exits_2_without_starting_the_tui(tmp_path: P
 
 
 def test_importing_the_app_does_not_import_litellm() -> None:
-    code = ("import sys, coevo_tui.app, coevo_tui.screens.cases, coevo_tui.screens.help\n"
+    code = ("import sys, coevo_tui.app, coevo_tui.screens.cases, coevo_tui.screens.dialogs.help\n"
             "print('litellm' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)

@@ -13,9 +13,9 @@ from coevo_tui.domain.case_query import LINE_EXT_ID, LINE_INPUT, CaseQuery, case
 from coevo_tui.domain.model import CaseState, OutputStatus, Verdict
 from coevo_tui.palette import bound_actions
 from coevo_tui.screens.case_detail import CaseDetailScreen
-from coevo_tui.screens.case_editor import CaseEditorScreen, parse_tags
+from coevo_tui.screens.dialogs.case_editor import CaseEditorScreen, parse_tags
 from coevo_tui.screens.cases import CasesScreen
-from coevo_tui.screens.help import HelpScreen
+from coevo_tui.screens.dialogs.help import HelpScreen
 from coevo_tui.store import NewCase, Store
 from coevo_tui.widgets.case_table import CaseTable
 

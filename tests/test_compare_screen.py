@@ -1,6 +1,6 @@
 """The Compare screen, driven with Pilot: streaming side by side, labelling from a pane,
 navigation by status, the instruction diff, choosing versions and models, running the
-candidate over the set, and the layout at 80 and 120 columns."""
+revision over the set, and the layout at 80 and 120 columns."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from coevo_tui.llm.fake_provider import FakeModel
 from coevo_tui.screens.compare import (
     CompareRow,
     CompareScreen,
-    VersionPicker,
     build_rows,
     history_text,
     status_counts,
 )
-from coevo_tui.screens.rationale import RationaleScreen
+from coevo_tui.screens.dialogs.rationale import RationaleScreen
+from coevo_tui.screens.dialogs.version_picker import VersionPicker
 from coevo_tui.store import NewCase, Store
 
 from comparison_project import MODEL, build
@@ -229,6 +229,24 @@ def test_history_text_without_changes() -> None:
     assert history_text([]).plain == "Verdict changed in: no version yet"
 
 
+async def test_enter_opens_the_case_above_compare_and_esc_returns(stored: Path) -> None:
+    """The case detail opens by name through the registry, as a drill-down: above Compare
+    (not in its place), so esc comes back to the same comparison."""
+    app = make_app(stored, keymap={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(app, pilot)
+        await settled(pilot, screen)
+        ext_id = current_ext_id(screen)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CaseDetailScreen",
+                       "the case detail")
+        await wait_for(pilot, lambda: f"Case {ext_id}" in screen_text(app), "its title")
+        assert app.screen_stack[-2] is screen
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, "back on Compare")
+        assert current_ext_id(screen) == ext_id
+
+
 # ---------------------------------------------------------------------- labelling
 async def test_g_labels_the_focused_pane_and_the_status_updates(stored: Path) -> None:
     app = make_app(stored, keymap={})
@@ -237,9 +255,9 @@ async def test_g_labels_the_focused_pane_and_the_status_updates(stored: Path) ->
         await settled(pilot, screen)
         assert screen.focused_pane() is screen.left_pane
         assert "▶ Baseline" in screen_text(app)
-        await pilot.press("l")  # focus the candidate
+        await pilot.press("l")  # focus the revision
         assert screen.focused_pane() is screen.right_pane
-        assert "▶ Candidate" in screen_text(app) and "▶ Baseline" not in screen_text(app)
+        assert "▶ Revision" in screen_text(app) and "▶ Baseline" not in screen_text(app)
         await pilot.press("g")
         await wait_for(pilot, lambda: screen.right_pane.label is not None
                        and screen.right_pane.label.verdict == Verdict.GOOD, "labelled good")
@@ -260,7 +278,7 @@ async def test_b_asks_for_a_rationale_and_labels_the_focused_pane(stored: Path) 
         screen = await open_compare(app, pilot)
         await pilot.press("j")  # c2: changed, unlabelled
         await settled(pilot, screen)
-        await pilot.press("tab")  # focus moves to the candidate pane
+        await pilot.press("tab")  # focus moves to the revision pane
         assert screen.focused_pane() is screen.right_pane
         await pilot.press("b")
         await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "the modal")
@@ -311,7 +329,7 @@ async def test_esc_in_the_rationale_still_labels_and_labelling_needs_an_answer(
         for _ in range(3):
             await pilot.press("j")
         await settled(pilot, screen)
-        assert current_ext_id(screen) == "c4"  # the candidate answer is an error
+        assert current_ext_id(screen) == "c4"  # the revision's answer is an error
         await pilot.press("l", "g")
         await pilot.pause()
         assert screen.right_pane.label is None
@@ -378,8 +396,8 @@ async def test_v_chooses_other_versions(stored: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker), "the picker")
         picker = app.screen
         assert picker.query_one("#version-picker-baseline", OptionList).highlighted == 1
-        await pilot.press("up", "enter")  # baseline v1, then the candidate list
-        await pilot.press("up", "enter")  # candidate v2
+        await pilot.press("up", "enter")  # baseline v1, then the revision list
+        await pilot.press("up", "enter")  # revision v2
         await wait_for(pilot, lambda: app.screen is screen and screen._loaded
                        and screen.right is not None and screen.right.version.number == 2,
                        "reloaded")
@@ -390,7 +408,7 @@ async def test_v_chooses_other_versions(stored: Path) -> None:
         assert {r.status for r in screen.rows} <= {S.STILL_GOOD, S.STILL_BAD, S.MISSING}
 
 
-async def test_m_compares_the_candidate_under_a_second_model(
+async def test_m_compares_the_revision_under_a_second_model(
         stored: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
     app = make_app(stored, keymap={}, client=fast_client)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -414,7 +432,7 @@ async def test_m_compares_the_candidate_under_a_second_model(
 
 
 # ---------------------------------------------------------------------- running the set
-async def test_r_runs_the_candidate_and_statuses_fill_in(
+async def test_r_runs_the_revision_and_statuses_fill_in(
         unrun: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
     # v1 answers: a1 and a3 as the fake model will answer again (so carry-over labels the
     # v2 answers), a2 differently.
@@ -437,7 +455,7 @@ async def test_r_runs_the_candidate_and_statuses_fill_in(
         screen = await open_compare(app, pilot)
         assert {r.status for r in screen.rows} == {S.MISSING}
         assert [r.ext_id for r in screen.rows] == ["a1", "a2", "a3"]
-        await settled(pilot, screen)  # a1's missing candidate answer streamed in
+        await settled(pilot, screen)  # a1's missing revision answer streamed in
         await pilot.press("R")
         await wait_for(pilot, lambda: screen.run_summary is not None
                        and not screen.run_in_progress(), "the run finished")

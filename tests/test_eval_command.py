@@ -1,4 +1,4 @@
-"""`coevo eval PATH [--check] [--baseline N] [--candidate M] [--model MODEL]` (for CI)."""
+"""`coevo eval PATH [--check] [--baseline N] [--revision M] [--model MODEL]` (for CI)."""
 
 from __future__ import annotations
 
@@ -97,24 +97,48 @@ def test_explicit_versions_and_defaults_for_one_side(project_path: Path, capsys)
     asyncio.run(_build(project_path))
     # Reversed, the regression is a fix and vice versa.
     assert main(["eval", str(project_path), "--check", "--baseline", "3",
-                 "--candidate", "2"]) == 1
+                 "--revision", "2"]) == 1
     out = capsys.readouterr().out
     assert out.startswith("v3 -> v2")
     assert "fixed: 1\n  regress-1" in out and "regressed: 1\n  fixed-1" in out
-    assert main(["eval", str(project_path), "--candidate", "3"]) == 0  # baseline: its parent
+    assert main(["eval", str(project_path), "--revision", "3"]) == 0  # baseline: its parent
     assert capsys.readouterr().out.startswith("v2 -> v3")
-    assert main(["eval", str(project_path), "--baseline", "1"]) == 0  # candidate: newest
+    assert main(["eval", str(project_path), "--baseline", "1"]) == 0  # revision: newest
     assert capsys.readouterr().out.startswith("v1 -> v3")
+
+
+def test_candidate_still_works_as_the_old_name_of_revision(project_path: Path, capsys) -> None:
+    """Scripts written for `--candidate` keep working: a hidden alias of `--revision`."""
+    asyncio.run(_build(project_path))
+    assert main(["eval", str(project_path), "--check", "--baseline", "3",
+                 "--candidate", "2"]) == 1
+    old = capsys.readouterr()
+    assert main(["eval", str(project_path), "--check", "--baseline", "3",
+                 "--revision", "2"]) == 1
+    new = capsys.readouterr()
+    assert old.out.startswith("v3 -> v2") and (old.out, old.err) == (new.out, new.err)
+    assert main(["eval", str(project_path), "--candidate", "1"]) == 2
+    assert "v1 has no earlier version" in capsys.readouterr().err
+
+
+def test_eval_help_names_revision_and_says_candidate_is_deprecated(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["eval", "--help"])
+    assert exited.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--revision M" in help_text
+    assert "--candidate M, its old name, still works but is deprecated" in help_text
+    assert "[--candidate" not in help_text  # hidden from the usage line
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--baseline", "9"], "no version 9"),
-        (["--candidate", "9"], "no version 9"),
-        (["--baseline", "2", "--candidate", "2"], "both v2"),
+        (["--revision", "9"], "no version 9"),
+        (["--baseline", "2", "--revision", "2"], "both v2"),
         (["--baseline", "3"], "v3 is the newest version"),
-        (["--candidate", "1"], "v1 has no earlier version"),
+        (["--revision", "1"], "v1 has no earlier version"),
         (["--model", "nobody"], "no outputs from model nobody"),
     ],
 )

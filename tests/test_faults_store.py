@@ -272,7 +272,7 @@ READING = {
     "export": (["export", "{p}", "{tmp}/out.jsonl"], None),
     "versions": (["versions", "{p}"], None),
     "diff": (["diff", "{p}", "1", "2"], None),
-    "eval": (["eval", "{p}", "--baseline", "1", "--candidate", "2"], None),
+    "eval": (["eval", "{p}", "--baseline", "1", "--revision", "2"], None),
 }
 # Each writing command with a query of what it added, and what the query must then say.
 WRITING = {

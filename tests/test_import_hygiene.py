@@ -8,7 +8,8 @@ import sys
 
 import coevo_tui
 
-CORE = ("domain", "store", "llm", "assist")
+# The core and the headless commands.
+CORE = ("domain", "store", "llm", "assist", "services", "commands", "demo", "session")
 
 
 def _core_modules() -> list[str]:

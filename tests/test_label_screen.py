@@ -16,7 +16,7 @@ from coevo_tui.llm.client import ModelClient, RetryPolicy
 from coevo_tui.llm.config import FAKE_MODEL
 from coevo_tui.llm.fake_provider import FakeModel
 from coevo_tui.screens.label import LabelScreen
-from coevo_tui.screens.rationale import RationaleScreen
+from coevo_tui.screens.dialogs.rationale import RationaleScreen
 from coevo_tui.store import NewCase, Store
 from coevo_tui.widgets.verdict_bar import verdict_text
 
@@ -355,6 +355,8 @@ async def test_the_label_screen_fits_80x24_and_reads_without_colour(
         await answered(pilot, screen, "c2")
         await pilot.press("k")
         await answered(pilot, screen, "c1")
+        # The progress line redraws on its own timer (10 a second): wait for its tick.
+        await wait_for(pilot, lambda: "1/4" in screen_text(app), "the progress line")
         lines = screen_text(app).splitlines()
         assert len(lines) == 24
         text = "\n".join(lines)

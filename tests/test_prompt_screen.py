@@ -11,8 +11,9 @@ from textual.widgets import OptionList, SelectionList, TextArea
 
 from coevo_tui.app import CoevoApp, make_app
 from coevo_tui.domain.model import OutputStatus, Verdict
+from coevo_tui.screens.dialogs.save_version import SaveVersionScreen
 from coevo_tui.screens.label import LabelScreen
-from coevo_tui.screens.prompt import PromptScreen, SaveVersionScreen, VersionDiffView
+from coevo_tui.screens.prompt import PromptScreen, VersionDiffView
 from coevo_tui.store import NewCase, Store
 
 from pilot_support import burst, screen_text

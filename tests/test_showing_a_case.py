@@ -184,7 +184,7 @@ async def test_a_label_given_before_the_list_is_sorted_counts_and_keeps_the_case
         # status they gave (changed-unlabelled).
         await wait_for(pilot, lambda: screen.left_answers and screen.right_answers,
                        "the statuses' reads done")
-        await pilot.press("l", "g")  # the candidate's answer is good too
+        await pilot.press("l", "g")  # the revision's answer is good too
         await wait_for(pilot, lambda: screen.right_pane.label is not None, "labelled")
         await pilot.pause()
         assert screen.query_one("#compare-badge").status == S.STILL_GOOD

@@ -37,6 +37,7 @@ def _opened(name: str, *keys: str):
         await app.open_screen(name)
         screen = app.screen
         for _ in range(500):
+            # Compare shows a case before its list is sorted, and j/k wait for the list.
             if isinstance(screen, CompareScreen) and screen.list_ready and all(
                     p.state in ("stored", "error") for p in (screen.left_pane,
                                                               screen.right_pane)):

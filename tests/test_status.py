@@ -34,7 +34,7 @@ from coevo_tui.domain.status import (
 S = ComparisonStatus
 _ids = itertools.count(1)
 
-# Every (baseline, candidate) combination, written out. A side is
+# Every (baseline, revision) combination, written out. A side is
 #   none | cancelled | error | error:VERDICT | ok | ok:VERDICT
 # ("ok" alone = an unlabelled answer). `text` is same/diff when both sides are ok answers
 # (whitespace-normalized texts equal or not); "-" rows must hold for both.
@@ -126,8 +126,8 @@ SIDES = ("none", "cancelled", "error", "error:bad", "ok", "ok:good", "ok:bad", "
 def _rows() -> list[tuple[str, str, str, ComparisonStatus]]:
     rows = []
     for line in TABLE.strip().splitlines():
-        base, cand, text, expected = line.split()
-        rows.append((base, cand, text, ComparisonStatus(expected)))
+        base, rev, text, expected = line.split()
+        rows.append((base, rev, text, ComparisonStatus(expected)))
     return rows
 
 
@@ -160,27 +160,27 @@ def test_table_covers_every_combination() -> None:
         assert (text in ("same", "diff")) == both_ok, (b, c, text)
 
 
-@pytest.mark.parametrize(("base", "cand", "text", "expected"), _rows(),
+@pytest.mark.parametrize(("base", "rev", "text", "expected"), _rows(),
                          ids=[f"{b}->{c}/{t}" for b, c, t, _ in _rows()])
-def test_every_transition(base: str, cand: str, text: str, expected: ComparisonStatus) -> None:
+def test_every_transition(base: str, rev: str, text: str, expected: ComparisonStatus) -> None:
     texts = {"same": [("the answer", "  the\nanswer ")], "diff": [("the answer", "another")],
              "-": [("the answer", "the answer"), ("the answer", "another")]}[text]
-    for base_text, cand_text in texts:
+    for base_text, rev_text in texts:
         b_out, b_verdict = side(base, base_text)
-        c_out, c_verdict = side(cand, cand_text)
+        c_out, c_verdict = side(rev, rev_text)
         assert compare(b_out, b_verdict, c_out, c_verdict) == expected
 
 
-@pytest.mark.parametrize(("base", "cand", "text", "expected"), _rows(),
+@pytest.mark.parametrize(("base", "rev", "text", "expected"), _rows(),
                          ids=[f"{b}->{c}/{t}" for b, c, t, _ in _rows()])
-def test_every_transition_on_answer_facts(base: str, cand: str, text: str,
+def test_every_transition_on_answer_facts(base: str, rev: str, text: str,
                                           expected: ComparisonStatus) -> None:
     # The screens compare plain tuples read from the store: the same table must hold.
     texts = {"same": [("the answer", "  the\nanswer ")], "diff": [("the answer", "another")],
              "-": [("the answer", "the answer"), ("the answer", "another")]}[text]
-    for base_text, cand_text in texts:
+    for base_text, rev_text in texts:
         facts = []
-        for spec, side_text in ((base, base_text), (cand, cand_text)):
+        for spec, side_text in ((base, base_text), (rev, rev_text)):
             out, verdict = side(spec, side_text)
             facts.append(None if out is None else answer_facts(
                 Answer(out, None if verdict is None else label(out, verdict))))
@@ -210,9 +210,9 @@ def test_whitespace_only_difference_is_unchanged_but_a_word_is_not() -> None:
 def test_compare_answers_reads_verdicts_from_labels() -> None:
     b, c = output(text="x"), output(text="y")
     base = Answer(b, label(b, Verdict.GOOD))
-    cand = Answer(c, label(c, Verdict.BAD, LabelSource.CARRIED))
-    assert compare_answers(base, cand) == S.REGRESSED
-    assert compare_answers(None, cand) == S.NEW
+    rev = Answer(c, label(c, Verdict.BAD, LabelSource.CARRIED))
+    assert compare_answers(base, rev) == S.REGRESSED
+    assert compare_answers(None, rev) == S.NEW
     assert compare_answers(base, None) == S.MISSING
 
 

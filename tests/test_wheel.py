@@ -1,7 +1,8 @@
 """The wheel: it carries the styles and the demo, and coevo runs from it in a clean venv.
 
-`styles/` and `demo.tcss` live at the repository top and reach the package through symlinks
-(coevo_tui/styles, coevo_tui/demo/demo.tcss); this checks that the build follows them.
+`styles/` and `demo.tcss` live at the repository top. styles/ becomes the package
+coevo_tui.styles through pyproject.toml's package-dir (no symlink); demo.tcss reaches the
+package through a symlink (coevo_tui/demo/demo.tcss); this checks that the build ships both.
 The clean venv (no system site-packages) gets its dependencies from requirements/lock.txt
 exactly as ./dev does, so this test talks to the package index through pip, the one test
 that does; pip's cache makes later runs fast. Without an index it skips, saying so.
@@ -55,7 +56,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in SOURCE_ITEMS:
         item = ROOT / name
         if item.is_dir():
-            # symlinks=True keeps coevo_tui/styles a link, as in a fresh clone.
+            # symlinks=True keeps coevo_tui/demo/demo.tcss a link, as in a fresh clone.
             shutil.copytree(item, src / name, symlinks=True, ignore=ignore)
         else:
             shutil.copy2(item, src / name)
@@ -102,6 +103,20 @@ def test_wheel_carries_the_styles_and_the_demo(wheel: Path) -> None:
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         assert "coevo = coevo_tui.__main__:main" in whl.read(entry_points).decode()
     assert "coevo_tui/styles/app.tcss" in names
+
+
+def test_every_package_is_listed_for_the_wheel() -> None:
+    """pyproject.toml lists the packages by hand (`find` cannot see coevo_tui.styles, which
+    is mapped from styles/): a package missing from that list would be missing from the
+    wheel, though every test run from the source tree would pass."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {".".join(init.parent.relative_to(ROOT).parts)
+             for init in (ROOT / "coevo_tui").rglob("__init__.py")}
+    assert "coevo_tui.screens.dialogs" in found
+    assert set(config["packages"]) == found | {"coevo_tui.styles"}
+    assert config["package-dir"] == {"coevo_tui.styles": "styles"}
 
 
 # Runs inside the clean venv: open a project in the real app, headless, and report what the

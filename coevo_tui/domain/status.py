@@ -2,12 +2,12 @@
 
 Everything here is pure: it takes outputs and labels already read from the store.
 
-The comparison table (B = baseline answer, C = candidate answer; "verdict" is the output's
+The comparison table (B = baseline answer, R = revision answer; "verdict" is the output's
 current label, whatever its source; a cancelled output counts as no output; an error
 output has no usable text, so it never "equals" anything):
 
 ======================  ==========================================  =======================
-candidate C             baseline B                                  status
+revision R              baseline B                                  status
 ======================  ==========================================  =======================
 none (or cancelled)     anything                                    MISSING
 error                   anything                                    ERROR
@@ -74,7 +74,7 @@ class Answer(NamedTuple):
 
 
 class ComparisonStatus(str, enum.Enum):
-    """How a case's answer changed from a baseline version to a candidate version.
+    """How a case's answer changed from the baseline version to the revision.
 
     Members are declared in navigation order: regressions first, then changed-unlabelled,
     then fixed, then the rest (most worth a look first).
@@ -158,17 +158,17 @@ def same_text(a: Output, b: Output) -> bool:
 def compare(
     baseline: Output | None,
     baseline_verdict: Verdict | None,
-    candidate: Output | None,
-    candidate_verdict: Verdict | None,
+    revision: Output | None,
+    revision_verdict: Verdict | None,
 ) -> ComparisonStatus:
     """The comparison status of one case (the table in this module's docstring)."""
     return compare_plain(
         None if baseline is None else baseline.status.value,
         None if baseline_verdict is None else baseline_verdict.value,
         None if baseline is None else baseline.text,
-        None if candidate is None else candidate.status.value,
-        None if candidate_verdict is None else candidate_verdict.value,
-        None if candidate is None else candidate.text,
+        None if revision is None else revision.status.value,
+        None if revision_verdict is None else revision_verdict.value,
+        None if revision is None else revision.text,
     )
 
 
@@ -183,28 +183,28 @@ def compare_plain(
     baseline_status: str | None,
     baseline_verdict: str | None,
     baseline_text: str | None,
-    candidate_status: str | None,
-    candidate_verdict: str | None,
-    candidate_text: str | None,
+    revision_status: str | None,
+    revision_verdict: str | None,
+    revision_text: str | None,
 ) -> ComparisonStatus:
     """`compare` on plain values as the store holds them: output statuses and verdicts as
     their string values (None: no output / unlabelled). The one implementation of the
     table, so that the screens can compare 100,000 cases without building objects."""
-    if candidate_status is None or candidate_status == _CANCELLED:
+    if revision_status is None or revision_status == _CANCELLED:
         return ComparisonStatus.MISSING
-    if candidate_status == _ERROR:
+    if revision_status == _ERROR:
         return ComparisonStatus.ERROR
     if baseline_status is None or baseline_status == _CANCELLED:
         return ComparisonStatus.NEW
-    if baseline_verdict is not None and candidate_verdict is not None:
-        return _PLAIN_TRANSITIONS[(baseline_verdict, candidate_verdict)]
-    if baseline_status == _OK and candidate_status == _OK and (
-        baseline_text == candidate_text  # equal texts normalize equal: skip the regex
+    if baseline_verdict is not None and revision_verdict is not None:
+        return _PLAIN_TRANSITIONS[(baseline_verdict, revision_verdict)]
+    if baseline_status == _OK and revision_status == _OK and (
+        baseline_text == revision_text  # equal texts normalize equal: skip the regex
         or normalize_output_text(baseline_text or "")
-        == normalize_output_text(candidate_text or "")
+        == normalize_output_text(revision_text or "")
     ):
         return ComparisonStatus.UNCHANGED
-    if candidate_verdict is None:
+    if revision_verdict is None:
         return ComparisonStatus.CHANGED_UNLABELLED
     return ComparisonStatus.NO_BASELINE_VERDICT
 
@@ -235,45 +235,45 @@ def with_label_facts(facts: AnswerFacts, label: Label) -> AnswerFacts:
             *facts[FACT_COST:])  # type: ignore[return-value]
 
 
-def compare_facts(baseline: AnswerFacts | None, candidate: AnswerFacts | None
+def compare_facts(baseline: AnswerFacts | None, revision: AnswerFacts | None
                   ) -> ComparisonStatus:
     """`compare_answers` for two answers' facts, either of which may be absent."""
-    if candidate is None:
+    if revision is None:
         return ComparisonStatus.MISSING
     if baseline is None:
-        return compare_plain(None, None, None, candidate[FACT_STATUS],
-                             candidate[FACT_VERDICT], candidate[FACT_TEXT])
+        return compare_plain(None, None, None, revision[FACT_STATUS],
+                             revision[FACT_VERDICT], revision[FACT_TEXT])
     return compare_plain(baseline[FACT_STATUS], baseline[FACT_VERDICT], baseline[FACT_TEXT],
-                         candidate[FACT_STATUS], candidate[FACT_VERDICT], candidate[FACT_TEXT])
+                         revision[FACT_STATUS], revision[FACT_VERDICT], revision[FACT_TEXT])
 
 
 def compare_all_facts(
     case_ids: Iterable[int],
     baseline: Mapping[int, AnswerFacts],
-    candidate: Mapping[int, AnswerFacts],
+    revision: Mapping[int, AnswerFacts],
 ) -> dict[int, ComparisonStatus]:
     """`compare_all` over answers' facts (keyed by case id)."""
-    get_b, get_c = baseline.get, candidate.get
-    return {cid: compare_facts(get_b(cid), get_c(cid)) for cid in case_ids}
+    get_b, get_r = baseline.get, revision.get
+    return {cid: compare_facts(get_b(cid), get_r(cid)) for cid in case_ids}
 
 
-def compare_answers(baseline: Answer | None, candidate: Answer | None) -> ComparisonStatus:
+def compare_answers(baseline: Answer | None, revision: Answer | None) -> ComparisonStatus:
     """`compare` for two (output, label) pairs, either of which may be absent."""
     return compare(
         None if baseline is None else baseline.output,
         None if baseline is None else baseline.verdict,
-        None if candidate is None else candidate.output,
-        None if candidate is None else candidate.verdict,
+        None if revision is None else revision.output,
+        None if revision is None else revision.verdict,
     )
 
 
 def compare_all(
     case_ids: Iterable[int],
     baseline: Mapping[int, Answer],
-    candidate: Mapping[int, Answer],
+    revision: Mapping[int, Answer],
 ) -> dict[int, ComparisonStatus]:
     """The status of every case in `case_ids` (answers keyed by case id)."""
-    return {cid: compare_answers(baseline.get(cid), candidate.get(cid)) for cid in case_ids}
+    return {cid: compare_answers(baseline.get(cid), revision.get(cid)) for cid in case_ids}
 
 
 def navigation_order(statuses: Mapping[int, ComparisonStatus]) -> list[int]:

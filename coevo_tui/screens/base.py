@@ -1,14 +1,16 @@
-"""What every coevo screen and worker-owning widget shares: the session, and the error path.
+"""What every coevo screen and dialog shares: the session, the error path, the stylesheets.
 
-Textual's `Worker.StateChanged` does not bubble, so a node that starts workers must forward
-their failures itself. `ReportsWorkerErrors` does that for any widget or screen; every
-failure then reaches `CoevoApp.report_error`, the app's single error path, and becomes a
-notification (never a traceback on screen).
+Screens and dialogs report their workers' failures through `ReportsWorkerErrors`
+(`widgets/worker_errors.py`, where widgets that own workers find it too, as widgets never
+import screens); every failure then reaches `CoevoApp.report_error`, the app's single error
+path, and becomes a notification (never a traceback on screen).
 """
 
 from __future__ import annotations
 
 import asyncio
+from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from textual import events
@@ -16,7 +18,8 @@ from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Input, TextArea
-from textual.worker import Worker, WorkerState
+
+from coevo_tui.widgets.worker_errors import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from coevo_tui.app import CoevoApp
@@ -27,17 +30,11 @@ if TYPE_CHECKING:
 ResultT = TypeVar("ResultT")
 
 
-class ReportsWorkerErrors:
-    """Mixin for a Widget or Screen: a worker that fails is reported as a notification.
-
-    Start workers with `@work(group=..., exit_on_error=False)`; without `exit_on_error=False`
-    Textual would exit the app on the first exception instead.
-    """
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state is WorkerState.ERROR and event.worker.error is not None:
-            app = cast("CoevoApp", self.app)  # type: ignore[attr-defined]
-            app.report_error(event.worker.error)
+def stylesheet(name: str) -> Path:
+    """The path of `styles/<name>` as installed: pyproject.toml maps the package
+    `coevo_tui.styles` to the top-level styles/ folder, so this finds it in a wheel and in
+    an editable install alike. For `CSS_PATH` (the app's, each screen's, the dialogs')."""
+    return Path(str(files("coevo_tui.styles") / name))
 
 
 class CoevoScreen(ReportsWorkerErrors, Screen[Any]):
@@ -87,12 +84,19 @@ class CoevoScreen(ReportsWorkerErrors, Screen[Any]):
         """The app's long work: runs that outlive this screen (coevo_tui/jobs.py)."""
         return cast("CoevoApp", self.app).jobs
 
+    async def open_screen(self, name: str, **kwargs: Any) -> None:
+        """Open the screen registered as `name` (screens/registry.py): screens never
+        import each other."""
+        await cast("CoevoApp", self.app).open_screen(name, **kwargs)
+
 
 class CoevoModal(ReportsWorkerErrors, ModalScreen[ResultT], Generic[ResultT]):
     """Base of coevo's modal dialogs; they return a typed result through `dismiss`.
 
     Keys that arrive before the dialog has focused its field (typed right behind the key
     that opened it) go into that field instead of being lost."""
+
+    CSS_PATH = stylesheet("dialogs.tcss")
 
     def on_key(self, event: events.Key) -> None:
         if self.focused is None and self.take_key(event):

@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Header, Static
 
 from coevo_tui.domain.model import Case, Label, Output, PromptVersion
-from coevo_tui.screens.base import CoevoScreen
+from coevo_tui.screens.base import CoevoScreen, stylesheet
 from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.jobs_line import JobsLine
 
@@ -62,6 +62,8 @@ def outputs_text(outputs: list[Output], labels: dict[int, Label],
 
 class CaseDetailScreen(CoevoScreen):
     """One case in full. esc goes back to the table."""
+
+    CSS_PATH = stylesheet("case_detail.tcss")
 
     BINDINGS = [
         Binding("escape,backspace", "app.pop_screen", "Back", id="case_detail.back"),

@@ -41,9 +41,8 @@ from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import Case, CaseState, Label, first_line
 from coevo_tui.domain.status import ComparisonStatus, compare_all
 from coevo_tui.jobs import Job, TestSetRun
-from coevo_tui.screens.base import CoevoScreen
-from coevo_tui.screens.case_detail import CaseDetailScreen
-from coevo_tui.screens.case_editor import CaseDraft, CaseEditorScreen
+from coevo_tui.screens.base import CoevoScreen, stylesheet
+from coevo_tui.screens.dialogs.case_editor import CaseDraft, CaseEditorScreen
 from coevo_tui.store import NewCase
 from coevo_tui.widgets.case_table import CaseTable, Column
 from coevo_tui.widgets.footer import CoevoFooter
@@ -128,6 +127,8 @@ def version_column(name: str, labels: dict[int, Label]) -> Column[CaseLine]:
 
 class CasesScreen(CoevoScreen):
     """The test set. `/` filter, `a` add, `e` edit, `x` archive/restore, `enter` open."""
+
+    CSS_PATH = stylesheet("cases.tcss")
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter", id="cases.filter", key_display="/"),
@@ -427,10 +428,11 @@ class CasesScreen(CoevoScreen):
         self.filter_input.value = " ".join(kept)
         self._filter_now()
 
-    def action_open_case(self) -> None:
+    async def action_open_case(self) -> None:
         row = self.table.current_row
         if row is not None:
-            self.app.push_screen(CaseDetailScreen(row[LINE_ID]))
+            app: Any = self.app
+            await app.open_screen("case_detail", case_id=row[LINE_ID])
 
     def action_add_case(self) -> None:
         self.add_case(self.ask(CaseEditorScreen(title="Add a case")))
@@ -565,15 +567,14 @@ class CasesScreen(CoevoScreen):
         self.filter_input.value = " ".join(words)
         self._filter_now()
 
-    def action_label_case(self) -> None:
+    async def action_label_case(self) -> None:
         """Label the cases shown, in the table's order, from the one under the cursor."""
-        from coevo_tui.screens.label import LabelScreen
-
         row = self.table.current_row
         if row is None:
             return
-        self.app.push_screen(LabelScreen([line[LINE_ID] for line in self.table.rows],
-                                         start_case_id=row[LINE_ID]))
+        app: Any = self.app
+        await app.open_screen("label", case_ids=[line[LINE_ID] for line in self.table.rows],
+                              start_case_id=row[LINE_ID])
 
     # ------------------------------------------------------------------ sorting
     def action_cycle_sort(self) -> None:
@@ -635,8 +636,8 @@ class CasesScreen(CoevoScreen):
             return
         model = self._model_filter()
         baseline = await self.store.answers.per_case(versions[-2].id, model)
-        candidate = await self.store.answers.per_case(versions[-1].id, model)
-        self._statuses = compare_all(ids, baseline, candidate)
+        revision = await self.store.answers.per_case(versions[-1].id, model)
+        self._statuses = compare_all(ids, baseline, revision)
 
     def _status_shown(self, line: CaseLine) -> bool:
         wanted = self._status_filter

@@ -1,6 +1,6 @@
 """The Compare screen (`c`): two versions, or one version under two models, side by side.
 
-The left pane is the baseline, the right pane the candidate; both are `StreamPane`s, so
+The left pane is the baseline, the right pane the revision; both are `StreamPane`s, so
 each owns its stream (leaving the screen, or moving to another case, cancels both) and a
 side without a stored answer streams one at once, while a stored one shows immediately.
 
@@ -11,10 +11,10 @@ the screen first shows one case (the first active one) with the status of its ow
 answers, and the list ("sorting…") follows; `j`/`k` say so until then. Showing a case
 reads it and both answers in one query (`Store.answers.case_on_show`). `g`/`b`/`u` label the focused pane's answer (`tab` or
 `h`/`l` moves focus), `r` edits its rationale; carry-over applies and the status updates
-in place. `d` shows the diff of the two versions' instructions. `R` runs the candidate
+in place. `d` shows the diff of the two versions' instructions. `R` runs the revision
 over every active case in a worker: statuses fill in as answers arrive (the list redraws
 in batches) and the panes keep streaming. `V` chooses the two versions; `m` compares the
-candidate under a second model instead (a litellm model string).
+revision under a second model instead (a litellm model string).
 
 Layout: at 110 columns and wider the case list sits on the left and the panes side by
 side (`-wide`); narrower, the list shrinks to a few lines on top and the panes stack
@@ -26,18 +26,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from rich.text import Text
-from textual import events, on, work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Header, Input, OptionList, Static
-from textual.widgets import Label as TextLabel
-from textual.widgets.option_list import Option
+from textual.widgets import Header, Static
 
 from coevo_tui.domain.carryover import is_carried
 from coevo_tui.domain.errors import UserError
@@ -63,8 +60,11 @@ from coevo_tui.domain.status import (
 )
 from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
 from coevo_tui.jobs import JOB_ENDED, Job, JobEvent, TestSetRun
-from coevo_tui.screens.base import CoevoModal, CoevoScreen
+from coevo_tui.screens.base import CoevoScreen, stylesheet
 from coevo_tui.screens.dialogs.model_picker import ModelPicker
+from coevo_tui.screens.dialogs.model_prompt import ModelPrompt
+from coevo_tui.screens.dialogs.rationale import RationaleScreen, carried_notice
+from coevo_tui.screens.dialogs.version_picker import VersionPicker
 from coevo_tui.services.comparison import (
     SeveralModels,
     VersionPair,
@@ -72,7 +72,6 @@ from coevo_tui.services.comparison import (
     choose_versions,
     merge_counts,
 )
-from coevo_tui.screens.rationale import RationaleScreen, carried_notice
 from coevo_tui.widgets.case_table import CaseTable, Column
 from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.status_badge import (
@@ -88,7 +87,6 @@ if TYPE_CHECKING:
     from coevo_tui.llm.config import ModelChoice
     from coevo_tui.llm.runner import RunSummary
 
-STYLES = Path(__file__).parent.parent / "styles"
 WIDE_FROM = 110  # columns from which the list and the panes sit side by side
 RUN_REFRESH_S = 0.25  # a run's finished cases reach the list at most this often
 S = ComparisonStatus
@@ -367,102 +365,11 @@ class InstructionDiff(Static):
         self.update(text)
 
 
-# ---------------------------------------------------------------------- modals
-class VersionPicker(CoevoModal[tuple[int, int] | None]):
-    """Choose the baseline and the candidate version (returns their numbers)."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="compare_versions.cancel"),
-        Binding("ctrl+s", "choose", "Compare", id="compare_versions.choose"),
-    ]
-
-    def __init__(self, versions: Sequence[PromptVersion], baseline: int, candidate: int
-                 ) -> None:
-        super().__init__()
-        self.versions = list(versions)
-        self.baseline = baseline
-        self.candidate = candidate
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="version-picker"):
-            yield Static("Compare two versions", id="version-picker-title")
-            with Horizontal(id="version-picker-lists"):
-                with Vertical():
-                    yield TextLabel("Baseline (left)")
-                    yield OptionList(*self._options(), id="version-picker-baseline")
-                with Vertical():
-                    yield TextLabel("Candidate (right)")
-                    yield OptionList(*self._options(), id="version-picker-candidate")
-            yield Static("enter picks · tab switches list · ctrl+s compares · esc cancels",
-                         id="version-picker-keys")
-
-    def _options(self) -> list[Option]:
-        return [Option(f"v{v.number}  {first_line(v.note or '-', 26)}", id=str(v.number))
-                for v in self.versions]
-
-    def on_mount(self) -> None:
-        numbers = [v.number for v in self.versions]
-        base = self.query_one("#version-picker-baseline", OptionList)
-        cand = self.query_one("#version-picker-candidate", OptionList)
-        base.highlighted = numbers.index(self.baseline) if self.baseline in numbers else 0
-        cand.highlighted = numbers.index(self.candidate) if self.candidate in numbers else 0
-        base.focus()
-
-    @on(OptionList.OptionSelected)
-    def _picked(self, event: OptionList.OptionSelected) -> None:
-        if event.option_list.id == "version-picker-baseline":
-            self.query_one("#version-picker-candidate", OptionList).focus()
-        else:
-            self.action_choose()
-
-    def _highlighted(self, list_id: str) -> int:
-        options = self.query_one(list_id, OptionList)
-        index = options.highlighted or 0
-        return self.versions[index].number
-
-    def action_choose(self) -> None:
-        self.dismiss((self._highlighted("#version-picker-baseline"),
-                      self._highlighted("#version-picker-candidate")))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class ModelPrompt(CoevoModal[str | None]):
-    """Ask for a second model (a litellm model string); "" goes back to versions."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="compare_model.cancel"),
-    ]
-
-    def __init__(self, version_number: int, current: str) -> None:
-        super().__init__()
-        self.version_number = version_number
-        self.current = current
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="model-prompt"):
-            yield Static(f"Compare v{self.version_number} under two models",
-                         id="model-prompt-title")
-            yield Static("Second model: a litellm model string (gpt-4o-mini, "
-                         "ollama/llama3.2, ...). Empty compares versions again.",
-                         id="model-prompt-hint")
-            yield Input(self.current, placeholder="provider/model", id="model-prompt-input")
-            yield Static("enter compares · esc cancels", id="model-prompt-keys")
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip())
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
 # ---------------------------------------------------------------------- the screen
 class CompareScreen(CoevoScreen):
-    """Baseline and candidate side by side on one case at a time (module docstring)."""
+    """Baseline and revision side by side on one case at a time (module docstring)."""
 
-    CSS_PATH = STYLES / "compare.tcss"
+    CSS_PATH = stylesheet("compare.tcss")
     AUTO_FOCUS = "#compare-left"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -485,22 +392,22 @@ class CompareScreen(CoevoScreen):
         Binding("d", "toggle_diff", "Diff", id="compare.diff",
                 tooltip="Show or hide the diff of the two versions' instructions"),
         Binding("R", "run", "Run all", id="compare.run",
-                tooltip="Run the candidate over every active case (R again stops)"),
+                tooltip="Run the revision over every active case (R again stops)"),
         Binding("space", "rerun", "Re-run", id="compare.rerun", show=False,
                 tooltip="Call the model again for the focused pane (bypasses the cache)"),
         Binding("V", "choose_versions", "Versions", id="compare.versions", show=False,
                 tooltip="Choose the two versions to compare"),
         Binding("m", "second_model", "Model", id="compare.model", show=False,
-                tooltip="Compare the candidate under a second model"),
+                tooltip="Compare the revision under a second model"),
         Binding("enter", "open_case", "Open case", id="compare.open", show=False),
         Binding("ctrl+r", "reload", "Re-sort", id="compare.reload", show=False,
                 tooltip="Read every answer again and put the list back in status order"),
     ]
 
-    def __init__(self, baseline: int | None = None, candidate: int | None = None,
+    def __init__(self, baseline: int | None = None, revision: int | None = None,
                  model: str | None = None, second_model: str | None = None) -> None:
         super().__init__()
-        self.requested = (baseline, candidate)
+        self.requested = (baseline, revision)
         self.requested_model = model
         self.requested_second_model = second_model
         self.versions: list[PromptVersion] = []
@@ -546,7 +453,7 @@ class CompareScreen(CoevoScreen):
                 with Container(id="compare-panes"):
                     yield ComparePane(side_title="Baseline", id="compare-left",
                                       classes="compare-pane")
-                    yield ComparePane(side_title="Candidate", id="compare-right",
+                    yield ComparePane(side_title="Revision", id="compare-right",
                                       classes="compare-pane")
                 with VerticalScroll(id="compare-diff"):
                     yield InstructionDiff("", id="compare-diff-text")
@@ -781,7 +688,7 @@ class CompareScreen(CoevoScreen):
         models_mode = left.version.id == right.version.id and left.model != right.model
         params = self.session.params
         for pane, side, role in ((self.left_pane, left, "Baseline"),
-                                 (self.right_pane, right, "Candidate")):
+                                 (self.right_pane, right, "Revision")):
             pane.choice = side.choice
             pane.params = params
             title = role
@@ -999,11 +906,9 @@ class CompareScreen(CoevoScreen):
             pane = getattr(self, "_pane_before_diff", None) or self.left_pane
             pane.focus()
 
-    def action_open_case(self) -> None:
-        from coevo_tui.screens.case_detail import CaseDetailScreen
-
+    async def action_open_case(self) -> None:
         if self.case is not None:
-            self.app.push_screen(CaseDetailScreen(self.case.id))
+            await self.open_screen("case_detail", case_id=self.case.id)
 
     def action_rerun(self) -> None:
         pane = self.focused_pane()

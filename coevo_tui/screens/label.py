@@ -47,9 +47,9 @@ from coevo_tui.llm.runner import (
     RunStarted,
     RunSummary,
 )
-from coevo_tui.screens.base import CoevoScreen
-from coevo_tui.screens.rationale import RationaleScreen, carried_notice
 from coevo_tui.jobs import JOB_ENDED, Job, JobEvent, TestSetRun
+from coevo_tui.screens.base import CoevoScreen, stylesheet
+from coevo_tui.screens.dialogs.rationale import RationaleScreen, carried_notice
 from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.run_line import run_line, text_bar
 from coevo_tui.widgets.status_bar import StatusBar
@@ -66,6 +66,8 @@ ERROR_NOT_LABELLABLE = "an error cannot be labelled: space calls the model again
 class LabelScreen(CoevoScreen):
     """Label the answers of `case_ids` (default: every active case) under a version
     (default: the newest), starting at `start_case_id`; `start_run` starts `R` at once."""
+
+    CSS_PATH = stylesheet("label.tcss")
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("g", "verdict('good')", "Good", id="label.good"),

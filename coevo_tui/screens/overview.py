@@ -16,7 +16,6 @@ cursor with its parent.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.cells import cell_len
@@ -31,7 +30,7 @@ from textual.widgets import Header, Static
 
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.status import ComparisonStatus, VersionSummary
-from coevo_tui.screens.base import CoevoScreen
+from coevo_tui.screens.base import CoevoScreen, stylesheet
 from coevo_tui.services.overview import (
     VersionRow,
     pick_model,
@@ -45,7 +44,6 @@ from coevo_tui.widgets.pass_rate_chart import PassRateBar, PassRateChart
 from coevo_tui.widgets.provenance import provenance_text
 from coevo_tui.widgets.status_badge import status_label
 
-STYLES = Path(__file__).parent.parent / "styles"
 S = ComparisonStatus
 
 
@@ -135,8 +133,6 @@ def status_counts_text(row: VersionRow, width: int = 10_000) -> Text:
 class StatusCounts(Widget):
     """`status_counts_text` of one version, wrapped to the widget's width."""
 
-    DEFAULT_CSS = "StatusCounts { height: auto; }"
-
     row: reactive[VersionRow | None] = reactive(None, layout=True)
 
     def render(self) -> Text:
@@ -153,7 +149,7 @@ def _row_key(row: VersionRow) -> int:
 class OverviewScreen(CoevoScreen):
     """Pass rate per version (a chart), counts by status, cost, latency, provenance."""
 
-    CSS_PATH = STYLES / "overview.tcss"
+    CSS_PATH = stylesheet("overview.tcss")
     AUTO_FOCUS = "#overview-versions"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -277,7 +273,7 @@ class OverviewScreen(CoevoScreen):
             return
         app: Any = self.app
         await app.open_screen("compare", baseline=row.parent_number,
-                              candidate=row.version.number, model=self.model)
+                              revision=row.version.number, model=self.model)
 
     def action_next_model(self) -> None:
         if len(self.models) < 2:

@@ -8,6 +8,11 @@ binding `Binding(key, "open_screen('<name>')", ..., id="app.<name>")`).
 
 A factory is called with the keyword arguments given to `CoevoApp.open_screen(name, **kw)`
 and returns the Screen to push (a Screen class is such a factory).
+
+Screens open each other only through this registry (or by importing a dialog from
+`screens/dialogs/`), never by importing another screen's module; the import contracts in
+pyproject.toml check it. A `drill_down` entry (the case detail) is pushed above the screen
+that opened it, so `esc` returns there; the others replace each other above Cases.
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ from textual.screen import Screen
 
 @dataclass(frozen=True)
 class ScreenEntry:
-    """Where a named screen lives: `module` and the `factory` attribute in it."""
+    """Where a named screen lives: `module` and the `factory` attribute in it; `drill_down`
+    screens open above the current screen instead of replacing the top-level one."""
 
     name: str
     title: str
     module: str
     factory: str
+    drill_down: bool = False
 
     def is_available(self) -> bool:
         """True when the module exists (found without importing it: start-up stays fast)."""
@@ -55,5 +62,8 @@ SCREENS: dict[str, ScreenEntry] = {
         # started (or, when it already runs, shown).
         ScreenEntry("run", "Run", "coevo_tui.screens.label", "run_screen"),
         ScreenEntry("label", "Label", "coevo_tui.screens.label", "LabelScreen"),
+        # `i` on Cases, `enter` on Compare: one case in full; esc returns to where it was.
+        ScreenEntry("case_detail", "Case", "coevo_tui.screens.case_detail",
+                    "CaseDetailScreen", drill_down=True),
     )
 }

@@ -79,17 +79,6 @@ class CaseTable(ScrollView, Generic[Row], can_focus=True, inherit_bindings=False
         "case-table--error",
     }
 
-    DEFAULT_CSS = """
-    CaseTable {
-        height: 1fr;
-        overflow-x: hidden;
-        overflow-y: auto;
-        scrollbar-size-vertical: 1;
-    }
-    CaseTable > .case-table--header { text-style: bold; }
-    CaseTable > .case-table--cursor { text-style: bold; }
-    """
-
     cursor_row: reactive[int] = reactive(0, always_update=True, repaint=False)
 
     class CursorMoved(Message):

@@ -91,10 +91,6 @@ class PassRateChart(Widget):
 
     COMPONENT_CLASSES = {"pass-rate-chart--filled", "pass-rate-chart--empty"}
 
-    DEFAULT_CSS = """
-    PassRateChart { height: auto; width: 1fr; }
-    """
-
     bars: reactive[tuple[PassRateBar, ...]] = reactive((), layout=True)
 
     def render(self) -> Text:

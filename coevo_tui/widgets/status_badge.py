@@ -125,10 +125,6 @@ class StatusBadge(Static):
     `status` None shows `placeholder` (e.g. while the statuses load).
     """
 
-    DEFAULT_CSS = """
-    StatusBadge { width: auto; height: 1; padding: 0 1; }
-    """
-
     status: reactive[ComparisonStatus | None] = reactive(None)
 
     def __init__(self, status: ComparisonStatus | None = None, *, placeholder: str = "",

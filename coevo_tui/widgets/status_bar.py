@@ -43,10 +43,6 @@ class StatusBar(Static):
     for NO_COLOR, a leading marker: "!" when no model, "~" for the demo model. A project
     opened read-only says so first ("read-only · model: ..."; class -read-only)."""
 
-    DEFAULT_CSS = """
-    StatusBar { height: 1; padding: 0 1; }
-    """
-
     def on_mount(self) -> None:
         app = cast("CoevoApp", self.app)
         app.jobs.changed.subscribe(self, self._job_changed)

@@ -51,8 +51,8 @@ from coevo_tui.llm.runner import (
     CaseRestarted,
     CaseStarted,
 )
-from coevo_tui.screens.base import ReportsWorkerErrors
 from coevo_tui.widgets.verdict_bar import verdict_text
+from coevo_tui.widgets.worker_errors import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from coevo_tui.app import CoevoApp
@@ -83,12 +83,6 @@ def output_facts(output: Output) -> str:
 
 class StreamPane(ReportsWorkerErrors, Vertical):
     """One case's output under one version and model (see the module docstring)."""
-
-    DEFAULT_CSS = """
-    StreamPane { height: 1fr; }
-    StreamPane > .stream-pane--head { height: 1; padding: 0 1; }
-    StreamPane > VerticalScroll { height: 1fr; padding: 0 1; }
-    """
 
     @dataclass
     class _OutputMessage(Message):

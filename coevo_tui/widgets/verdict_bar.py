@@ -43,10 +43,6 @@ def verdict_cell(label: Label | None) -> str:
 class VerdictBar(Static):
     """Shows a label (or why there is none) and its rationale, on one or two lines."""
 
-    DEFAULT_CSS = """
-    VerdictBar { height: auto; max-height: 3; padding: 0 1; }
-    """
-
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__("", id=id, classes=classes)
         self.label: Label | None = None

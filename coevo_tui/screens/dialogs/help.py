@@ -12,6 +12,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from coevo_tui.palette import BoundAction, bound_actions
+from coevo_tui.screens.base import stylesheet
 
 
 def screen_label(screen: Screen[object]) -> str:
@@ -50,6 +51,8 @@ def help_table(title: str, entries: list[BoundAction]) -> Group:
 
 class HelpScreen(ModalScreen[None]):
     """A modal listing the keys of the screen it was opened on. Any of esc, ?, q closes it."""
+
+    CSS_PATH = stylesheet("dialogs.tcss")
 
     BINDINGS = [
         Binding("escape,question_mark,q", "dismiss", "Close", id="help.close"),
