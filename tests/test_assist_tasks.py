@@ -502,3 +502,45 @@ async def test_the_judge_through_an_openai_compatible_server_at_concurrency(
         "properties"]["verdict"]["enum"] == ["good", "bad", "unsure"]
     nothing = await collect(judge.judge(session, version, model="openai/m"))
     assert nothing[0].total == 0 and fake_server.request_count == 12
+
+
+# ---------------------------------------------------------------------- embeddings
+async def test_with_an_embedding_model_paraphrases_are_dropped_too(
+        session: Session, fake_provider: FakeModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = session.store
+    version = await store.versions.latest()
+    await store.rules.replace(version.id, RULES)
+    await store.cases.add(NewCase("I will find where you live"))
+    monkeypatch.setenv("COEVO_EMBEDDING_MODEL", "coevo-fake/embedder")
+    monkeypatch.setenv("COEVO_EMBEDDING_THRESHOLD", "0.9")
+    fake_provider.embeddings.update({
+        "I will find where you live": [1.0, 0.0, 0.0],
+        "gonna track down your home address": [0.98, 0.1, 0.0],  # a paraphrase
+        "nice flank, totally legit": [0.0, 1.0, 0.0]})
+    fake_provider.script(cases_answer(item("gonna track down your home address", 2),
+                                      item("nice flank, totally legit", 3)))
+    events = await collect(candidates.generate(session, n=2))
+    (dropped,) = [e for e in events if isinstance(e, CandidateDropped)]
+    assert (dropped.text, dropped.duplicate_of) == ("gonna track down your home address",
+                                                    "I will find where you live")
+    assert [e.case.input for e in events if isinstance(e, CandidateAdded)] == [
+        "nice flank, totally legit"]
+    assert fake_provider.embedding_requests[0] == ["I will find where you live"]
+    monkeypatch.setenv("COEVO_EMBEDDING_THRESHOLD", "two")
+    with pytest.raises(UserError, match="COEVO_EMBEDDING_THRESHOLD"):
+        await collect(candidates.generate(session, n=2))
+
+
+async def test_a_failing_embedding_model_falls_back_to_text_and_says_so(
+        session: Session, fake_provider: FakeModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    version = await session.store.versions.latest()
+    await session.store.rules.replace(version.id, RULES)
+    await session.store.cases.add(NewCase("an existing case"))
+    monkeypatch.setenv("COEVO_EMBEDDING_MODEL", "no-such-provider/embedder")
+    fake_provider.script(cases_answer(item("brand new input", 1)))
+    events = await collect(candidates.generate(session, n=1))
+    assert [e.case.input for e in events if isinstance(e, CandidateAdded)] == [
+        "brand new input"]
+    (problem,) = [p for p in events[-1].summary.problems if "embeddings" in p]
+    assert problem.startswith("embeddings from no-such-provider/embedder failed (")
+    assert problem.endswith("; compared by text only") and "\n" not in problem
