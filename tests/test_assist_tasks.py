@@ -113,20 +113,27 @@ async def test_rules_are_extracted_renumbered_and_stored_once(session: Session,
         {"number": 4, "title": "No slurs", "text": "No slurs."},
         {"number": 9, "title": "  No   real threats ", "text": "No threats of real violence."},
         {"number": 9, "title": "No slurs", "text": "again"},
+        {"number": 5, "title": "Any message that contains:", "text": "Any message that"
+         " contains:"},
+        {"number": 6, "title": "Trash talk about the game is fine and so is swearing at"
+         " bad luck", "text": ""},
         {"number": 2, "title": "Trash talk is fine", "text": ""}]}))
     version = await session.store.versions.latest()
     found, result = await rules.ensure_rules(session, version)
     assert [(r.number, r.title) for r in found] == [
-        (1, "No slurs"), (2, "No real threats"), (3, "Trash talk is fine")]
+        (1, "No slurs"), (2, "No real threats"),
+        (3, "Trash talk about the game is fine and…"), (4, "Trash talk is fine")]
     assert result is not None and result.problems == (
-        "rule 'No slurs' twice: kept once", "rules renumbered 1 to 3")
+        "rule 'No slurs' twice: kept once",
+        "'Any message that contains:' is a heading, not a rule: left out",
+        "rules renumbered 1 to 4")
     again, none = await rules.ensure_rules(session, version)
     assert [r.title for r in again] == [r.title for r in found] and none is None
     assert fake_provider.calls == 1  # stored: not asked again
     assert "Instructions:\n<<<\n" + INSTRUCTIONS in fake_provider.requests[0][-1]["content"]
     (event,) = await assist_events(session.store)
     assert (event.entity, event.entity_id) == ("rules", version.id)
-    assert event.payload["model"] == FAKE_MODEL and event.payload["kept"] == 3
+    assert event.payload["model"] == FAKE_MODEL and event.payload["kept"] == 4
     assert event.payload["tokens_out"] > 0
 
 

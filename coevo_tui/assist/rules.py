@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 TASK = "rules"
 MAX_RULES = 20
 TITLE_CHARS = 60
+TITLE_WORDS = 8
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -91,6 +92,13 @@ def parse(value: Any) -> tuple[list[NewRule], list[str]]:
         if not title:
             problems.append("a rule without a title: left out")
             continue
+        if title.endswith(":") and (not text or text.endswith(":")):
+            # "Any message that contains:" is the heading of a list, not a rule.
+            problems.append(f"{title!r} is a heading, not a rule: left out")
+            continue
+        words = title.split()
+        if len(words) > TITLE_WORDS:  # small models copy the whole rule as its title
+            title = " ".join(words[:TITLE_WORDS]).rstrip(",;:.") + "…"
         if len(title) > TITLE_CHARS:
             title = title[:TITLE_CHARS - 1].rstrip() + "…"
         if title.casefold() in titles:
