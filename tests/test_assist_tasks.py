@@ -413,7 +413,11 @@ async def test_a_revision_draft_cites_its_cases_and_saves_them_as_motivation(
     assert draft.case_ids == [bad_id, unsure_id]  # the summary's ids count too
     label = await store.labels.current(bad_output)
     assert draft.label_ids[0] == label.id
-    assert draft.problems == ("case 'c999' was not among the cases shown: left out",)
+    assert draft.problems == (f"case_ids #2: 'c999' is not one of {unsure.ext_id},"
+                              f" {bad.ext_id}: dropped",)
+    ids = fake_provider.response_formats[0]["json_schema"]["schema"]["properties"][
+        "case_ids"]["items"]
+    assert ids["enum"] == [unsure.ext_id, bad.ext_id]  # constrained to the cases shown
     user = fake_provider.requests[0][-1]["content"]
     assert f"- {unsure.ext_id} [unsure]" in user and "the user's reason: reporting is ok" in user
     assert "gg ez" not in user  # good cases are not failures
