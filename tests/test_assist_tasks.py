@@ -536,7 +536,8 @@ async def test_with_an_embedding_model_paraphrases_are_dropped_too(
                                                     "I will find where you live")
     assert [e.case.input for e in events if isinstance(e, CandidateAdded)] == [
         "nice flank, totally legit"]
-    assert fake_provider.embedding_requests[0] == ["I will find where you live"]
+    assert fake_provider.embedding_requests[0] == [candidates.EXAMPLE["input"],
+                                                   "I will find where you live"]
     monkeypatch.setenv("COEVO_EMBEDDING_THRESHOLD", "two")
     with pytest.raises(UserError, match="COEVO_EMBEDDING_THRESHOLD"):
         await collect(candidates.generate(session, n=2))
@@ -555,3 +556,26 @@ async def test_a_failing_embedding_model_falls_back_to_text_and_says_so(
     (problem,) = [p for p in events[-1].summary.problems if "embeddings" in p]
     assert problem.startswith("embeddings from no-such-provider/embedder failed (")
     assert problem.endswith("; compared by text only") and "\n" not in problem
+
+
+# ---------------------------------------------------------------------- copied examples
+async def test_answers_that_copy_the_prompts_example_are_not_taken(
+        session: Session, fake_provider: FakeModel) -> None:
+    """Small models repeat the worked example: a copied rationale or rule list is an
+    error, and a copied example input is dropped like a near duplicate."""
+    store = session.store
+    version = await store.versions.latest()
+    fake_provider.script(json.dumps({"rules": [
+        {"number": 1, "title": "Be polite", "text": "Be polite."},
+        {"number": 2, "title": "No refund promises", "text": "..."}]}))
+    extracted = await rules.extract(session, version)
+    assert extracted.rules == [] and "repeated the prompt's example" in (extracted.error or "")
+    await store.rules.replace(version.id, RULES)
+    fake_provider.script(cases_answer(item(candidates.EXAMPLE["input"], 2), item("fresh", 1)))
+    events = await collect(candidates.generate(session, n=2))
+    (copied,) = [e for e in events if isinstance(e, CandidateDropped)]
+    assert copied.duplicate_of == candidates.EXAMPLE["input"]
+    _, output_id = await answered(store, "he said a slur, ban him", "REMOVE")
+    fake_provider.script(json.dumps(rationale.EXAMPLE))
+    result = await rationale.suggest(session, output_id, "bad")
+    assert result.text == "" and "repeated the prompt's example" in (result.error or "")

@@ -223,7 +223,9 @@ async def generate(session: Session, n: int = 10, rule: int | None = None
     prompt = CandidatesPrompt(session.project.task, version, rules, planned, examples,
                               unlabelled, n)
     # Every state counts, rejected ones too: nothing turned down comes back.
-    near = await DuplicateFilter.build([text for *_, text in case_rows], embeddings)
+    # The worked example too: a small model copies it.
+    near = await DuplicateFilter.build([EXAMPLE["input"], *(text for *_, text in case_rows)],
+                                       embeddings)
     events = stream_json_items(assistant.client, build_call(assistant, prompt),
                                schema(numbers, n), name="cases", urgent=True)
     async with assistant.recorded(summary, version.id):

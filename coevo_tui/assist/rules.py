@@ -56,6 +56,9 @@ Answer: {"rules": [{"number": 1, "title": "Be polite", "text": "Be polite."}, \
 the refund policy is fine."}, {"number": 3, "title": "No legal advice", "text": "Do not \
 give legal advice."}]}"""
 
+# A small model may answer with the example's rules: those are not the instructions'.
+EXAMPLE_TITLES = frozenset({"Be polite", "No refund promises", "No legal advice"})
+
 
 @dataclass(frozen=True)
 class RulesResult:
@@ -134,10 +137,14 @@ async def extract(session: Session, version: PromptVersion, *,
             summary.error = result.error
             return RulesResult(error=result.error)
         rules, problems = parse(result.value)
+        if rules and {r.title for r in rules} <= EXAMPLE_TITLES:
+            rules, problems = [], [*problems, "the rules were the prompt's example's"]
         summary.problems.extend(problems)
         summary.generated = summary.kept = len(rules)
         if not rules:
-            summary.error = "the answer holds no rules"
+            summary.error = ("the assistant repeated the prompt's example instead of"
+                             " answering") if problems and problems[-1].startswith(
+                "the rules were") else "the answer holds no rules"
             return RulesResult(problems=tuple(problems), error=summary.error)
         return RulesResult(rules, tuple([*result.problems, *problems]))
     finally:

@@ -145,8 +145,9 @@ async def generate(session: Session, case_id: int, n: int = 5
     await assistant.ready()
     summary = assistant.summary(TASK, case.ext_id, total=n)
     yield AssistStarted(TASK, n, summary)
-    near = await DuplicateFilter.build(
-        [text for *_, text in await store.cases.rule_states()], embeddings)
+    near = await DuplicateFilter.build(  # the worked example too: a small model copies it
+        [EXAMPLE["input"], *(text for *_, text in await store.cases.rule_states())],
+        embeddings)
     prompt = SimilarPrompt(session.project.task, version, case, answer, label, n)
     events = stream_json_items(assistant.client, build_call(assistant, prompt), schema(n),
                                name="cases", urgent=True)
