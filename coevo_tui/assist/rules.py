@@ -78,7 +78,7 @@ def build_call(assistant: Assistant, task: str, instructions: str) -> ModelCall:
         user += f"The application: {quoted(task, 600)}\n\n"
     user += f"Instructions:\n<<<\n{instructions.strip()}\n>>>\n\nList its rules."
     return assistant.call(TASK, [{"role": "system", "content": SYSTEM},
-                                 {"role": "user", "content": user}], max_tokens=1200)
+                                 {"role": "user", "content": user}], max_tokens=800)
 
 
 def parse(value: Any) -> tuple[list[NewRule], list[str]]:
