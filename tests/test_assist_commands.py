@@ -140,6 +140,7 @@ def test_generate_refuses_bad_input_in_one_line_and_changes_nothing(
                   fake_server.url)
     assert done.returncode == 2
     assert done.stderr.startswith(message) and done.stderr.count("\n") == 1
+    assert done.stdout == ""
     assert _sha(path) == before and fake_server.request_count == 0
 
 

@@ -194,6 +194,9 @@ async def generate(session: Session, n: int = 10, rule: int | None = None
     assistant = Assistant(session)
     version = await store.versions.latest()
     await assistant.ready()
+    stored = await store.rules.for_version(version.id)
+    if stored:
+        _check_rule(version, stored, rule)  # refused before anything is done
     summary = assistant.summary(TASK, f"v{version.number}", total=n)
     yield AssistStarted(TASK, n, summary)
     rules, extraction = await ensure_rules(session, version, assistant=assistant)
@@ -203,9 +206,7 @@ async def generate(session: Session, n: int = 10, rule: int | None = None
         else:
             summary.problems.append(f"no rules: {extraction.error}")
     numbers = [r.number for r in rules]
-    if rule is not None and rule not in numbers:
-        have = f"rules {numbers[0]} to {numbers[-1]}" if numbers else "no rules"
-        raise UserError(f"v{version.number} has no rule {rule} ({have})")
+    _check_rule(version, rules, rule)
     case_rows = await store.cases.rule_states()
     counts: dict[int | None, int] = {}
     for _, number, state, _ in case_rows:
@@ -259,3 +260,12 @@ async def generate(session: Session, n: int = 10, rule: int | None = None
         summary.problems.extend(near.problems)
     yield AssistFinished(summary)
 
+
+
+def _check_rule(version: PromptVersion, rules: Sequence[PolicyRule], rule: int | None
+                ) -> None:
+    """UserError unless `rule` is None or one of the version's rules."""
+    numbers = [r.number for r in rules]
+    if rule is not None and rule not in numbers:
+        have = f"rules {numbers[0]} to {numbers[-1]}" if numbers else "no rules"
+        raise UserError(f"v{version.number} has no rule {rule} ({have})")

@@ -19,6 +19,7 @@ from coevo_tui.assist.events import (
     ItemRejected,
     Judged,
 )
+from coevo_tui.domain.errors import UserError
 
 if TYPE_CHECKING:
     from coevo_tui.session import Session
@@ -57,6 +58,7 @@ async def drive(events: AsyncIterator[Any], describe: str,
                         redirect_stdout=sys.stdout.isatty(), redirect_stderr=False)
     summary: AssistSummary | None = None
     bar = None
+    refused = False
     try:
         with progress:
             async with contextlib.aclosing(events):
@@ -71,8 +73,11 @@ async def drive(events: AsyncIterator[Any], describe: str,
                         note = "" if summary is None else _note(summary)
                         progress.update(bar, advance=1, note=note)
                     on_event(event)
+    except UserError:
+        refused = True  # bad input: its one line says it all
+        raise
     finally:
-        if summary is not None:
+        if summary is not None and not refused:
             summary.finish()
             print(summary.line(), flush=True)
     return summary

@@ -43,7 +43,7 @@ def candidate_line(case: Any) -> str:
 
 async def generate_command(args: argparse.Namespace) -> int:
     from coevo_tui.assist import candidates, similar
-    from coevo_tui.assist.events import CandidateAdded, RulesExtracted
+    from coevo_tui.assist.events import AssistStarted, CandidateAdded, RulesExtracted
     from coevo_tui.commands.assist_progress import drive, use_client_from_environment
     from coevo_tui.domain.errors import UserError
     from coevo_tui.session import Session
@@ -68,10 +68,10 @@ async def generate_command(args: argparse.Namespace) -> int:
             events = candidates.generate(session, n, args.rule)
             rule = f" for rule {args.rule}" if args.rule is not None else ""
             what = f"{n} case{'s' if n != 1 else ''} under v{version.number}{rule}"
-        print(f"{session.project.name}: asking {assistant} for {what}", flush=True)
-
         def show(event: object) -> None:
-            if isinstance(event, CandidateAdded):
+            if isinstance(event, AssistStarted):  # the request was found good
+                print(f"{session.project.name}: asking {assistant} for {what}", flush=True)
+            elif isinstance(event, CandidateAdded):
                 print(candidate_line(event.case), flush=True)
             elif isinstance(event, RulesExtracted):
                 titles = "; ".join(f"{r.number}. {r.title}" for r in event.rules)
