@@ -260,3 +260,46 @@ def test_judge_refuses_an_unknown_version_and_a_bad_concurrency(
                       fake_server.url)
         assert done.returncode == 2 and done.stderr.startswith(message)
     assert _sha(path) == before and fake_server.request_count == 0
+
+
+def test_ctrl_c_stops_the_judge_keeping_the_verdicts_stored(
+        tmp_path: Path, fake_server: FakeModelServer) -> None:
+    import signal
+    import time
+
+    path = tmp_path / "p.db"
+    _make_project(path, answers=6)
+    fake_server.responder = lambda body: json.dumps({"verdict": "good", "reason": "ok"})
+    fake_server.ttft = 0.4
+    proc = subprocess.Popen([sys.executable, "-m", "coevo_tui", "judge", str(path), "--model",
+                             "m", "--api-base", fake_server.url, "--concurrency", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env())
+
+    def judged() -> int:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT count(*) FROM judgement").fetchone()[0]
+        except sqlite3.OperationalError:  # busy: look again
+            return 0
+        finally:
+            db.close()
+
+    deadline = time.monotonic() + 120
+    while judged() < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert err == ("coevo: interrupted; the verdicts stored are kept; coevo judge again"
+                   " judges the rest\n")
+    kept = judged()
+    assert 1 <= kept < 6
+    assert out.splitlines()[-1].startswith(f"stopped: judged {kept} of 6 answers")
+
+    async def check() -> None:
+        async with await Store.open(path) as store:
+            (event,) = await store.events.recent(1, kind="assist")
+            assert (event.payload["halted"], event.payload["done"]) == (True, kept)
+
+    asyncio.run(check())

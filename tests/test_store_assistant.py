@@ -250,3 +250,30 @@ async def test_only_the_newest_ok_answer_of_an_active_case_waits_for_the_judge(s
     assert old.id not in [o.id for o in waiting]
     assert {o.id for o in await store.judgements.unlabelled_outputs(version.id)} == {
         newer.id, other_model.id}
+
+
+# ---------------------------------------------------------------------- coverage
+async def test_policy_coverage_counts_each_rule_from_the_store(store) -> None:
+    from coevo_tui.services.coverage import policy_coverage
+
+    version = await store.versions.latest()
+    await store.rules.replace(version.id, [NewRule(1, "No slurs"), NewRule(2, "No threats"),
+                                           NewRule(3, "Banter is fine")])
+    queued = await store.cases.add_candidates([
+        NewCase(f"rule 1 case {i}", source=CaseSource.GENERATED, rule_number=1,
+                origin_version_id=version.id) for i in range(3)] + [
+        NewCase("rule 2 waiting", source=CaseSource.GENERATED, rule_number=2)])
+    await store.cases.accept([c.id for c in queued[:3]])
+    await store.cases.add(NewCase("by hand"))
+    for case, verdict in ((queued[0], Verdict.GOOD), (queued[1], Verdict.BAD)):
+        output = await store.outputs.add(case_id=case.id, version_id=version.id, model="m",
+                                         params={}, text="x", status=OutputStatus.OK)
+        await store.labels.write(output.id, verdict)
+    rows = await policy_coverage(store, version, include_unassigned=True)
+    assert [(r.number, r.title, r.active_cases, r.candidates_waiting, r.good, r.labelled,
+             r.pass_rate) for r in rows] == [
+        (1, "No slurs", 3, 0, 1, 2, 0.5), (2, "No threats", 0, 1, 0, 0, None),
+        (3, "Banter is fine", 0, 0, 0, 0, None), (None, "(no rule)", 1, 0, 0, 0, None)]
+    assert [r.uncovered for r in rows[:3]] == [False, True, True]
+    other = await store.versions.create("new", note="v3")
+    assert await policy_coverage(store, other) == []  # no rules extracted yet
