@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 COMMANDS = ("demo", "import", "export", "run", "prompt", "versions", "diff", "label", "eval",
-            "generate", "candidates", "judge")
+            "generate", "candidates", "judge", "rules")
 DEFAULT_DEMO_PATH = "coevo-demo.db"
 
 
@@ -117,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="PATH")
     p.add_argument("action", nargs="?", default="list", choices=("list", "accept", "reject"))
     p.add_argument("ids", nargs="*", metavar="IDS", help="case ids, or all")
+
+    p = sub.add_parser("rules", help="a version's policy rules and how the cases cover them")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--version", type=int, metavar="N", help="prompt version (default: newest)")
+    p.add_argument("--extract", action="store_true",
+                   help="ask the assistant for the rules again (they replace the stored ones)")
+    p.add_argument("--assign", action="store_true",
+                   help="point each active case that probes no rule at the one it tests")
+    _model_options(p, assistant=True)
 
     p = sub.add_parser("judge", help="the assistant's verdict on every unlabelled answer")
     p.add_argument("path", metavar="PATH")
@@ -214,6 +223,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from coevo_tui.commands import judge
 
         return judge.main(args)
+    if command == "rules":
+        from coevo_tui.commands import rules
+
+        return rules.main(args)
     raise AssertionError(command)
 
 
@@ -309,6 +322,8 @@ def what_is_kept(args: argparse.Namespace) -> str:
         return "the verdicts stored are kept; coevo judge again judges the rest"
     if command == "candidates":
         return "nothing was changed"
+    if command == "rules":
+        return "the rules and the cases' rules stored are kept"
     return "what was shown as done is kept"
 
 

@@ -303,3 +303,45 @@ def test_ctrl_c_stops_the_judge_keeping_the_verdicts_stored(
             assert (event.payload["halted"], event.payload["done"]) == (True, kept)
 
     asyncio.run(check())
+
+
+# ---------------------------------------------------------------------- rules
+def test_rules_are_extracted_cases_assigned_and_coverage_printed(
+        tmp_path: Path, fake_server: FakeModelServer) -> None:
+    path = tmp_path / "p.db"
+    _make_project(path, answers=3)
+
+    def answer(body: dict[str, Any]) -> str:
+        user = _last_user(body)
+        if "List its rules." in user:
+            return _assistant(body)
+        ids = [line.split(":")[0] for line in user.split("Inputs:\n")[1].splitlines()
+               if ":" in line and not line.startswith("Give")]
+        return json.dumps({"cases": [{"id": ext_id, "rule": 3 if ext_id != "m2" else 0}
+                                     for ext_id in ids]})
+
+    fake_server.responder = answer
+    shown = _coevo("rules", str(path))
+    assert shown.returncode == 0 and shown.stdout == (
+        f"v2 has no rules yet; coevo rules {path} --extract asks the assistant for them\n")
+    done = _coevo("rules", str(path), "--extract", "--assign", "--model", "m", "--api-base",
+                  fake_server.url)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:4] == ["gg  rule 3", "m0  rule 3", "m1  rule 3", "m2  no rule"]
+    assert lines[5:] == [
+        "rules of v2: cases, candidates waiting, pass rate",
+        "  1  No slurs: 0 cases, 0 waiting, -  <- no cases",
+        "  2  No threats: 0 cases, 0 waiting, -  <- no cases",
+        "  3  Trash talk: 3 cases, 0 waiting, -",
+        "  -  (no rule): 1 cases, 0 waiting, -"]
+    assert lines[4].startswith("rules for 4 of 4 cases under v2 (rule 3: 3, no rule: 1);")
+
+    async def check() -> None:
+        async with await Store.open(path) as store:
+            assert {c.ext_id: c.rule_number for c in await store.cases.all()} == {
+                "gg": 3, "m0": 3, "m1": 3, "m2": None}
+            logged = [e.entity for e in await store.events.recent(10, kind="assist")]
+            assert logged == ["assign", "rules"]
+
+    asyncio.run(check())

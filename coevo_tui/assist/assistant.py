@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # answer every time. `drop_params` lets litellm leave out what a model does not take
 # (some reasoning models refuse a temperature) instead of failing the call.
 TEMPERATURE = {"rules": 0.0, "candidates": 0.9, "similar": 0.8, "rationale": 0.3,
-               "revision": 0.2, "judge": 0.0}
+               "revision": 0.2, "judge": 0.0, "assign": 0.0}
 
 
 class Assistant:

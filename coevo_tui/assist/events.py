@@ -83,6 +83,18 @@ class AssistSummary:
                 body += f" under {self.subject}"
             if self.errors:
                 body += f", {self.errors} failed"
+        elif self.task == "assign":
+            total = "?" if self.total is None else str(self.total)
+            body = f"rules for {self.done} of {total} cases"
+            if self.subject:
+                body += f" under {self.subject}"
+            rules = ", ".join(f"{'no rule' if n is None else f'rule {n}'}: {kept}"
+                              for n, (kept, _) in sorted(
+                                  self.by_rule.items(), key=lambda i: (i[0] is None, i[0] or 0)))
+            if rules:
+                body += f" ({rules})"
+            if self.errors:
+                body += f", {self.errors} batches failed"
         elif self.task in ("candidates", "similar"):
             what = "similar cases" if self.task == "similar" else "cases"
             where = f" of {self.subject}" if self.task == "similar" and self.subject else (
@@ -145,6 +157,14 @@ class RulesExtracted:
 
 
 @dataclass(frozen=True)
+class RulesAssigned:
+    """Existing cases now point at the rule they probe (case id -> rule number, None:
+    none of the rules)."""
+
+    rules: dict[int, int | None]
+
+
+@dataclass(frozen=True)
 class AssistText:
     """A piece of the assistant's answer as it arrives (progress on a slow model)."""
 
@@ -189,5 +209,5 @@ class AssistFinished:
     summary: AssistSummary
 
 
-AssistEvent = (AssistStarted | RulesExtracted | AssistText | CandidateAdded | CandidateDropped
-               | ItemRejected | Judged | AssistFinished)
+AssistEvent = (AssistStarted | RulesExtracted | RulesAssigned | AssistText | CandidateAdded
+               | CandidateDropped | ItemRejected | Judged | AssistFinished)

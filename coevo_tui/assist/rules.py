@@ -3,17 +3,28 @@ so that cases and candidates can point at the rule they probe and coverage can b
 counted per rule.
 
 The caller stores the rules (`store.rules.replace`), or `ensure_rules` does: it extracts
-them only for a version that has none.
+them only for a version that has none. Generated cases come with their rule; `assign`
+(task "assign") points the hand-written and imported cases at theirs, so that coverage
+counts the whole test set.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from coevo_tui.assist.assistant import Assistant, quoted
-from coevo_tui.domain.model import NewRule, PolicyRule, PromptVersion
+from coevo_tui.assist.events import (
+    AssistEvent,
+    AssistFinished,
+    AssistStarted,
+    ItemRejected,
+    RulesAssigned,
+    RulesExtracted,
+)
+from coevo_tui.domain.model import CaseState, NewRule, PolicyRule, PromptVersion
 from coevo_tui.llm.client import ModelCall
 from coevo_tui.llm.structured import StructuredResult, complete_json
 
@@ -179,3 +190,94 @@ def rules_text(rules: list[PolicyRule]) -> str:
 def example_json(value: Any) -> str:
     """A worked example's JSON as a prompt shows it."""
     return json.dumps(value, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------- assigning cases
+ASSIGN_TASK = "assign"
+ASSIGN_BATCH = 20
+ASSIGN_BATCH_SMALL = 6
+
+ASSIGN_SYSTEM = """\
+You sort the test inputs of an LLM application by the policy rule each one tests.
+
+For each input, give "id" (as given) and "rule": the number of the rule the input tests \
+most, or 0 if it tests none of them.
+
+Example, with rules "1. Be polite", "2. No refund promises", "3. No legal advice", and \
+the input q7: "can I sue them if the parcel is lost?":
+{"cases": [{"id": "q7", "rule": 3}]}"""
+
+
+def assign_schema(ext_ids: list[str], numbers: list[int]) -> dict[str, Any]:
+    """{"cases": [{"id", "rule"}]}: ids among those asked, rules among the rules or 0."""
+    item = {"type": "object",
+            "properties": {"id": {"type": "string", "enum": list(ext_ids)},
+                           "rule": {"type": "integer", "enum": [*numbers, 0]}},
+            "required": ["id", "rule"], "additionalProperties": False}
+    return {"type": "object",
+            "properties": {"cases": {"type": "array", "items": item,
+                                     "maxItems": len(ext_ids)}},
+            "required": ["cases"], "additionalProperties": False}
+
+
+def build_assign_call(assistant: Assistant, rules: list[PolicyRule],
+                      cases: list[tuple[str, str]]) -> ModelCall:
+    """The call sorting `cases` ((ext id, input) pairs) by `rules`."""
+    inputs = "\n".join(f"{ext_id}: {example_json(quoted(text, 240))}" for ext_id, text in cases)
+    user = (f"Rules:\n{rules_text(rules)}\n\nInputs:\n{inputs}\n\nGive the rule of each"
+            ' input, as {"cases": [...]}.')
+    return assistant.call(ASSIGN_TASK, [{"role": "system", "content": ASSIGN_SYSTEM},
+                                        {"role": "user", "content": user}],
+                          max_tokens=20 * len(cases) + 50, temperature=0.0)
+
+
+async def assign(session: Session, version: PromptVersion) -> AsyncIterator[AssistEvent]:
+    """Point every active case that probes no rule yet at the rule of `version` it tests
+    (extracting the rules first if the version has none), a batch of cases per call; each
+    batch is stored as it comes back (`store.cases.assign_rules`). Coverage per rule
+    counts hand-written and imported cases only once this has been done. Events:
+    AssistStarted, RulesExtracted (if extracted), RulesAssigned per batch, ItemRejected,
+    AssistFinished."""
+    store = session.store
+    assistant = Assistant(session)
+    await assistant.ready()
+    waiting = [(case_id, text) for case_id, rule, state, text in await store.cases.rule_states()
+               if state == CaseState.ACTIVE.value and rule is None]
+    summary = assistant.summary(ASSIGN_TASK, f"v{version.number}", total=len(waiting))
+    yield AssistStarted(ASSIGN_TASK, len(waiting), summary)
+    rules, extraction = await ensure_rules(session, version, assistant=assistant)
+    if extraction is not None and rules:
+        yield RulesExtracted(version.id, tuple(rules))
+    if not rules or not waiting:
+        if not rules:
+            summary.error = (extraction.error if extraction is not None and extraction.error
+                             else f"v{version.number} has no rules")
+        summary.finish()
+        yield AssistFinished(summary)
+        return
+    numbers = [r.number for r in rules]
+    cases = await store.cases.by_ids(case_id for case_id, _ in waiting)
+    size = ASSIGN_BATCH_SMALL if assistant.small else ASSIGN_BATCH
+    async with assistant.recorded(summary, version.id):
+        for start in range(0, len(waiting), size):
+            batch = [cases[case_id] for case_id, _ in waiting[start:start + size]]
+            by_ext = {c.ext_id: c.id for c in batch}
+            call = build_assign_call(assistant, rules, [(c.ext_id, c.input) for c in batch])
+            result = await complete_json(assistant.client, call,
+                                         assign_schema(list(by_ext), numbers), name="cases")
+            assistant.count(summary, result)
+            if not result.ok:
+                summary.errors += 1
+                summary.error = result.error
+                yield ItemRejected(f"cases {batch[0].ext_id} to {batch[-1].ext_id}:"
+                                   f" {result.error}")
+                continue
+            found = {by_ext[item["id"]]: (item["rule"] or None)
+                     for item in result.value["cases"] if item["id"] in by_ext}
+            if found:
+                await store.cases.assign_rules(found)
+                summary.done += len(found)
+                for number in found.values():
+                    summary.count_item(number, kept=True)
+                yield RulesAssigned(found)
+    yield AssistFinished(summary)

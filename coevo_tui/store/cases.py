@@ -332,6 +332,25 @@ class Cases:
                 )
         return await self.get(case_id)
 
+    async def assign_rules(self, rules: Mapping[int, int | None]) -> int:
+        """Set the rule each case probes (case id -> rule number, None: none), in one
+        transaction with an edit event per case that changed; returns how many did."""
+        changed = 0
+        async with self._db.transaction():
+            now = utc_now()
+            for case_id, number in rules.items():
+                before = await self.get(case_id)
+                if before.rule_number == number:
+                    continue
+                await self._db.execute(
+                    "UPDATE cases SET rule_number = ?, updated_at = ? WHERE id = ?",
+                    (number, now, case_id))
+                await self._db.events.append(
+                    "edit", "case", case_id, {"before": {"rule_number": before.rule_number},
+                                              "after": {"rule_number": number}})
+                changed += 1
+        return changed
+
     # ------------------------------------------------------------------ the candidate queue
     async def candidates(self) -> list[Case]:
         """The candidates waiting for review, oldest first."""
