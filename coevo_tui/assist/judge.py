@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -251,9 +251,12 @@ async def judge(session: Session, version: PromptVersion, model: str | None = No
     yield AssistFinished(summary)
 
 
+Arrived = list[tuple[Output, StructuredResult]]
+
+
 async def _wind_down(callers: list[asyncio.Task[None]], writer: asyncio.Task[None],
                      answers: asyncio.Queue[tuple[Output, StructuredResult]],
-                     keep: Any) -> None:
+                     keep: Callable[[Arrived], Awaitable[list[AssistEvent]]]) -> None:
     """Stop the calls; if the writer is still going (a stop), keep the verdicts that had
     already arrived (they were paid for)."""
     for task in callers:

@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coevo_tui.commands.generate import candidate_line
+
+if TYPE_CHECKING:
+    from coevo_tui.domain.model import Case
 
 
 def main(args: argparse.Namespace) -> int:
@@ -67,7 +72,7 @@ async def candidates_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _origin(case, versions, origins) -> str:  # type: ignore[no-untyped-def]
+def _origin(case: Case, versions: Mapping[int, int], origins: Mapping[int, Case]) -> str:
     """Where a candidate came from, as the review queue shows it."""
     if case.origin_case_id is not None:
         origin = origins.get(case.origin_case_id)
