@@ -396,12 +396,17 @@ def _prepare(model: LocalModel) -> None:
     """Stitch and verify with a progress bar on stderr (what ./dev demo shows)."""
     if is_ready(model):
         return
+    if isinstance(model.file, PackagedFile) or (
+            part_paths(model.file) is None and not cached_path(model).is_file()):
+        model_file(model)  # nothing to join: its one-line refusal, without a bar
+        return
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
     console = Console(stderr=True)
     with Progress(TextColumn(f"{model.title}: joining and verifying the model file"),
-                  BarColumn(), DownloadColumn(), console=console, transient=True) as bar:
+                  BarColumn(), DownloadColumn(), console=console, transient=True,
+                  disable=not console.is_terminal) as bar:
         task = bar.add_task("stitch", total=model.install_bytes)
         model_file(model, lambda done, total: bar.update(task, completed=done, total=total))
 
