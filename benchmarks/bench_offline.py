@@ -151,19 +151,19 @@ def main() -> int:
         command = [sys.executable, __file__, "--child", key]
         if args.cases:
             command += ["--cases", str(args.cases)]
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
         lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
         if done.returncode != 0 or not lines:
             print(f"{key}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
             continue
         rows.append(json.loads(lines[-1][len("RESULT "):]))
     print("| model | install | load | first token (first case / median) | tokens/s |"
-          " peak RSS |"
-          " verdicts as expected (v1) | no verdict |")
+          " peak RSS | verdicts as expected (v1) | no verdict |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']} | {r['install_bytes'] / 1e9:.2f} GB | {r['load_s']:.1f} s"
-              f" | {r['ttft_cold_s']:.2f} s / {r['ttft_s']:.2f} s | {r['tokens_per_s']:.0f} | {r['rss_mb']:,.0f} MB"
+              f" | {r['ttft_cold_s']:.2f} s / {r['ttft_s']:.2f} s | {r['tokens_per_s']:.0f}"
+              f" | {r['rss_mb']:,.0f} MB"
               f" | {r['matched']}/{r['cases']} ({100 * r['matched'] / r['cases']:.0f}%)"
               f" | {r['no_verdict']} |")
         if args.verbose:
