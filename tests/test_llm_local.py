@@ -229,3 +229,15 @@ def test_ctrl_c_still_interrupts_after_the_model_is_loaded() -> None:
     """)
     assert done.returncode == 0, done.stderr
     assert (done.stdout, done.stderr) == ("interrupted\n", "")
+
+
+def test_a_model_loaded_and_never_used_is_freed_at_exit() -> None:
+    # Freeing the engine right after loading it used to hang the process now and then (a
+    # stop request sent before the engine's loop had started is lost): the loader now
+    # makes sure the loop runs. A few processes, since the race was one in five.
+    for _ in range(3):
+        done = _run_script("""
+            from coevo_tui.llm import local_models, local_provider
+            local_provider._load(local_models.SMOLLM2)
+        """)
+        assert (done.returncode, done.stdout, done.stderr) == (0, "", "")

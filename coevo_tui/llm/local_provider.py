@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,10 @@ def _load(model: LocalModel) -> _Loaded:
             shutil.rmtree(socket_dir, ignore_errors=True)
             raise ModelUnavailable(f"the offline model {model.model_string} could not be"
                                    f" loaded from {path} ({exc})") from None
+        # One token through the engine's task queue: its loop must have started before the
+        # engine may be freed (a stop request sent earlier is lost, and freeing then hangs
+        # the process at exit).
+        server.handle_completions({"prompt": " ", "max_tokens": 1, "temperature": 0})
         if not _loaded:
             atexit.register(close_models)
         loaded = _Loaded(model, server, socket_dir)
@@ -295,12 +300,15 @@ def make_handler(litellm: Any) -> Any:
             finish = "stop"
             usage: dict[str, int] | None = None
             try:
-                async for chunk in _chunks(model, [dict(m) for m in kwargs["messages"]],
-                                           kwargs.get("optional_params") or {}):
-                    usage = _usage(chunk) or usage
-                    for choice in chunk.get("choices") or ():
-                        parts.append((choice.get("delta") or {}).get("content") or "")
-                        finish = choice.get("finish_reason") or finish
+                # aclosing: a cancelled call stops the generation now, not at garbage
+                # collection.
+                async with aclosing(_chunks(model, [dict(m) for m in kwargs["messages"]],
+                                            kwargs.get("optional_params") or {})) as chunks:
+                    async for chunk in chunks:
+                        usage = _usage(chunk) or usage
+                        for choice in chunk.get("choices") or ():
+                            parts.append((choice.get("delta") or {}).get("content") or "")
+                            finish = choice.get("finish_reason") or finish
             except (RequestRefused, UserError) as exc:
                 raise refusal(exc, model) from None
             usage = usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
