@@ -22,7 +22,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-COMMANDS = ("demo", "import", "export", "run", "prompt", "versions", "diff", "label", "eval")
+COMMANDS = ("demo", "import", "export", "run", "prompt", "versions", "diff", "label", "eval",
+            "generate", "candidates", "judge")
 DEFAULT_DEMO_PATH = "coevo-demo.db"
 
 
@@ -103,6 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidate", type=int, dest="revision", help=argparse.SUPPRESS)
     p.add_argument("--model", metavar="MODEL", help="compare this model's outputs (needed when "
                    "several models answered and none is the model under test)")
+
+    p = sub.add_parser("generate", help="ask the assistant for candidate cases (the review queue)")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--n", type=int, metavar="N",
+                   help="how many (default 10; 5 with --similar-to)")
+    p.add_argument("--rule", type=int, metavar="K", help="all probing rule K of the newest version")
+    p.add_argument("--similar-to", metavar="CASE_ID", help="variants of this case instead")
+    _model_options(p, assistant=True)
+
+    p = sub.add_parser("candidates", help="list, accept or reject candidate cases")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("action", nargs="?", default="list", choices=("list", "accept", "reject"))
+    p.add_argument("ids", nargs="*", metavar="IDS", help="case ids, or all")
+
+    p = sub.add_parser("judge", help="the assistant's verdict on every unlabelled answer")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--version", type=int, metavar="N", help="prompt version (default: newest)")
+    p.add_argument("--concurrency", type=int, metavar="C", default=None,
+                   help="calls at once (default 8)")
+    _model_options(p, assistant=True)
     return parser
 
 
@@ -181,6 +202,18 @@ def dispatch(args: argparse.Namespace) -> int:
         from coevo_tui.commands import evaluate
 
         return evaluate.main(args)
+    if command == "generate":
+        from coevo_tui.commands import generate
+
+        return generate.main(args)
+    if command == "candidates":
+        from coevo_tui.commands import candidates
+
+        return candidates.main(args)
+    if command == "judge":
+        from coevo_tui.commands import judge
+
+        return judge.main(args)
     raise AssertionError(command)
 
 
@@ -270,6 +303,12 @@ def what_is_kept(args: argparse.Namespace) -> str:
         return "nothing was changed"
     if command == "demo":
         return "no half-written demo project was left"
+    if command == "generate":
+        return "the candidates printed are kept in the queue"
+    if command == "judge":
+        return "the verdicts stored are kept; coevo judge again judges the rest"
+    if command == "candidates":
+        return "nothing was changed"
     return "what was shown as done is kept"
 
 

@@ -695,7 +695,7 @@ def test_ctrl_c_while_eval_prints_to_a_full_pipe(tmp_path) -> None:
 
 
 # ---------------------------------------------------------------------- the import fuzzer
-STATES = ("candidate", "active", "archived")
+STATES = ("candidate", "active", "archived", "rejected")
 
 
 def reference_rows(data: bytes, fmt: str) -> list[tuple] | None:

@@ -517,7 +517,7 @@ def test_import_100k_cases_in_one_transaction(tmp_path, capsys) -> None:
     async def check() -> None:
         async with await Store.open(project) as store:
             assert await store.cases.counts_by_state() == {"candidate": 0, "active": count,
-                                                 "archived": 0}
+                                                           "archived": 0, "rejected": 0}
             (event,) = await store.events.recent(10, kind="import")
             assert event.payload["count"] == count
             assert (event.payload["first_id"], event.payload["last_id"]) == (1, count)

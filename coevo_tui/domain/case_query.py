@@ -7,7 +7,9 @@ A query is words separated by spaces:
 - `#tag` or `tag:tag` keeps cases with that tag (every tag named must be present);
 - `state:active|candidate|archived|all` chooses the states shown (several are allowed;
   the default is active cases only, so archived and candidate cases are hidden);
-- `source:manual|imported|generated|similar`, `id:c12` (the case's id).
+- `source:manual|imported|generated|similar`, `id:c12` (the case's id);
+- `rule:3` keeps cases that probe rule 3 (the rule the assistant generated them for),
+  `rule:none` those that probe no rule; several mean "any of".
 
 Values of `state:` and `source:` may be prefixes (`state:arch`), so a half-typed filter
 already works. A word starting with `-` excludes (`-refund`, `-#easy`).
@@ -27,9 +29,9 @@ from dataclasses import dataclass, field
 from coevo_tui.domain.model import Case, CaseSource, CaseState
 from coevo_tui.domain.status import ComparisonStatus
 
-# (id, ext_id, input, tags as the stored JSON list, source, state)
-CaseLine = tuple[int, str, str, str, str, str]
-LINE_ID, LINE_EXT_ID, LINE_INPUT, LINE_TAGS, LINE_SOURCE, LINE_STATE = range(6)
+# (id, ext_id, input, tags as the stored JSON list, source, state, rule number or None)
+CaseLine = tuple[int, str, str, str, str, str, int | None]
+LINE_ID, LINE_EXT_ID, LINE_INPUT, LINE_TAGS, LINE_SOURCE, LINE_STATE, LINE_RULE = range(7)
 
 STATES = tuple(s.value for s in CaseState)
 SOURCES = tuple(s.value for s in CaseSource)
@@ -39,7 +41,7 @@ DEFAULT_STATES = frozenset({CaseState.ACTIVE.value})
 def case_line(case: Case) -> CaseLine:
     """The light row of a full Case (after an add or an edit)."""
     return (case.id, case.ext_id, case.input, tags_json(case.tags), case.source.value,
-            case.state.value)
+            case.state.value, case.rule_number)
 
 
 def tags_json(tags: Sequence[str]) -> str:
@@ -68,6 +70,17 @@ def _expand(value: str, choices: Sequence[str]) -> set[str]:
     return {c for c in choices if c.startswith(value)}
 
 
+def _rule_number(value: str) -> int | None | bool:
+    """The rule a `rule:` word names: its number, None for `none` (a prefix is enough),
+    False for anything else."""
+    value = value.strip().lower()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    if value and "none".startswith(value):
+        return None
+    return False
+
+
 @dataclass(frozen=True)
 class CaseQuery:
     """A parsed filter. `CaseQuery.parse("")` shows the active cases."""
@@ -80,6 +93,7 @@ class CaseQuery:
     states: frozenset[str] = DEFAULT_STATES
     sources: frozenset[str] | None = None
     ext_ids: frozenset[str] | None = None
+    rules: frozenset[int | None] | None = None  # None: any rule; None inside: no rule
     problems: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -96,6 +110,7 @@ class CaseQuery:
         states: set[str] = set()
         sources: set[str] | None = None
         ext_ids: set[str] | None = None
+        rules: set[int | None] | None = None
         problems: list[str] = []
         for token in tokens:
             negate = token.startswith("-") and len(token) > 1
@@ -109,7 +124,7 @@ class CaseQuery:
             elif sep and key == "state":
                 found = _expand(value.lower(), STATES)
                 if not found:
-                    problems.append(f"no state {value!r} (active, candidate, archived, all)")
+                    problems.append(f"no state {value!r} ({', '.join(STATES)}, all)")
                 states |= found
             elif sep and key == "source":
                 found = _expand(value.lower(), SOURCES)
@@ -118,6 +133,12 @@ class CaseQuery:
                 sources = (sources or set()) | found
             elif sep and key == "id" and value:
                 ext_ids = (ext_ids or set()) | {value}
+            elif sep and key == "rule":
+                number = _rule_number(value)
+                if number is False:
+                    problems.append(f"no rule {value!r} (a rule's number, or none)")
+                else:
+                    rules = (rules or set()) | {number}
             else:
                 (not_words if negate else words).append(body.lower())
         return cls(
@@ -129,6 +150,7 @@ class CaseQuery:
             states=frozenset(states) if states else DEFAULT_STATES,
             sources=None if sources is None else frozenset(sources),
             ext_ids=None if ext_ids is None else frozenset(ext_ids),
+            rules=None if rules is None else frozenset(rules),
             problems=tuple(problems),
         )
 
@@ -159,6 +181,9 @@ class CaseQuery:
         if self.ext_ids is not None:
             ext_ids = self.ext_ids
             picked = [i for i in picked if lines[i][LINE_EXT_ID] in ext_ids]
+        if self.rules is not None:
+            rules = self.rules
+            picked = [i for i in picked if lines[i][LINE_RULE] in rules]
         for tag in self.tags:
             token = tag_token(tag)
             picked = [i for i in picked if token in lines[i][LINE_TAGS]]

@@ -18,6 +18,7 @@ class CaseState(str, enum.Enum):
     CANDIDATE = "candidate"
     ACTIVE = "active"
     ARCHIVED = "archived"
+    REJECTED = "rejected"  # a candidate turned down: kept, hidden, never proposed again
 
 
 class CaseSource(str, enum.Enum):
@@ -65,7 +66,11 @@ class PromptVersion:
 
 @dataclass(frozen=True)
 class Case:
-    """One input of the living test set. `ext_id` is the stable id used in files and CLI."""
+    """One input of the living test set. `ext_id` is the stable id used in files and CLI.
+
+    A case the assistant proposed says where it came from: `origin_version_id` (generated
+    under that version), `rule_number` (the rule of that version it probes), `reason` (the
+    assistant's one line on why it is hard), and for a similar case `origin_case_id`."""
 
     id: int
     ext_id: str
@@ -77,6 +82,9 @@ class Case:
     state: CaseState = CaseState.ACTIVE
     created_at: str = ""
     updated_at: str = ""
+    rule_number: int | None = None
+    reason: str = ""
+    origin_version_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,41 @@ class Label:
     rationale: str
     source: LabelSource
     carried_from: int | None = None
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class NewRule:
+    """A numbered rule of a version's instructions, about to be stored."""
+
+    number: int
+    title: str
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    """A numbered rule of a version's instructions (short title, and the rule's text),
+    extracted by the assistant and editable; cases point at it by `number`."""
+
+    id: int
+    version_id: int
+    number: int
+    title: str
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The judge's suggested verdict on an output with its one-line `reason`. A
+    suggestion until the user accepts it: then `label_id` is the label it became."""
+
+    id: int
+    output_id: int
+    verdict: Verdict
+    reason: str
+    model: str
+    label_id: int | None = None
     created_at: str = ""
 
 

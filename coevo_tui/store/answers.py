@@ -113,6 +113,9 @@ _CASE = Columns("CaseColumns", [
     ("c.state", "state"),
     ("c.created_at", "case_created_at"),
     ("c.updated_at", "case_updated_at"),
+    ("c.rule_number", "rule_number"),
+    ("c.reason", "reason"),
+    ("c.origin_version_id", "origin_version_id"),
 ])
 
 # A case on show: which side (the query's own number), the case, that side's answer with
@@ -242,6 +245,20 @@ class Answers:
         )
         return await _convert(rows, _labels_by_case)
 
+    async def labelled(self, sources: Iterable[LabelSource] | None = None) -> list[Answer]:
+        """Every output that has a label (any version and model) with its current label,
+        oldest label first; only labels from `sources` if given. What the assistant
+        learns from: the project's verdicts and rationales."""
+        sql = (f"SELECT {_ANSWER.select} FROM label l JOIN output o ON o.id = l.output_id"
+               " WHERE l.id IN (SELECT max(id) FROM label GROUP BY output_id)")
+        params: list[Any] = []
+        if sources is not None:
+            names = [s.value for s in sources]
+            sql += f" AND l.source IN ({','.join('?' * len(names))})"
+            params += names
+        rows = await self._db.tuples(sql + " ORDER BY l.id", params)
+        return await _convert(rows, _answers)
+
     # ------------------------------------------------------------------ one case
     # The reads a screen needs to show one case.
     async def case_on_show(self, case_id: int, sides: Sequence[tuple[int, str | None]]
@@ -276,7 +293,8 @@ class Answers:
                     tags=tuple(json.loads(first.tags)), note=first.note,
                     source=CaseSource(first.source), origin_case_id=first.origin_case_id,
                     state=CaseState(first.state), created_at=first.case_created_at,
-                    updated_at=first.case_updated_at)
+                    updated_at=first.case_updated_at, rule_number=first.rule_number,
+                    reason=first.reason, origin_version_id=first.origin_version_id)
         shown: list[tuple[Answer | None, int]] = []
         answer_columns = slice(at.output_id, at.labelled_at + 1)  # the _ANSWER layout
         for row in rows:

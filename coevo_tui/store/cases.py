@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from coevo_tui.domain.case_query import (
     LINE_EXT_ID,
     LINE_ID,
     LINE_INPUT,
+    LINE_RULE,
     LINE_SOURCE,
     LINE_STATE,
     LINE_TAGS,
@@ -25,7 +27,8 @@ from coevo_tui.store.database import Columns, Database, utc_now
 
 @dataclass(frozen=True)
 class NewCase:
-    """A case about to be added (from a file, the Add modal, or the assistant)."""
+    """A case about to be added (from a file, the Add modal, or the assistant: then
+    with the rule it probes, the assistant's reason and the version it was made under)."""
 
     input: str
     tags: tuple[str, ...] = ()
@@ -35,6 +38,9 @@ class NewCase:
     origin_case_id: int | None = None
     state: CaseState = CaseState.ACTIVE
     line: int | None = None  # where it came from in an import file, for error messages
+    rule_number: int | None = None
+    reason: str = ""
+    origin_version_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ _LINE = Columns.in_layout("CaseLineColumns", {
     LINE_TAGS: ("tags", "tags"),
     LINE_SOURCE: ("source", "source"),
     LINE_STATE: ("state", "state"),
+    LINE_RULE: ("rule_number", "rule_number"),
 })
 # What a list of the active cases shows: (id, ext_id, input).
 _ACTIVE_LINE = Columns("ActiveCaseLine", [("id", "id"), ("ext_id", "ext_id"),
@@ -80,7 +87,22 @@ def _case(row: sqlite3.Row) -> Case:
         state=CaseState(row["state"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        rule_number=row["rule_number"],
+        reason=row["reason"],
+        origin_version_id=row["origin_version_id"],
     )
+
+
+def _created_payload(ext_id: str, new: NewCase) -> dict[str, Any]:
+    """What the event of a new case records (where the assistant's came from, too)."""
+    payload: dict[str, Any] = {"ext_id": ext_id, "input": new.input, "tags": list(new.tags),
+                               "source": new.source.value, "state": new.state.value}
+    for name in ("origin_case_id", "origin_version_id", "rule_number"):
+        if getattr(new, name) is not None:
+            payload[name] = getattr(new, name)
+    if new.reason:
+        payload["reason"] = new.reason
+    return payload
 
 
 class Cases:
@@ -131,8 +153,8 @@ class Cases:
         ]
 
     async def lines(self, after_id: int = 0, limit: int = -1) -> list[CaseLine]:
-        """Cases as plain CaseLine tuples (id, ext_id, input, tags JSON, source, state), by
-        id, paged with `after_id`/`limit`. For 100,000-row tables: SQLite's own tuples,
+        """Cases as plain CaseLine tuples (id, ext_id, input, tags JSON, source, state,
+        rule number), by id, paged with `after_id`/`limit`. For 100,000-row tables: SQLite's own tuples,
         with no per-row object and no JSON decoding (about 3x faster than `rows`)."""
         return await self._db.tuples(  # type: ignore[return-value]
             f"SELECT {_LINE.select} FROM cases WHERE id > ? ORDER BY id LIMIT ?",
@@ -145,6 +167,12 @@ class Cases:
         return await self._db.tuples(  # type: ignore[return-value]
             f"SELECT {_ACTIVE_LINE.select} FROM cases WHERE state = ? ORDER BY id",
             (CaseState.ACTIVE.value,))
+
+    async def rule_states(self) -> list[tuple[int, int | None, str, str]]:
+        """Every case as a plain (id, rule number or None, state, input) tuple, by id: what
+        policy coverage counts and what a new candidate must not nearly repeat."""
+        return await self._db.tuples(  # type: ignore[return-value]
+            "SELECT id, rule_number, state, input FROM cases ORDER BY id")
 
     async def active_ids(self) -> list[int]:
         """The ids of the active cases, in id order."""
@@ -213,10 +241,12 @@ class Cases:
             first_id = int(await self._db.scalar("SELECT coalesce(max(id), 0) FROM cases")) + 1
             await self._db.executemany(
                 "INSERT INTO cases (ext_id, input, tags, note, source, origin_case_id, state,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, updated_at, rule_number, reason, origin_version_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (ext_id, new.input, _tags_json(new.tags), new.note, new.source.value,
-                     new.origin_case_id, new.state.value, now, now)
+                     new.origin_case_id, new.state.value, now, now, new.rule_number,
+                     new.reason, new.origin_version_id)
                     for ext_id, new in zip(ext_ids, new_cases)
                 ],
             )
@@ -234,13 +264,8 @@ class Cases:
                 )
             else:
                 for offset, (ext_id, new) in enumerate(zip(ext_ids, new_cases)):
-                    await self._db.events.append(
-                        kind,
-                        "case",
-                        first_id + offset,
-                        {"ext_id": ext_id, "input": new.input, "tags": list(new.tags),
-                         "source": new.source.value, "state": new.state.value},
-                    )
+                    await self._db.events.append(kind, "case", first_id + offset,
+                                                 _created_payload(ext_id, new))
         return list(range(first_id, first_id + len(new_cases)))
 
     async def _next_ext_ids(self, taken: set[str], count: int) -> list[str]:
@@ -305,3 +330,97 @@ class Cases:
                     {"before": before.state.value, "after": state.value},
                 )
         return await self.get(case_id)
+
+    # ------------------------------------------------------------------ the candidate queue
+    async def candidates(self) -> list[Case]:
+        """The candidates waiting for review, oldest first."""
+        return await self.all([CaseState.CANDIDATE])
+
+    async def rejected_inputs(self) -> list[str]:
+        """The inputs of every rejected case (so nothing rejected is proposed again)."""
+        rows = await self._db.tuples("SELECT input FROM cases WHERE state = ? ORDER BY id",
+                                     (CaseState.REJECTED.value,))
+        return [text for (text,) in rows]
+
+    async def by_ids(self, case_ids: Iterable[int]) -> dict[int, Case]:
+        """The cases with these row ids that exist, keyed by id (one query per 900)."""
+        ids = list(dict.fromkeys(case_ids))
+        found: dict[int, Case] = {}
+        for start in range(0, len(ids), 900):  # stay under SQLite's variable limit
+            chunk = ids[start:start + 900]
+            rows = await self._db.all(
+                f"SELECT * FROM cases WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            found.update({r["id"]: _case(r) for r in rows})
+        return found
+
+    async def by_ext_ids(self, ext_ids: Sequence[str]) -> list[Case]:
+        """The cases with these stable ids, in the order given (each once); NotFound
+        naming the first unknown one."""
+        found: list[Case] = []
+        seen: set[str] = set()
+        for ext_id in ext_ids:
+            if ext_id not in seen:
+                seen.add(ext_id)
+                found.append(await self.by_ext_id(ext_id))
+        return found
+
+    async def add_candidates(self, new_cases: Sequence[NewCase]) -> list[Case]:
+        """Add the assistant's proposals to the review queue in one transaction: each in
+        state candidate, source generated or similar, with the rule it probes, its reason,
+        the version it was made under and (similar ones) the case it varies. One "create"
+        event per case. Returns them as stored."""
+        queued = []
+        for new in new_cases:
+            if new.source not in (CaseSource.GENERATED, CaseSource.SIMILAR):
+                raise ValueError(f"a candidate comes from the assistant, not {new.source.value}")
+            queued.append(dataclasses.replace(new, state=CaseState.CANDIDATE, ext_id=None))
+        if not queued:
+            return []
+        ids = await self.add_many(queued, kind="create")
+        return [await self.get(case_id) for case_id in ids]
+
+    async def accept(self, case_ids: Sequence[int],
+                     edited: Mapping[int, str] | None = None) -> list[Case]:
+        """Move candidates into the test set (state active), all or nothing, in one
+        transaction. `edited` maps a case id to the input the user changed it to: saved
+        as an edit (the event keeps the assistant's text) before the acceptance. A case
+        that is not a candidate, or an empty edited input, is refused (UserError) with
+        nothing changed."""
+        edited = dict(edited or {})
+        for case_id, text in edited.items():
+            if not text.strip():
+                raise UserError(f"case {case_id}: a case's input cannot be empty")
+        return await self._review(case_ids, CaseState.ACTIVE, edited)
+
+    async def reject(self, case_ids: Sequence[int]) -> list[Case]:
+        """Turn candidates down (state rejected: hidden, kept, never proposed again), all
+        or nothing, in one transaction; a case that is not a candidate is refused."""
+        return await self._review(case_ids, CaseState.REJECTED, {})
+
+    async def _review(self, case_ids: Sequence[int], state: CaseState,
+                      edited: Mapping[int, str]) -> list[Case]:
+        ids = list(dict.fromkeys(case_ids))
+        unknown = set(edited) - set(ids)
+        if unknown:
+            raise ValueError(f"edited cases {sorted(unknown)} are not among those reviewed")
+        async with self._db.transaction():
+            before = [await self.get(case_id) for case_id in ids]
+            for case in before:
+                if case.state != CaseState.CANDIDATE:
+                    raise UserError(f"case {case.ext_id} is {case.state.value}, not a candidate"
+                                    "; nothing was changed")
+            now = utc_now()
+            for case in before:
+                text = edited.get(case.id)
+                if text is not None and text != case.input:
+                    await self._db.execute(
+                        "UPDATE cases SET input = ?, updated_at = ? WHERE id = ?",
+                        (text, now, case.id))
+                    await self._db.events.append(
+                        "edit", "case", case.id,
+                        {"before": {"input": case.input}, "after": {"input": text}})
+                await self._db.execute("UPDATE cases SET state = ?, updated_at = ? WHERE id = ?",
+                                       (state.value, now, case.id))
+                await self._db.events.append("state", "case", case.id,
+                                             {"before": case.state.value, "after": state.value})
+        return [await self.get(case_id) for case_id in ids]

@@ -246,15 +246,32 @@ class Database:
             raise ReadOnlyProject(
                 f"{self.path}: written by an older coevo (schema {current}) and read-only "
                 "here, so it cannot be upgraded; open it once where it can be written")
-        for number in sorted(n for n in MIGRATIONS if n > current):
-            async with self.transaction() as conn:
-                # Another process may have migrated while we waited for the lock.
-                if await self.scalar("PRAGMA user_version") >= number:
-                    continue
-                for statement in MIGRATIONS[number]:
-                    await conn.execute(statement)
-                await conn.execute(f"PRAGMA user_version = {number}")
-                await self.events.append("migrate", "project", None, {"to": number})
+        pending = sorted(n for n in MIGRATIONS if n > current)
+        if not pending:
+            return
+        # A migration may rebuild a table others refer to (SQLite's way of changing a
+        # CHECK constraint), which enforcement would refuse half-way; it is switched off
+        # around the migrations (it cannot be inside a transaction) and every reference
+        # is checked before each one commits, as SQLite's documentation prescribes.
+        await self._conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            for number in pending:
+                async with self.transaction() as conn:
+                    # Another process may have migrated while we waited for the lock.
+                    if await self.scalar("PRAGMA user_version") >= number:
+                        continue
+                    for statement in MIGRATIONS[number]:
+                        await conn.execute(statement)
+                    broken = await self.all("PRAGMA foreign_key_check")
+                    if broken:
+                        raise ProjectFileError(
+                            f"{self.path}: upgrading to schema {number} would leave "
+                            f"{len(broken)} broken references (first in table "
+                            f"{broken[0][0]}); nothing was changed")
+                    await conn.execute(f"PRAGMA user_version = {number}")
+                    await self.events.append("migrate", "project", None, {"to": number})
+        finally:
+            await self._conn.execute("PRAGMA foreign_keys = ON")
 
     async def close(self) -> None:
         await self._conn.close()
@@ -369,6 +386,13 @@ class EventLog:
             "INSERT INTO event (at, kind, entity, entity_id, payload) VALUES (?, ?, ?, ?, ?)",
             (utc_now(), kind, entity, entity_id, json.dumps(payload, ensure_ascii=False)),
         )
+
+    async def record(self, kind: str, entity: str, entity_id: int | None,
+                     payload: dict[str, Any]) -> None:
+        """Record something that changed nothing else (an assistant call, say) in a
+        transaction of its own."""
+        async with self._database.transaction():
+            await self.append(kind, entity, entity_id, payload)
 
     async def recent(self, limit: int = 100, *, kind: str | None = None) -> list[Event]:
         """The newest `limit` events (of `kind`, if given), newest first."""

@@ -57,10 +57,23 @@ class Labels:
         if source == LabelSource.CARRIED:
             raise ValueError("carried labels are made by carry-over, not given")
         async with self._db.transaction():
-            output = await self._outputs.get(output_id)  # NotFound for a bad id
-            before = await self.current(output.id)
-            label = await self._append(output.id, verdict, rationale, source, None, before)
-            carried = await self._spread(label)
+            return await self.write_within(output_id, verdict, rationale, source)
+
+    async def write_within(
+        self,
+        output_id: int,
+        verdict: Verdict,
+        rationale: str = "",
+        source: LabelSource = LabelSource.HUMAN,
+    ) -> tuple[Label, list[Label]]:
+        """`write`, inside the caller's transaction: for a change that labels and does
+        more at once (a judge's suggestion accepted and linked to its label)."""
+        if source == LabelSource.CARRIED:
+            raise ValueError("carried labels are made by carry-over, not given")
+        output = await self._outputs.get(output_id)  # NotFound for a bad id
+        before = await self.current(output.id)
+        label = await self._append(output.id, verdict, rationale, source, None, before)
+        carried = await self._spread(label)
         return label, carried
 
     async def inherit(self, output_id: int) -> Label | None:

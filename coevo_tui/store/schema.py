@@ -149,6 +149,54 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE run ADD COLUMN owner_pid INTEGER",
         "ALTER TABLE run ADD COLUMN owner_started TEXT",
     ],
+    # 5: the assistant. A case can be rejected (a candidate the user turned down: kept,
+    # hidden, never proposed again), and says which rule of which version it probes and
+    # why (the assistant's one-line reason). SQLite cannot change a CHECK constraint, so
+    # `cases` is rebuilt the way SQLite's documentation prescribes (new table, copy,
+    # drop, rename; `_migrate` turns foreign-key enforcement off around it and checks
+    # every reference before committing): ids, the index and every reference to a case
+    # stay as they were. The numbered rules of each version's instructions get a table.
+    5: [
+        """
+        CREATE TABLE cases_new (
+            id                INTEGER PRIMARY KEY,
+            ext_id            TEXT NOT NULL UNIQUE,
+            input             TEXT NOT NULL CHECK (length(input) > 0),
+            tags              TEXT NOT NULL DEFAULT '[]',
+            note              TEXT NOT NULL DEFAULT '',
+            source            TEXT NOT NULL
+                              CHECK (source IN ('manual', 'imported', 'generated', 'similar')),
+            origin_case_id    INTEGER REFERENCES cases(id),
+            state             TEXT NOT NULL
+                              CHECK (state IN ('candidate', 'active', 'archived', 'rejected')),
+            created_at        TEXT NOT NULL,
+            updated_at        TEXT NOT NULL,
+            rule_number       INTEGER,
+            reason            TEXT NOT NULL DEFAULT '',
+            origin_version_id INTEGER REFERENCES prompt_version(id)
+        )
+        """,
+        """
+        INSERT INTO cases_new (id, ext_id, input, tags, note, source, origin_case_id, state,
+                               created_at, updated_at)
+        SELECT id, ext_id, input, tags, note, source, origin_case_id, state, created_at,
+               updated_at FROM cases
+        """,
+        "DROP TABLE cases",
+        "ALTER TABLE cases_new RENAME TO cases",
+        "CREATE INDEX cases_state ON cases(state)",
+        """
+        CREATE TABLE policy_rule (
+            id         INTEGER PRIMARY KEY,
+            version_id INTEGER NOT NULL REFERENCES prompt_version(id),
+            number     INTEGER NOT NULL CHECK (number > 0),
+            title      TEXT NOT NULL,
+            text       TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            UNIQUE (version_id, number)
+        )
+        """,
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

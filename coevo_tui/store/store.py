@@ -10,6 +10,8 @@ event log) with one attribute per concern, each a small class over that database
     store.runs       runs of a version over the cases (outputs.py)
     store.labels     the one label writer, label reads, carry-over (labels.py)
     store.answers    bulk reads of answers with their labels, export (answers.py)
+    store.rules      the numbered policy rules of each version (rules.py)
+    store.judgements the judge's suggestions, accepting them, agreement pairs (judgements.py)
     store.events     the event log (database.py)
 
 Create with `await Store.open(path)`; close with `close()` (or use ``async with``).
@@ -24,9 +26,11 @@ from coevo_tui.domain.errors import ProjectFileError
 from coevo_tui.store.answers import Answers
 from coevo_tui.store.cases import CaseRow, Cases, NewCase
 from coevo_tui.store.database import Database, utc_now
+from coevo_tui.store.judgements import Judgements
 from coevo_tui.store.labels import Labels
 from coevo_tui.store.outputs import Outputs, Runs
 from coevo_tui.store.project_file import read_only_reason
+from coevo_tui.store.rules import Rules
 from coevo_tui.store.settings import Settings
 from coevo_tui.store.versions import Versions
 
@@ -50,6 +54,8 @@ class Store:
         self.runs = Runs(database)
         self.answers = Answers(database, self.versions)
         self.labels = Labels(database, self.outputs, self.answers)
+        self.rules = Rules(database)
+        self.judgements = Judgements(database, self.labels)
 
     # ------------------------------------------------------------------ opening
     @classmethod

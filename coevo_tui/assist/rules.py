@@ -1,0 +1,166 @@
+"""Task "rules": split a version's instructions into numbered policy rules (short titles),
+so that cases and candidates can point at the rule they probe and coverage can be
+counted per rule.
+
+The caller stores the rules (`store.rules.replace`), or `ensure_rules` does: it extracts
+them only for a version that has none.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from coevo_tui.assist.assistant import Assistant, quoted
+from coevo_tui.domain.model import NewRule, PolicyRule, PromptVersion
+from coevo_tui.llm.client import ModelCall
+from coevo_tui.llm.structured import StructuredResult, complete_json
+
+if TYPE_CHECKING:
+    from coevo_tui.session import Session
+
+TASK = "rules"
+MAX_RULES = 20
+TITLE_CHARS = 60
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"rules": {
+        "type": "array", "minItems": 1, "maxItems": MAX_RULES,
+        "items": {"type": "object",
+                  "properties": {"number": {"type": "integer"},
+                                 "title": {"type": "string", "minLength": 1},
+                                 "text": {"type": "string"}},
+                  "required": ["number", "title", "text"],
+                  "additionalProperties": False}}},
+    "required": ["rules"], "additionalProperties": False,
+}
+
+SYSTEM = """\
+You split the instructions of an LLM application into its policy rules.
+
+A rule is one thing the application must allow, refuse, or decide in a certain way.
+- Number the rules 1, 2, 3, ... in the order they appear.
+- "title": a short name for the rule, at most 8 words.
+- "text": the rule as the instructions say it, in one or two sentences.
+- One rule per separate thing: split lists into one rule per item.
+- Leave out the role ("You are ...") and how the answer must be formatted.
+
+Example. Instructions: "You answer customer questions for Acme. Be polite. Never promise \
+a refund, but you may explain the refund policy. Do not give legal advice. Answer in two \
+sentences."
+Answer: {"rules": [{"number": 1, "title": "Be polite", "text": "Be polite."}, \
+{"number": 2, "title": "No refund promises", "text": "Never promise a refund; explaining \
+the refund policy is fine."}, {"number": 3, "title": "No legal advice", "text": "Do not \
+give legal advice."}]}"""
+
+
+@dataclass(frozen=True)
+class RulesResult:
+    """The rules found (`rules`, numbered 1..n), what was left out (`problems`), or
+    `error` (one line) when nothing was usable."""
+
+    rules: list[NewRule] = field(default_factory=list)
+    problems: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def build_call(assistant: Assistant, task: str, instructions: str) -> ModelCall:
+    """The call that asks for the rules of `instructions` (the application's `task` as
+    context)."""
+    user = ""
+    if task.strip():
+        user += f"The application: {quoted(task, 600)}\n\n"
+    user += f"Instructions:\n<<<\n{instructions.strip()}\n>>>\n\nList its rules."
+    return assistant.call(TASK, [{"role": "system", "content": SYSTEM},
+                                 {"role": "user", "content": user}], max_tokens=1200)
+
+
+def parse(value: Any) -> tuple[list[NewRule], list[str]]:
+    """The rules of a validated answer, numbered 1..n in the model's order (its own
+    numbers when they are already that), with titles trimmed; problems for what was
+    left out."""
+    problems: list[str] = []
+    items = value.get("rules", []) if isinstance(value, dict) else []
+    kept: list[tuple[int, str, str]] = []
+    titles: set[str] = set()
+    for item in items:
+        title = " ".join(str(item.get("title", "")).split())
+        text = " ".join(str(item.get("text", "")).split())
+        if not title:
+            problems.append("a rule without a title: left out")
+            continue
+        if len(title) > TITLE_CHARS:
+            title = title[:TITLE_CHARS - 1].rstrip() + "…"
+        if title.casefold() in titles:
+            problems.append(f"rule {title!r} twice: kept once")
+            continue
+        titles.add(title.casefold())
+        kept.append((int(item.get("number", 0)), title, text))
+    numbers = [n for n, _, _ in kept]
+    if numbers != list(range(1, len(kept) + 1)):
+        if kept:
+            problems.append("rules renumbered 1 to {}".format(len(kept)))
+        kept = [(i, title, text) for i, (_, title, text) in enumerate(kept, start=1)]
+    return [NewRule(n, title, text) for n, title, text in kept], problems
+
+
+async def extract(session: Session, version: PromptVersion, *,
+                  assistant: Assistant | None = None) -> RulesResult:
+    """Ask the assistant for the rules of `version` (not stored; see `ensure_rules`).
+    Leaves one "assist" event. A version with empty instructions has no rules."""
+    assistant = assistant or Assistant(session)
+    summary = assistant.summary(TASK, f"v{version.number}")
+    if not version.instructions.strip():
+        return RulesResult(error=f"v{version.number} has no instructions to take rules from")
+    await assistant.ready()
+    result: StructuredResult | None = None
+    try:
+        result = await complete_json(assistant.client, build_call(
+            assistant, session.project.task, version.instructions), SCHEMA, name="rules",
+            urgent=True)
+        assistant.count(summary, result)
+        if not result.ok:
+            summary.errors += 1
+            summary.error = result.error
+            return RulesResult(error=result.error)
+        rules, problems = parse(result.value)
+        summary.problems.extend(problems)
+        summary.generated = summary.kept = len(rules)
+        if not rules:
+            summary.error = "the answer holds no rules"
+            return RulesResult(problems=tuple(problems), error=summary.error)
+        return RulesResult(rules, tuple([*result.problems, *problems]))
+    finally:
+        summary.halted = result is None
+        await assistant.record(summary, version.id)
+
+
+async def ensure_rules(session: Session, version: PromptVersion, *,
+                       assistant: Assistant | None = None
+                       ) -> tuple[list[PolicyRule], RulesResult | None]:
+    """The version's rules, extracted and stored first if it has none. Returns (the
+    rules, the extraction's result when one was made); the rules are empty when the
+    extraction failed (its result says why)."""
+    rules = await session.store.rules.for_version(version.id)
+    if rules or not version.instructions.strip():
+        return rules, None
+    result = await extract(session, version, assistant=assistant)
+    if result.rules:
+        rules = await session.store.rules.replace(version.id, result.rules)
+    return rules, result
+
+
+def rules_text(rules: list[PolicyRule]) -> str:
+    """The rules as a prompt lists them: "1. Title: text" a line."""
+    lines = []
+    for rule in rules:
+        text = f": {quoted(rule.text, 200)}" if rule.text and rule.text != rule.title else ""
+        lines.append(f"{rule.number}. {rule.title}{text}")
+    return "\n".join(lines)
+
+
+def example_json(value: Any) -> str:
+    """A worked example's JSON as a prompt shows it."""
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,84 @@
+"""What the assistant's headless commands (`coevo generate`, `coevo judge`) share: the
+model client's settings from the environment, as `coevo run` reads them, and driving a
+task's events with a progress bar on stderr when it is a terminal (plain lines and no
+bar otherwise), the summary line printed last even when stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from coevo_tui.assist.events import (
+    AssistFinished,
+    AssistStarted,
+    AssistSummary,
+    CandidateAdded,
+    CandidateDropped,
+    ItemRejected,
+    Judged,
+)
+
+if TYPE_CHECKING:
+    from coevo_tui.session import Session
+
+
+def use_client_from_environment(session: Session, concurrency: int | None = None) -> None:
+    """The session's client with COEVO_TIMEOUT, COEVO_MAX_ATTEMPTS and COEVO_RETRY_DELAY
+    (README "Running headless"), and `concurrency` if given."""
+    from coevo_tui.commands.run import _env_number
+    from coevo_tui.llm.client import RetryPolicy
+
+    timeout = _env_number("COEVO_TIMEOUT", 120.0, minimum=0.001)
+    retry = RetryPolicy(
+        max_attempts=int(_env_number("COEVO_MAX_ATTEMPTS", RetryPolicy.max_attempts,
+                                     integer=True, minimum=1)),
+        base_delay=_env_number("COEVO_RETRY_DELAY", 1.0))
+    session.use_client(concurrency=concurrency, timeout=timeout, retry=retry)
+
+
+async def drive(events: AsyncIterator[Any], describe: str,
+                on_event: Callable[[Any], None]) -> AssistSummary | None:
+    """Run a task's `events` to the end: a bar on stderr (a terminal only) advancing per
+    item, `on_event` for every event (the command prints its lines there), and the
+    summary's line on stdout last, also when the task is stopped (Ctrl-C) or fails.
+    Returns the summary (None if the task ended before it began)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
+        TimeElapsedColumn
+
+    err = Console(stderr=True)
+    # Lines printed while the bar shows go above it when both are on the terminal; a
+    # piped stdout gets them as they are.
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[note]}"), TimeElapsedColumn(),
+                        console=err, disable=not err.is_terminal, transient=True,
+                        redirect_stdout=sys.stdout.isatty(), redirect_stderr=False)
+    summary: AssistSummary | None = None
+    bar = None
+    try:
+        with progress:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if isinstance(event, AssistStarted):
+                        summary = event.summary
+                        bar = progress.add_task(describe, total=event.total, note="")
+                    elif isinstance(event, AssistFinished):
+                        summary = event.summary
+                    if bar is not None and isinstance(
+                            event, (CandidateAdded, CandidateDropped, ItemRejected, Judged)):
+                        note = "" if summary is None else _note(summary)
+                        progress.update(bar, advance=1, note=note)
+                    on_event(event)
+    finally:
+        if summary is not None:
+            summary.finish()
+            print(summary.line(), flush=True)
+    return summary
+
+
+def _note(summary: AssistSummary) -> str:
+    if summary.task == "judge":
+        return f"{summary.errors} failed" if summary.errors else ""
+    return f"{summary.kept} kept, {summary.dropped} dropped"
