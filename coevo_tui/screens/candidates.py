@@ -408,8 +408,6 @@ class CandidatesScreen(CoevoScreen):
         self.show_rejected = not self.show_rejected
         self.table.set_columns(self._columns(wide=self._wide))
         self._refilter()
-        self.notify("Showing rejected candidates too" if self.show_rejected
-                    else "Rejected candidates hidden", timeout=2)
 
     def action_accept(self) -> None:
         case = self._take_current()
