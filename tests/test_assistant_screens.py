@@ -257,9 +257,8 @@ async def test_the_rule_filter_on_cases(project: Path, make_test_app,
                                         answers: AssistantAnswers) -> None:
     app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_screen(app, pilot, "cases") if not isinstance(
-            app.screen, CasesScreen) else app.screen
         await settle(app, pilot)
+        screen = app.screen
         assert isinstance(screen, CasesScreen)
 
         def shown() -> list[str]:
@@ -352,7 +351,7 @@ async def test_the_suggested_rationale_is_filled_and_edited_before_saving(
     await _answered_project(project_path)
     app = make_test_app(project_path, assistant_model=ASSISTANT)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await _open_label(app, pilot)
+        await _open_label(app, pilot)
         await pilot.press("b")
         await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "the dialog")
         dialog = app.screen
@@ -365,7 +364,6 @@ async def test_the_suggested_rationale_is_filled_and_edited_before_saving(
         await pilot.press(*" Here: a joke.", "enter")
         await wait_for(pilot, lambda: not isinstance(app.screen, RationaleScreen), "saved")
         await settle(app, pilot)
-        del screen
     async with await Store.open(project_path) as store:
         c1 = await store.cases.by_ext_id("c1")
         (output,) = await store.outputs.of_case(c1.id)
@@ -443,10 +441,8 @@ async def test_compare_shows_the_judge_suggestion_and_y_accepts_it(
         project_path: Path, make_test_app, answers: AssistantAnswers) -> None:
     outputs = await _answered_project(project_path)
     async with await Store.open(project_path) as store:
-        c1 = await store.cases.by_ext_id("c1")
         await store.judgements.add(outputs["c1"], Verdict.UNSURE, "The rules do not say.",
                                    ASSISTANT)
-        del c1
     app = make_test_app(project_path, assistant_model=ASSISTANT)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_screen(app, pilot, "compare")
@@ -530,16 +526,13 @@ async def test_overview_shows_agreement_and_policy_coverage(
     outputs = await _answered_project(project_path, labels={
         "c1": (Verdict.GOOD, ""), "c2": (Verdict.BAD, "no"), "c3": (Verdict.BAD, "slur")})
     async with await Store.open(project_path) as store:
-        # The judge agrees on c1 and c3 and says bad where the user said good on c2? No:
-        # c2 is bad for both; c1 good/bad disagree; c3 bad/bad.
+        # The judge says bad to all three: it disagrees on c1 (the user said good).
         for ext, verdict in (("c1", Verdict.BAD), ("c2", Verdict.BAD), ("c3", Verdict.BAD)):
             await store.judgements.add(outputs[ext], verdict, "why", ASSISTANT)
         version = await store.versions.latest()
-        c1 = await store.cases.by_ext_id("c1")
         await store.cases.add_candidates([NewCase(
             "waiting for rule 2", source=CaseSource.GENERATED, rule_number=2,
             origin_version_id=version.id)])
-        del c1
     app = make_test_app(project_path)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_screen(app, pilot, "overview")
