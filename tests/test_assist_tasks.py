@@ -113,20 +113,27 @@ async def test_rules_are_extracted_renumbered_and_stored_once(session: Session,
         {"number": 4, "title": "No slurs", "text": "No slurs."},
         {"number": 9, "title": "  No   real threats ", "text": "No threats of real violence."},
         {"number": 9, "title": "No slurs", "text": "again"},
+        {"number": 5, "title": "Any message that contains:", "text": "Any message that"
+         " contains:"},
+        {"number": 6, "title": "Trash talk about the game is fine and so is swearing at"
+         " bad luck", "text": ""},
         {"number": 2, "title": "Trash talk is fine", "text": ""}]}))
     version = await session.store.versions.latest()
     found, result = await rules.ensure_rules(session, version)
     assert [(r.number, r.title) for r in found] == [
-        (1, "No slurs"), (2, "No real threats"), (3, "Trash talk is fine")]
+        (1, "No slurs"), (2, "No real threats"),
+        (3, "Trash talk about the game is fine and…"), (4, "Trash talk is fine")]
     assert result is not None and result.problems == (
-        "rule 'No slurs' twice: kept once", "rules renumbered 1 to 3")
+        "rule 'No slurs' twice: kept once",
+        "'Any message that contains:' is a heading, not a rule: left out",
+        "rules renumbered 1 to 4")
     again, none = await rules.ensure_rules(session, version)
     assert [r.title for r in again] == [r.title for r in found] and none is None
     assert fake_provider.calls == 1  # stored: not asked again
     assert "Instructions:\n<<<\n" + INSTRUCTIONS in fake_provider.requests[0][-1]["content"]
     (event,) = await assist_events(session.store)
     assert (event.entity, event.entity_id) == ("rules", version.id)
-    assert event.payload["model"] == FAKE_MODEL and event.payload["kept"] == 3
+    assert event.payload["model"] == FAKE_MODEL and event.payload["kept"] == 4
     assert event.payload["tokens_out"] > 0
 
 
@@ -406,7 +413,11 @@ async def test_a_revision_draft_cites_its_cases_and_saves_them_as_motivation(
     assert draft.case_ids == [bad_id, unsure_id]  # the summary's ids count too
     label = await store.labels.current(bad_output)
     assert draft.label_ids[0] == label.id
-    assert draft.problems == ("case 'c999' was not among the cases shown: left out",)
+    assert draft.problems == (f"case_ids #2: 'c999' is not one of {unsure.ext_id},"
+                              f" {bad.ext_id}: dropped",)
+    ids = fake_provider.response_formats[0]["json_schema"]["schema"]["properties"][
+        "case_ids"]["items"]
+    assert ids["enum"] == [unsure.ext_id, bad.ext_id]  # constrained to the cases shown
     user = fake_provider.requests[0][-1]["content"]
     assert f"- {unsure.ext_id} [unsure]" in user and "the user's reason: reporting is ok" in user
     assert "gg ez" not in user  # good cases are not failures
@@ -502,3 +513,69 @@ async def test_the_judge_through_an_openai_compatible_server_at_concurrency(
         "properties"]["verdict"]["enum"] == ["good", "bad", "unsure"]
     nothing = await collect(judge.judge(session, version, model="openai/m"))
     assert nothing[0].total == 0 and fake_server.request_count == 12
+
+
+# ---------------------------------------------------------------------- embeddings
+async def test_with_an_embedding_model_paraphrases_are_dropped_too(
+        session: Session, fake_provider: FakeModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = session.store
+    version = await store.versions.latest()
+    await store.rules.replace(version.id, RULES)
+    await store.cases.add(NewCase("I will find where you live"))
+    monkeypatch.setenv("COEVO_EMBEDDING_MODEL", "coevo-fake/embedder")
+    monkeypatch.setenv("COEVO_EMBEDDING_THRESHOLD", "0.9")
+    fake_provider.embeddings.update({
+        "I will find where you live": [1.0, 0.0, 0.0],
+        "gonna track down your home address": [0.98, 0.1, 0.0],  # a paraphrase
+        "nice flank, totally legit": [0.0, 1.0, 0.0]})
+    fake_provider.script(cases_answer(item("gonna track down your home address", 2),
+                                      item("nice flank, totally legit", 3)))
+    events = await collect(candidates.generate(session, n=2))
+    (dropped,) = [e for e in events if isinstance(e, CandidateDropped)]
+    assert (dropped.text, dropped.duplicate_of) == ("gonna track down your home address",
+                                                    "I will find where you live")
+    assert [e.case.input for e in events if isinstance(e, CandidateAdded)] == [
+        "nice flank, totally legit"]
+    assert fake_provider.embedding_requests[0] == [candidates.EXAMPLE["input"],
+                                                   "I will find where you live"]
+    monkeypatch.setenv("COEVO_EMBEDDING_THRESHOLD", "two")
+    with pytest.raises(UserError, match="COEVO_EMBEDDING_THRESHOLD"):
+        await collect(candidates.generate(session, n=2))
+
+
+async def test_a_failing_embedding_model_falls_back_to_text_and_says_so(
+        session: Session, fake_provider: FakeModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    version = await session.store.versions.latest()
+    await session.store.rules.replace(version.id, RULES)
+    await session.store.cases.add(NewCase("an existing case"))
+    monkeypatch.setenv("COEVO_EMBEDDING_MODEL", "no-such-provider/embedder")
+    fake_provider.script(cases_answer(item("brand new input", 1)))
+    events = await collect(candidates.generate(session, n=1))
+    assert [e.case.input for e in events if isinstance(e, CandidateAdded)] == [
+        "brand new input"]
+    (problem,) = [p for p in events[-1].summary.problems if "embeddings" in p]
+    assert problem.startswith("embeddings from no-such-provider/embedder failed (")
+    assert problem.endswith("; compared by text only") and "\n" not in problem
+
+
+# ---------------------------------------------------------------------- copied examples
+async def test_answers_that_copy_the_prompts_example_are_not_taken(
+        session: Session, fake_provider: FakeModel) -> None:
+    """Small models repeat the worked example: a copied rationale or rule list is an
+    error, and a copied example input is dropped like a near duplicate."""
+    store = session.store
+    version = await store.versions.latest()
+    fake_provider.script(json.dumps({"rules": [
+        {"number": 1, "title": "Be polite", "text": "Be polite."},
+        {"number": 2, "title": "No refund promises", "text": "..."}]}))
+    extracted = await rules.extract(session, version)
+    assert extracted.rules == [] and "repeated the prompt's example" in (extracted.error or "")
+    await store.rules.replace(version.id, RULES)
+    fake_provider.script(cases_answer(item(candidates.EXAMPLE["input"], 2), item("fresh", 1)))
+    events = await collect(candidates.generate(session, n=2))
+    (copied,) = [e for e in events if isinstance(e, CandidateDropped)]
+    assert copied.duplicate_of == candidates.EXAMPLE["input"]
+    _, output_id = await answered(store, "he said a slur, ban him", "REMOVE")
+    fake_provider.script(json.dumps(rationale.EXAMPLE))
+    result = await rationale.suggest(session, output_id, "bad")
+    assert result.text == "" and "repeated the prompt's example" in (result.error or "")

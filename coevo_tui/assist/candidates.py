@@ -32,8 +32,9 @@ from coevo_tui.assist.events import (
     RulesExtracted,
 )
 from coevo_tui.assist.rules import ensure_rules, example_json, rules_text
-from coevo_tui.domain.diversity import NearDuplicates
+from coevo_tui.assist.duplicates import DuplicateFilter
 from coevo_tui.domain.errors import UserError
+from coevo_tui.llm.embeddings import embedding_choice
 from coevo_tui.domain.model import (
     CaseSource,
     CaseState,
@@ -189,6 +190,7 @@ async def generate(session: Session, n: int = 10, rule: int | None = None
     if not 1 <= n <= MAX_N:
         raise UserError(f"the number of cases must be between 1 and {MAX_N}")
     store = session.store
+    embeddings = embedding_choice()  # a bad setting is refused before anything is done
     assistant = Assistant(session)
     version = await store.versions.latest()
     await assistant.ready()
@@ -220,7 +222,10 @@ async def generate(session: Session, n: int = 10, rule: int | None = None
                   ][:max(0, shown - len(examples)) // 2]
     prompt = CandidatesPrompt(session.project.task, version, rules, planned, examples,
                               unlabelled, n)
-    near = NearDuplicates(text for *_, text in case_rows)  # every state, rejected too
+    # Every state counts, rejected ones too: nothing turned down comes back.
+    # The worked example too: a small model copies it.
+    near = await DuplicateFilter.build([EXAMPLE["input"], *(text for *_, text in case_rows)],
+                                       embeddings)
     events = stream_json_items(assistant.client, build_call(assistant, prompt),
                                schema(numbers, n), name="cases", urgent=True)
     async with assistant.recorded(summary, version.id):
@@ -236,7 +241,7 @@ async def generate(session: Session, n: int = 10, rule: int | None = None
                         yield ItemRejected(f"item #{event.index}: {parsed}")
                         continue
                     text, number, reason = parsed
-                    duplicate = near.check(text)
+                    duplicate = await near.check(text)
                     summary.count_item(number, kept=duplicate is None)
                     if duplicate is not None:
                         yield CandidateDropped(text, duplicate, number)
@@ -251,5 +256,6 @@ async def generate(session: Session, n: int = 10, rule: int | None = None
                     yield ItemRejected(event.problem)
                 elif isinstance(event, JsonItemsDone):
                     assistant.count_stream_end(summary, event)
+        summary.problems.extend(near.problems)
     yield AssistFinished(summary)
 

@@ -197,22 +197,36 @@ async def judge(session: Session, version: PromptVersion, model: str | None = No
             answers.put_nowait((output, await complete_json(assistant.client, call, SCHEMA,
                                                             name="verdict")))
 
-    async def keep(output: Output, result: StructuredResult) -> AssistEvent:
-        assistant.count(summary, result)
-        if not result.ok:
+    async def keep(arrived: list[tuple[Output, StructuredResult]]) -> list[AssistEvent]:
+        """Store the verdicts that arrived together in one transaction; the events say
+        what became of each answer, in order."""
+        kept: list[AssistEvent] = []
+        verdicts: list[tuple[int, Verdict, str]] = []
+        for output, result in arrived:
+            assistant.count(summary, result)
+            if result.ok:
+                verdicts.append((output.id, *parse(result.value)))
+                continue
             summary.errors += 1
             summary.error = result.error
-            return ItemRejected(f"{cases[output.case_id].ext_id}: {result.error}", output.id)
-        verdict, reason = parse(result.value)
-        judgement: Judgement = await store.judgements.add(output.id, verdict, reason,
-                                                          assistant.model)
-        summary.done += 1
-        return Judged(output.id, judgement)
+            kept.append(ItemRejected(f"{cases[output.case_id].ext_id}: {result.error}",
+                                     output.id))
+        stored: list[Judgement] = await store.judgements.add_many(verdicts, assistant.model) \
+            if verdicts else []
+        summary.done += len(stored)
+        return kept + [Judged(j.output_id, j) for j in stored]
 
     async def write() -> None:
-        for _ in range(len(outputs)):
-            output, result = await answers.get()
-            events.put_nowait(await keep(output, result))
+        # One writer, so calls never wait for the database; what arrived while it wrote
+        # is written together (a transaction per batch, not per verdict).
+        left = len(outputs)
+        while left:
+            arrived = [await answers.get()]
+            while not answers.empty() and len(arrived) < 64:
+                arrived.append(answers.get_nowait())
+            left -= len(arrived)
+            for event in await keep(arrived):
+                events.put_nowait(event)
         events.put_nowait(_DONE)
 
     def report_crash(task: asyncio.Task[None]) -> None:
@@ -251,8 +265,11 @@ async def _wind_down(callers: list[asyncio.Task[None]], writer: asyncio.Task[Non
     await asyncio.gather(writer, return_exceptions=True)
 
     async def keep_arrived() -> None:
+        arrived = []
         while not answers.empty():
-            await keep(*answers.get_nowait())
+            arrived.append(answers.get_nowait())
+        if arrived:
+            await keep(arrived)
 
     try:
         await asyncio.shield(keep_arrived())

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from coevo_tui.assist.assistant import Assistant, quoted
 from coevo_tui.assist.context import LabelledCase, labelled_cases, newest_each
 from coevo_tui.assist.rules import example_json
+from coevo_tui.domain.diversity import normalise
 from coevo_tui.domain.model import Case, Output, PromptVersion, Verdict
 from coevo_tui.llm.client import ModelCall
 from coevo_tui.llm.structured import complete_json
@@ -122,6 +123,9 @@ async def suggest(session: Session, output_id: int, verdict: Verdict | str
         text = parse(result.value)
         if not text:
             summary.error = "the suggestion was empty"
+            return SuggestionResult(error=summary.error)
+        if normalise(text) == normalise(EXAMPLE["rationale"]):
+            summary.error = "the assistant repeated the prompt's example instead of answering"
             return SuggestionResult(error=summary.error)
         summary.generated = summary.kept = 1
     return SuggestionResult(text)

@@ -25,12 +25,21 @@ if TYPE_CHECKING:
 TASK = "revision"
 MAX_CASES = 30
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"instructions": {"type": "string", "minLength": 1},
-                   "summary": {"type": "string"},
-                   "case_ids": {"type": "array", "items": {"type": "string"}}},
-    "required": ["instructions", "summary", "case_ids"], "additionalProperties": False}
+
+
+def schema(ext_ids: list[str]) -> dict[str, Any]:
+    """The answer's shape; the case ids one of those shown (constrained decoding then
+    cannot cite a case that was not shown, which small models otherwise copy from the
+    example)."""
+    ids: dict[str, Any] = {"type": "string"}
+    if ext_ids:
+        ids["enum"] = list(ext_ids)
+    return {"type": "object",
+            "properties": {"instructions": {"type": "string", "minLength": 1},
+                           "summary": {"type": "string"},
+                           "case_ids": {"type": "array", "items": ids}},
+            "required": ["instructions", "summary", "case_ids"],
+            "additionalProperties": False}
 
 SYSTEM = """\
 You revise the instructions of an LLM application so that it handles the failing cases \
@@ -41,7 +50,7 @@ correctly without breaking what already works.
 - Write the complete new instructions, not a list of changes; keep their style and \
 their answer format.
 - "summary": at most three sentences on what changed, naming the case ids in brackets.
-- "case_ids": the ids of the cases your changes address, as given (like "c12").
+- "case_ids": the ids of the cases your changes address, exactly as given below.
 
 Example answer:
 {example}"""
@@ -49,8 +58,8 @@ Example answer:
 EXAMPLE = {"instructions": "You answer customer questions for Acme. Be polite. Never promise"
                            " a refund, even when asked hypothetically; you may explain the"
                            " refund policy. ...",
-           "summary": "Hypothetical refund questions are now covered (c12, c31).",
-           "case_ids": ["c12", "c31"]}
+           "summary": "Hypothetical refund questions are now covered (q7, q9).",
+           "case_ids": ["q7", "q9"]}
 
 
 @dataclass(frozen=True)
@@ -175,7 +184,8 @@ async def draft(session: Session) -> RevisionDraft:
         result = await complete_json(assistant.client,
                                      build_call(assistant, version, session.project.task,
                                                 cases),
-                                     SCHEMA, name="revision", urgent=True)
+                                     schema([c.ext_id for c in cases]), name="revision",
+                                     urgent=True)
         assistant.count(summary, result)
         if not result.ok:
             summary.errors += 1

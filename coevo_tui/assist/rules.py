@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 TASK = "rules"
 MAX_RULES = 20
 TITLE_CHARS = 60
+TITLE_WORDS = 8
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -54,6 +55,9 @@ Answer: {"rules": [{"number": 1, "title": "Be polite", "text": "Be polite."}, \
 {"number": 2, "title": "No refund promises", "text": "Never promise a refund; explaining \
 the refund policy is fine."}, {"number": 3, "title": "No legal advice", "text": "Do not \
 give legal advice."}]}"""
+
+# A small model may answer with the example's rules: those are not the instructions'.
+EXAMPLE_TITLES = frozenset({"Be polite", "No refund promises", "No legal advice"})
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,13 @@ def parse(value: Any) -> tuple[list[NewRule], list[str]]:
         if not title:
             problems.append("a rule without a title: left out")
             continue
+        if title.endswith(":") and (not text or text.endswith(":")):
+            # "Any message that contains:" is the heading of a list, not a rule.
+            problems.append(f"{title!r} is a heading, not a rule: left out")
+            continue
+        words = title.split()
+        if len(words) > TITLE_WORDS:  # small models copy the whole rule as its title
+            title = " ".join(words[:TITLE_WORDS]).rstrip(",;:.") + "…"
         if len(title) > TITLE_CHARS:
             title = title[:TITLE_CHARS - 1].rstrip() + "…"
         if title.casefold() in titles:
@@ -126,10 +137,14 @@ async def extract(session: Session, version: PromptVersion, *,
             summary.error = result.error
             return RulesResult(error=result.error)
         rules, problems = parse(result.value)
+        if rules and {r.title for r in rules} <= EXAMPLE_TITLES:
+            rules, problems = [], [*problems, "the rules were the prompt's example's"]
         summary.problems.extend(problems)
         summary.generated = summary.kept = len(rules)
         if not rules:
-            summary.error = "the answer holds no rules"
+            summary.error = ("the assistant repeated the prompt's example instead of"
+                             " answering") if problems and problems[-1].startswith(
+                "the rules were") else "the answer holds no rules"
             return RulesResult(problems=tuple(problems), error=summary.error)
         return RulesResult(rules, tuple([*result.problems, *problems]))
     finally:

@@ -26,8 +26,9 @@ from coevo_tui.assist.events import (
     ItemRejected,
 )
 from coevo_tui.assist.rules import example_json
-from coevo_tui.domain.diversity import NearDuplicates
+from coevo_tui.assist.duplicates import DuplicateFilter
 from coevo_tui.domain.errors import UserError
+from coevo_tui.llm.embeddings import embedding_choice
 from coevo_tui.domain.model import Case, CaseSource, Label, Output, OutputStatus, PromptVersion
 from coevo_tui.llm.client import ModelCall, TextDelta
 from coevo_tui.llm.structured import (
@@ -136,6 +137,7 @@ async def generate(session: Session, case_id: int, n: int = 5
     if not 1 <= n <= MAX_N:
         raise UserError(f"the number of similar cases must be between 1 and {MAX_N}")
     store = session.store
+    embeddings = embedding_choice()  # a bad setting is refused before anything is done
     case = await store.cases.get(case_id)
     assistant = Assistant(session)
     version = await store.versions.latest()
@@ -143,7 +145,9 @@ async def generate(session: Session, case_id: int, n: int = 5
     await assistant.ready()
     summary = assistant.summary(TASK, case.ext_id, total=n)
     yield AssistStarted(TASK, n, summary)
-    near = NearDuplicates(text for *_, text in await store.cases.rule_states())
+    near = await DuplicateFilter.build(  # the worked example too: a small model copies it
+        [EXAMPLE["input"], *(text for *_, text in await store.cases.rule_states())],
+        embeddings)
     prompt = SimilarPrompt(session.project.task, version, case, answer, label, n)
     events = stream_json_items(assistant.client, build_call(assistant, prompt), schema(n),
                                name="cases", urgent=True)
@@ -160,7 +164,7 @@ async def generate(session: Session, case_id: int, n: int = 5
                         yield ItemRejected(f"item #{event.index}: {parsed}")
                         continue
                     text, reason = parsed
-                    duplicate = near.check(text)
+                    duplicate = await near.check(text)
                     summary.count_item(case.rule_number, kept=duplicate is None)
                     if duplicate is not None:
                         yield CandidateDropped(text, duplicate, case.rule_number)
@@ -176,6 +180,7 @@ async def generate(session: Session, case_id: int, n: int = 5
                     yield ItemRejected(event.problem)
                 elif isinstance(event, JsonItemsDone):
                     assistant.count_stream_end(summary, event)
+        summary.problems.extend(near.problems)
     yield AssistFinished(summary)
 
 

@@ -26,6 +26,10 @@ Control it through the module-level `fake_model` (reset it in each test)::
                                              # string is cut into `chunks` pieces, a list
                                              # is streamed as exactly those chunks
 
+    fake_model.embeddings["some text"] = [1.0, 0.0]   # litellm.aembedding's vector for a
+                                             # text (others: a hashed bag of its words)
+    fake_model.embedding_requests            # the texts of each embedding request
+
     fake_model.calls                         # requests made (streaming or not)
     fake_model.requests                      # their messages, in order
     fake_model.response_formats              # the response_format each carried (or None)
@@ -77,6 +81,8 @@ class FakeModel:
     streams_finished: int = 0
     streams_cancelled: int = 0
     response_formats: list[Any] = field(default_factory=list)
+    embeddings: dict[str, list[float]] = field(default_factory=dict)
+    embedding_requests: list[list[str]] = field(default_factory=list)
     held: int = 0
     _faults: list[list[Any]] = field(default_factory=list)
     _scripts: list[str | list[str]] = field(default_factory=list)
@@ -162,6 +168,16 @@ class FakeModel:
         if self.first_token_delay > 0:
             await asyncio.sleep(self.first_token_delay)
 
+    def embedding(self, text: str) -> list[float]:
+        """The vector for `text`: the one set in `embeddings`, else its words hashed into
+        16 dimensions (equal word sets give equal vectors)."""
+        if text in self.embeddings:
+            return list(self.embeddings[text])
+        vector = [0.0] * 16
+        for word in text.lower().split():
+            vector[sum(word.encode()) % 16] += 1.0
+        return vector
+
     def _pieces(self, text: str) -> list[str]:
         size = len(text) / self.chunks
         return [text[round(i * size): round((i + 1) * size)] for i in range(self.chunks)]
@@ -245,5 +261,15 @@ def make_handler(litellm: Any) -> Any:
             finally:
                 if not finished:
                     fake_model.streams_cancelled += 1
+
+        async def aembedding(self, model: str, input: list, model_response: Any,
+                             *args: Any, **kwargs: Any) -> Any:
+            texts = [str(t) for t in input]
+            fake_model.embedding_requests.append(texts)
+            model_response.data = [{"object": "embedding", "index": i,
+                                    "embedding": fake_model.embedding(t)}
+                                   for i, t in enumerate(texts)]
+            model_response.model = model
+            return model_response
 
     return FakeHandler()

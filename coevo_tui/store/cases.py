@@ -154,8 +154,9 @@ class Cases:
 
     async def lines(self, after_id: int = 0, limit: int = -1) -> list[CaseLine]:
         """Cases as plain CaseLine tuples (id, ext_id, input, tags JSON, source, state,
-        rule number), by id, paged with `after_id`/`limit`. For 100,000-row tables: SQLite's own tuples,
-        with no per-row object and no JSON decoding (about 3x faster than `rows`)."""
+        rule number), by id, paged with `after_id`/`limit`. For 100,000-row tables:
+        SQLite's own tuples, with no per-row object and no JSON decoding (about 3x faster
+        than `rows`)."""
         return await self._db.tuples(  # type: ignore[return-value]
             f"SELECT {_LINE.select} FROM cases WHERE id > ? ORDER BY id LIMIT ?",
             (after_id, limit),

@@ -7,7 +7,7 @@ points at it. Agreement between judge and user is read from here (`pairs`)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from coevo_tui.domain.errors import NotFound, UserError
@@ -37,18 +37,30 @@ class Judgements:
     async def add(self, output_id: int, verdict: Verdict, reason: str, model: str
                   ) -> Judgement:
         """Store the judge's verdict on an output (one transaction, one event)."""
+        (judgement,) = await self.add_many([(output_id, verdict, reason)], model)
+        return judgement
+
+    async def add_many(self, verdicts: Sequence[tuple[int, Verdict, str]], model: str
+                       ) -> list[Judgement]:
+        """Store several verdicts (output id, verdict, reason) of the judge `model` in one
+        transaction, one event each: what arrived together is written together."""
+        now = utc_now()
+        stored: list[Judgement] = []
         async with self._db.transaction():
-            cur = await self._db.execute(
-                "INSERT INTO judgement (output_id, verdict, rationale, model, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (output_id, verdict.value, reason, model, utc_now()))
-            judgement_id = cur.lastrowid
-            assert judgement_id is not None
-            await self._db.events.append(
-                "create", "judgement", judgement_id,
-                {"output_id": output_id, "verdict": verdict.value, "reason": reason,
-                 "model": model})
-        return await self.get(judgement_id)
+            for output_id, verdict, reason in verdicts:
+                cur = await self._db.execute(
+                    "INSERT INTO judgement (output_id, verdict, rationale, model, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (output_id, verdict.value, reason, model, now))
+                judgement_id = cur.lastrowid
+                assert judgement_id is not None
+                await self._db.events.append(
+                    "create", "judgement", judgement_id,
+                    {"output_id": output_id, "verdict": verdict.value, "reason": reason,
+                     "model": model})
+                stored.append(Judgement(judgement_id, output_id, verdict, reason, model, None,
+                                        now))
+        return stored
 
     async def get(self, judgement_id: int) -> Judgement:
         """The judgement with this id; NotFound if there is none."""
