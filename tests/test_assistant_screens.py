@@ -493,6 +493,10 @@ async def test_the_revision_draft_is_saved_with_its_motivating_cases(
                   for i in dialog.query_one("#save-version-cases").selected}
         assert ticked == {"c1"}
         assert {c.text.split()[0] for c in dialog.choices} == {"c1", "c2"}
+        # Ticked or not reads without colour: an X, or an empty box.
+        lines = screen_text(app).splitlines()
+        assert "▐X▌ c1 bad" in next(line for line in lines if "c1 bad" in line)
+        assert "▐ ▌ c2 unsure" in next(line for line in lines if "c2 unsure" in line)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not isinstance(app.screen, SaveVersionScreen), "saved")
         await settle(app, pilot)

@@ -171,7 +171,7 @@ class CandidatesScreen(CoevoScreen):
             Column("id", "Id", lambda c: c.ext_id, width=6, style=state_style),
             Column("input", "Input", lambda c: first_line(c.input), min_width=16,
                    style=state_style),
-            Column("origin", "From", lambda c: self.origin_text(c, short=True), width=7,
+            Column("origin", "From", lambda c: self.origin_text(c, short=True), width=9,
                    style=lambda c: "case-table--muted"),
             Column("rule", "Rule", self.rule_text, width=24 if wide else 20,
                    style=lambda c: "case-table--muted"),
