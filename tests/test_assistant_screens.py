@@ -441,23 +441,43 @@ async def test_compare_shows_the_judge_suggestion_and_y_accepts_it(
         project_path: Path, make_test_app, answers: AssistantAnswers) -> None:
     outputs = await _answered_project(project_path)
     async with await Store.open(project_path) as store:
-        await store.judgements.add(outputs["c1"], Verdict.UNSURE, "The rules do not say.",
+        v2 = await store.versions.create(INSTRUCTIONS + "\n4. Be kind.", note="kind")
+        c1 = await store.cases.by_ext_id("c1")
+        # The revision answered c1 as v1 did: a label on one is carried to the other.
+        revised = await store.outputs.add(case_id=c1.id, version_id=v2.id, model=FAKE_MODEL,
+                                          params={}, text="Reply to: gg ez",
+                                          status=OutputStatus.OK)
+        await store.judgements.add(revised.id, Verdict.UNSURE, "The rules do not say.",
                                    ASSISTANT)
     app = make_test_app(project_path, assistant_model=ASSISTANT)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_screen(app, pilot, "compare")
         assert isinstance(screen, CompareScreen)
-        await wait_for(pilot, lambda: screen.list_ready and screen.case is not None
-                       and screen.case.ext_id == "c1", "c1 on show")
+        await wait_for(pilot, lambda: screen.list_ready and screen.case is not None,
+                       "the list")
+        for _ in range(4):  # to c1, wherever the status order put it
+            if screen.case.id == c1.id:
+                break
+            await pilot.press("j")
+            await settle(app, pilot)
+        assert screen.case.id == c1.id
         await wait_for(pilot, lambda: "judge: unsure: The rules do not say." in
-                       screen_text(app), "the suggestion in the pane")
+                       screen_text(app), "the suggestion in the revision's pane")
+        assert screen.check_action("accept_judge", ()) is None  # the baseline has none
+        await pilot.press("l")
+        await wait_for(pilot, lambda: screen.focused_pane() is screen.right_pane, "right")
+        assert screen.check_action("accept_judge", ()) is True
         await pilot.press("y")
         await wait_for(pilot, lambda: "[UNSURE] (judge)" in screen_text(app), "accepted")
+        await wait_for(pilot, lambda: "~ unsure (carried)" in screen_text(app),
+                       "carried to the baseline's identical answer, shown")
         await settle(app, pilot)
     async with await Store.open(project_path) as store:
-        label = await store.labels.current(outputs["c1"])
+        label = await store.labels.current(revised.id)
+        carried = await store.labels.current(outputs["c1"])
     assert label is not None and label.source == LabelSource.JUDGE
     assert label.verdict == Verdict.UNSURE
+    assert carried is not None and carried.source == LabelSource.CARRIED
 
 
 # ---------------------------------------------------------------------- Prompt

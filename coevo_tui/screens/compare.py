@@ -1012,6 +1012,11 @@ class CompareScreen(CoevoScreen):
         assert output is not None
         label = await self.store.judgements.accept(judgement.id)
         self._labelled(output, label, [])
+        # The label also went to identical answers of the case (carried), which the store
+        # does not list here: read the case's answers again, as shown.
+        await self._reread_case(output.case_id)
+        if self.case is not None and self.case.id == output.case_id:
+            await self._show_case(output.case_id)
 
     def action_judge(self) -> None:
         pane = self.focused_pane()
