@@ -159,6 +159,9 @@ class AssistJob(Job):
         self.added: list[Case] = []
         self.judged: dict[int, Judgement] = {}
         self.written = 0
+        # What it does before its first words, said while a slow model is quiet
+        # ("extracting the rules of v2 first"); None once the answer flows.
+        self.phase: str | None = None
 
     def handle(self, event: object) -> None:
         from coevo_tui.assist.events import (
@@ -167,10 +170,14 @@ class AssistJob(Job):
             AssistText,
             CandidateAdded,
             Judged,
+            RulesExtracted,
         )
 
         if isinstance(event, AssistText):
             self.written += len(event.text)
+            self.phase = None
+        elif isinstance(event, RulesExtracted):
+            self.phase = f"{len(event.rules)} rules found; writing cases"
         elif isinstance(event, CandidateAdded):
             self.added.append(event.case)
         elif isinstance(event, Judged):
@@ -200,8 +207,11 @@ class AssistJob(Job):
         state = "" if self.running else (" stopped" if self.stopped else " done")
         total = "?" if summary.total is None else str(summary.total)
         text = f"{self.title}{state} {self.arrived}/{total}"
-        if self.running and not self.arrived and self.written:
-            text += f" (writing, {self.written} chars)"
+        if self.running and not self.arrived:
+            if self.written:
+                text += f" (writing, {self.written} chars)"
+            elif self.phase:
+                text += f" ({self.phase})"
         return text
 
     def ending(self) -> tuple[str, str] | None:
@@ -235,6 +245,8 @@ async def start_candidates(jobs: Jobs, session: Session, *, n: int = 10,
 
     version = await session.store.versions.latest()
     job = AssistJob("candidates", version.id, f"v{version.number}")
+    if not await session.store.rules.for_version(version.id):
+        job.phase = f"extracting the rules of v{version.number} first"
     return jobs.start(job, candidates.generate(session, n, rule))  # type: ignore[return-value]
 
 

@@ -205,6 +205,28 @@ async def test_a_batch_appears_row_by_row_while_the_assistant_writes(
         assert not any("v opens it" in n for n in _notes(app))
 
 
+async def test_a_quiet_assistant_says_what_it_does_first(
+        project_path: Path, make_test_app, fake_provider: FakeModel,
+        answers: AssistantAnswers) -> None:
+    # A version without rules: the assistant extracts them first (one answer, not
+    # streamed), which on the offline model takes minutes with nothing to show.
+    async with await Store.open(project_path, instructions=INSTRUCTIONS) as store:
+        await store.cases.add_many([NewCase("gg ez", ext_id="c1")], source_name="test")
+    fake_provider.hold()
+    app = make_test_app(project_path, assistant_model=ASSISTANT)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_candidates(app, pilot)
+        await pilot.press("G")
+        await wait_for(pilot, lambda: fake_provider.held == 1, "the rules asked for")
+        await wait_for(pilot, lambda: "generate v1 0/10 (extracting the rules of v1 first)"
+                       in screen_text(app), "what it does, said")
+        fake_provider.release()
+        await wait_for(pilot, lambda: len(screen.shown) == 3, "the batch")
+        await settle(app, pilot)
+        assert answers.asked.get("rules") == 1
+        assert "1 No slurs" in screen_text(app)  # the rule titles it found, in the rows
+
+
 async def test_the_batch_goes_on_when_its_screen_is_left(
         project_path: Path, make_test_app, fake_provider: FakeModel,
         answers: AssistantAnswers) -> None:
