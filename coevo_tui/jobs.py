@@ -233,6 +233,8 @@ class AssistJob(Job):
             head = f"{kept} {what}{'' if kept == 1 else 's'} in the queue: v opens it"
         else:
             head = f"No {what} for the queue"
+        if self.stopped and not summary.halted:  # stopped before its summary knew
+            head = f"Stopped: {head[:1].lower()}{head[1:]}"
         return f"{head} ({summary.line()})", "warning" if trouble or not kept else \
             "information"
 

@@ -367,7 +367,8 @@ class CandidatesScreen(CoevoScreen):
                 text.append(f" · {summary.kept} kept, {summary.dropped} dropped")
             text.append(" · x stops", style="dim")
         elif summary is not None:
-            text.append("Last batch: ", style="bold")
+            stopped = " (stopped)" if job.stopped and not summary.halted else ""
+            text.append(f"Last batch{stopped}: ", style="bold")
             text.append(summary.line())
         else:
             text.append(f"{job.title}: stopped before it began", style="dim")
