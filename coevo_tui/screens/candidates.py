@@ -38,6 +38,7 @@ from coevo_tui.screens.dialogs.case_editor import CaseDraft, CaseEditorScreen
 from coevo_tui.widgets.case_table import CaseTable, Column
 from coevo_tui.widgets.footer import CoevoFooter
 from coevo_tui.widgets.run_line import text_bar
+from coevo_tui.widgets.status_bar import assistant_line
 
 BATCH = 10  # cases `G` asks for
 WIDE = 110  # from this width the table has a Reason column (narrower: the panel has it)
@@ -353,12 +354,10 @@ class CandidatesScreen(CoevoScreen):
         line = self.query_one("#candidates-job", Static)
         job = self._followed
         summary = job.summary if job is not None else None
-        if job is None:
-            line.display = False
-            return
-        line.display = True
         text = Text(no_wrap=True, overflow="ellipsis")
-        if job.running:
+        if job is None:  # nothing asked yet: who would answer
+            text.append(assistant_line(self.session), style="dim")
+        elif job.running:
             text.append("Assistant ", style="bold")
             total = summary.total if summary is not None and summary.total else BATCH
             text.append(text_bar(job.arrived, total, 10))
@@ -371,7 +370,8 @@ class CandidatesScreen(CoevoScreen):
             text.append(f"Last batch{stopped}: ", style="bold")
             text.append(summary.line())
         else:
-            text.append(f"{job.title}: stopped before it began", style="dim")
+            why = "failed: the message said why" if job.failed else "stopped before it began"
+            text.append(f"{job.title}: {why}", style="dim")
         line.update(text)
         line.set_class(summary is not None and bool(summary.error or summary.errors),
                        "-problem")

@@ -45,7 +45,8 @@ def assistant_line(session: Session) -> str:
     try:
         choice = session.assistant_choice()
     except UserError:
-        return "assistant: none"
+        return ("assistant: none configured (start with --assistant-model M or --model M, "
+                "or set COEVO_ASSISTANT_MODEL)")
     if choice.is_local_demo:
         return "assistant: small local model"
     try:
