@@ -24,10 +24,12 @@ How the app is put together (read this before adding a screen):
 - **The session** (`coevo_tui/session.py`, no Textual) is the open project and its models:
   `session.store`, `session.model_choice()`, `session.assistant_choice()`, the one model
   client and `session.runner()`. The headless commands stand on the same object.
-- **Long work** (a run of the test set, Compare's run, later generating and judging) is an
-  app-owned job (`coevo_tui/jobs.py`, `app.jobs`): it goes on when its screen is left,
-  shows its progress on every screen, stops with `X` (or the screen's own key), and never
-  runs twice. Screens follow a job through the `app.jobs.changed` and `.events` signals.
+- **Long work** (a run of the test set, Compare's run, the assistant's batches of cases and
+  the judge) is an app-owned job (`coevo_tui/jobs.py`, `app.jobs`): it goes on when its
+  screen is left, shows its progress on every screen, stops with `X` (or the screen's own
+  key), and never runs twice. Screens follow a job through the `app.jobs.changed` and
+  `.events` signals. When a run of the test set ends and an assistant model is configured
+  (`Session.assistant_configured`), the judge looks at its unlabelled answers (a job too).
 - **Model calls** (litellm) are never imported at start-up (`import litellm` costs ~3.5 s):
   the model client imports it in a thread on the first call, so the screen keeps drawing.
 - **Styles** are in the top-level `styles/` folder (installed as `coevo_tui.styles`;
@@ -59,7 +61,7 @@ from coevo_tui.domain.errors import (
     shown_name,
 )
 from coevo_tui.domain.model import Project
-from coevo_tui.jobs import Jobs
+from coevo_tui.jobs import JOB_ENDED, JobEvent, Jobs, TestSetRun, start_judge
 from coevo_tui.keymap import keymap_from_environment
 from coevo_tui.palette import ScreenActionsProvider
 from coevo_tui.screens.base import CoevoModal, stylesheet
@@ -85,8 +87,10 @@ class CoevoApp(App[int]):
         Binding("R", "open_screen('run')", "Run", id="app.run",
                 tooltip="Run every active case through the model"),
         Binding("c", "open_screen('compare')", "Compare", id="app.compare"),
-        Binding("v", "open_screen('candidates')", "Candidates", id="app.candidates"),
+        # `o` before `v`: at 80 columns the footer has room for one of them; `v` is in `?`,
+        # the palette and every message about the queue ("v opens it").
         Binding("o", "open_screen('overview')", "Overview", id="app.overview"),
+        Binding("v", "open_screen('candidates')", "Candidates", id="app.candidates"),
         # Not in the footer (80 columns are full): every progress line says "X stops".
         Binding("X", "stop_job", "Stop job", id="app.stop_job", show=False,
                 tooltip="Stop the newest long job (a run; its answers so far are kept)"),
@@ -127,6 +131,7 @@ class CoevoApp(App[int]):
     # ------------------------------------------------------------------ life cycle
     async def on_mount(self) -> None:
         self._jobs = Jobs(self)
+        self._jobs.events.subscribe(self, self._judge_after_run)
         try:
             self._session = await Session.open(self.project_path, **self._session_options)
         except (UserError, sqlite3.Error, OSError, MemoryError) as exc:
@@ -152,6 +157,18 @@ class CoevoApp(App[int]):
 
         await self.push_screen(CasesScreen())
         self._warn_unknown_keymap_ids()
+
+    def _judge_after_run(self, job_event: JobEvent) -> None:
+        """A run of the test set finished with new answers: with an assistant model
+        configured, the judge suggests a verdict for each unlabelled one (an app job; the
+        Label and Compare screens show the suggestions as they come)."""
+        run = job_event.job
+        if (job_event.event is not JOB_ENDED or not isinstance(run, TestSetRun)
+                or run.stopped or run.failed is not None or run.summary is None
+                or not run.summary.done or self._session is None
+                or not self._session.assistant_configured()):
+            return
+        start_judge(self.jobs, self._session, run.version, run.model)
 
     async def on_event(self, event: events.Event) -> None:
         """Keys typed right behind the one that opens a dialog go to the dialog.

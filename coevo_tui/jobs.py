@@ -16,6 +16,10 @@ with a notification, and never run twice. One mechanism does this for all of the
   screen subscribes with `app.jobs.changed.subscribe(self, callback)`; Textual drops the
   subscription when the screen goes away, so nothing is left to unregister.
 - When a job ends, `Jobs` notifies once with the job's own closing line.
+
+The assistant's tasks that take long (a batch of candidates, cases similar to one case,
+the judge over a version's answers) are `AssistJob`s, started with `start_candidates`,
+`start_similar` and `start_judge`, so every screen starts them the same way.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ if TYPE_CHECKING:
     from textual.app import App
     from textual.worker import Worker
 
-    from coevo_tui.domain.model import PromptVersion
+    from coevo_tui.assist.events import AssistSummary
+    from coevo_tui.domain.model import Case, Judgement, PromptVersion
     from coevo_tui.llm.runner import RunSummary
+    from coevo_tui.session import Session
 
 REFRESHES_PER_SECOND = 8
 
@@ -134,6 +140,138 @@ class TestSetRun(Job):
                 "warning" if summary.errors else "information")
 
 
+class AssistJob(Job):
+    """An assistant task as an app job: `task` is "candidates" (a batch for the review
+    queue, under a version), "similar" (cases similar to one case) or "judge" (a verdict
+    for each unlabelled answer of a version). It keeps the task's live `AssistSummary`,
+    the candidates stored so far (`added`) and the verdicts (`judged`, by output id);
+    `written` counts the characters of the answer so far, which is all there is to show
+    while a slow model writes its first item."""
+
+    TITLES = {"candidates": "generate {}", "similar": "similar to {}", "judge": "judge {}"}
+
+    def __init__(self, task: str, subject_id: int, subject: str) -> None:
+        super().__init__(("assist", task, subject_id), self.TITLES[task].format(subject))
+        self.kind = task
+        self.task = task
+        self.subject = subject
+        self.summary: AssistSummary | None = None
+        self.added: list[Case] = []
+        self.judged: dict[int, Judgement] = {}
+        self.written = 0
+        # What it does before its first words, said while a slow model is quiet
+        # ("extracting the rules of v2 first"); None once the answer flows.
+        self.phase: str | None = None
+
+    def handle(self, event: object) -> None:
+        from coevo_tui.assist.events import (
+            AssistFinished,
+            AssistStarted,
+            AssistText,
+            CandidateAdded,
+            Judged,
+            RulesExtracted,
+        )
+
+        if isinstance(event, AssistText):
+            self.written += len(event.text)
+            self.phase = None
+        elif isinstance(event, RulesExtracted):
+            self.phase = f"{len(event.rules)} rules found; writing cases"
+        elif isinstance(event, CandidateAdded):
+            self.added.append(event.case)
+        elif isinstance(event, Judged):
+            self.judged[event.output_id] = event.judgement
+        elif isinstance(event, AssistStarted) and event.summary is not None:
+            self.summary = event.summary
+        elif isinstance(event, AssistFinished):
+            self.summary = event.summary
+            if event.summary.halted:
+                self.stopped = True
+
+    @property
+    def arrived(self) -> int:
+        """Items the assistant has produced so far (kept, dropped or unusable), or answers
+        judged (or failed)."""
+        summary = self.summary
+        if summary is None:
+            return 0
+        if self.task == "judge":
+            return summary.done + summary.errors
+        return summary.generated + summary.unusable
+
+    def progress_text(self) -> str:
+        summary = self.summary
+        if summary is None:
+            return f"{self.title} starting"
+        state = "" if self.running else (" stopped" if self.stopped else " done")
+        total = "?" if summary.total is None else str(summary.total)
+        text = f"{self.title}{state} {self.arrived}/{total}"
+        if self.running and not self.arrived:
+            if self.written:
+                text += f" (writing, {self.written} chars)"
+            elif self.phase:
+                text += f" ({self.phase})"
+        return text
+
+    def ending(self) -> tuple[str, str] | None:
+        summary = self.summary
+        if self.failed is not None or summary is None:
+            return None
+        trouble = bool(summary.error or summary.errors)
+        if self.task == "judge":
+            if not summary.total:
+                return f"Nothing to judge under {self.subject}: every answer is labelled " \
+                       "or judged already.", "information"
+            head = "Judge stopped" if self.stopped else "Judge done"
+            hint = " y on Label or Compare accepts a suggestion." if summary.done else ""
+            return (f"{head}: {summary.line()}.{hint}",
+                    "warning" if trouble else "information")
+        kept = summary.kept
+        what = "similar case" if self.task == "similar" else "new case"
+        if kept:
+            head = f"{kept} {what}{'' if kept == 1 else 's'} in the queue: v opens it"
+        else:
+            head = f"No {what} for the queue"
+        if self.stopped and not summary.halted:  # stopped before its summary knew
+            head = f"Stopped: {head[:1].lower()}{head[1:]}"
+        return f"{head} ({summary.line()})", "warning" if trouble or not kept else \
+            "information"
+
+
+async def start_candidates(jobs: Jobs, session: Session, *, n: int = 10,
+                           rule: int | None = None) -> AssistJob:
+    """Ask the assistant for a batch of `n` candidates under the newest version (probing
+    `rule`, if given), as an app job; the running one if a batch is already coming."""
+    from coevo_tui.assist import candidates
+
+    version = await session.store.versions.latest()
+    job = AssistJob("candidates", version.id, f"v{version.number}")
+    if not await session.store.rules.for_version(version.id):
+        job.phase = f"extracting the rules of v{version.number} first"
+    return jobs.start(job, candidates.generate(session, n, rule))  # type: ignore[return-value]
+
+
+async def start_similar(jobs: Jobs, session: Session, case: Case, *, n: int = 5
+                        ) -> AssistJob:
+    """Ask the assistant for `n` cases similar to `case`, as an app job (the running one
+    if that case's are already coming)."""
+    from coevo_tui.assist import similar
+
+    job = AssistJob("similar", case.id, case.ext_id)
+    return jobs.start(job, similar.generate(session, case.id, n))  # type: ignore[return-value]
+
+
+def start_judge(jobs: Jobs, session: Session, version: PromptVersion,
+                model: str | None) -> AssistJob:
+    """Have the judge suggest a verdict for every unlabelled answer of `model` under
+    `version`, as an app job (the running one if that version is being judged)."""
+    from coevo_tui.assist import judge
+
+    job = AssistJob("judge", version.id, f"v{version.number}")
+    return jobs.start(job, judge.judge(session, version, model))  # type: ignore[return-value]
+
+
 class Jobs:
     """The app's long work (see the module docstring). Create one in the App's
     `on_mount` (signals need a running owner)."""
@@ -169,6 +307,12 @@ class Jobs:
                     model is None or job.model == model):
                 return job
         return None
+
+    def running_assist(self, *tasks: str) -> list[AssistJob]:
+        """The assistant jobs going (of `tasks`; any task when none is named), oldest
+        first."""
+        return [job for job in self.running() if isinstance(job, AssistJob)
+                and (not tasks or job.task in tasks)]
 
     def summary_text(self) -> str:
         """Every running job's progress on one line ("run v2 12/54 · judge v2 3/40")."""

@@ -146,12 +146,25 @@ class Session:
     def assistant_choice(self) -> ModelChoice:
         """The assistant model: --assistant-model, the project's assistant model,
         COEVO_ASSISTANT_MODEL, then the model under test (same api_base rules)."""
+        value = self._assistant_setting()
+        if value is not None:
+            env = os.environ if self._env is None else self._env
+            return resolve_model(value, None, self.api_base_override, env)
+        return self.model_choice()
+
+    def assistant_configured(self) -> bool:
+        """Whether an assistant model was chosen on purpose (--assistant-model, the
+        project's assistant model, COEVO_ASSISTANT_MODEL) rather than falling back to the
+        model under test: the TUI judges a run's answers unasked only then."""
+        return self._assistant_setting() is not None
+
+    def _assistant_setting(self) -> str | None:
         env = os.environ if self._env is None else self._env
         for value in (self.assistant_override, self.project.assistant_model,
                       env.get("COEVO_ASSISTANT_MODEL")):
             if value and value.strip():
-                return resolve_model(value, None, self.api_base_override, env)
-        return self.model_choice()
+                return value
+        return None
 
     @property
     def client(self) -> ModelClient:

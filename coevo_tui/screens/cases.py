@@ -40,7 +40,7 @@ from coevo_tui.domain.case_query import (
 from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import Case, CaseState, Label, first_line
 from coevo_tui.domain.status import ComparisonStatus, compare_all
-from coevo_tui.jobs import Job, TestSetRun
+from coevo_tui.jobs import AssistJob, Job, TestSetRun, start_candidates
 from coevo_tui.screens.base import CoevoScreen, stylesheet
 from coevo_tui.screens.dialogs.case_editor import CaseDraft, CaseEditorScreen
 from coevo_tui.store import NewCase
@@ -148,6 +148,11 @@ class CasesScreen(CoevoScreen):
         Binding("s", "cycle_sort", "Sort", id="cases.sort", show=False,
                 tooltip="Order the rows by: added, newest, input, verdict (bad first), tag"),
         Binding("escape", "leave_filter", "Back to table", show=False, id="cases.leave_filter"),
+        # Priority: the table's own `G` (last row; `end` still does that) must not take it;
+        # in the filter a capital G is typed (check_action lets it through).
+        Binding("G", "generate", "Generate cases", id="cases.generate", show=False,
+                priority=True, tooltip="Ask the assistant for 10 new cases that probe the "
+                "rules (with rule:K in the filter, rule K); they go to the queue (v)"),
     ]
 
     def __init__(self) -> None:
@@ -175,7 +180,7 @@ class CasesScreen(CoevoScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="cases-filter-bar"):
-            yield Input(placeholder="/ filter: words  #tag  verdict:bad  state:archived",
+            yield Input(placeholder="/ filter: words  #tag  verdict:bad  rule:2  state:all",
                         id="cases-filter")
             yield Static("", id="cases-shown")
         yield CaseTable(case_columns(self._verdicts), row_key=_line_key, empty_message="loading…",
@@ -206,6 +211,9 @@ class CasesScreen(CoevoScreen):
         self._show_counts()
         if not job.running and isinstance(job, TestSetRun):
             self.refresh_verdicts()
+        elif isinstance(job, AssistJob) and job.task in ("candidates", "similar"):
+            self.run_worker(self._refresh_counts(), group="cases-counts", exclusive=True,
+                            exit_on_error=False)
 
     # ------------------------------------------------------------------ loading
     @work(group="cases-load", exclusive=True, exit_on_error=False)
@@ -401,6 +409,8 @@ class CasesScreen(CoevoScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("edit_case", "toggle_archive", "open_case", "label_case"):
             return None if self.table.current_row is None else True
+        if action == "generate":
+            return False if self.filter_input.has_focus else True
         return True
 
     def on_case_table_cursor_moved(self, event: CaseTable.CursorMoved) -> None:
@@ -566,6 +576,25 @@ class CasesScreen(CoevoScreen):
             words.append(f"verdict:{following}")
         self.filter_input.value = " ".join(words)
         self._filter_now()
+
+    def action_generate(self) -> None:
+        rules = self._query.rules
+        rule = next(iter(rules)) if rules is not None and len(rules) == 1 else None
+        self.generate(rule if isinstance(rule, int) else None)
+
+    @work(group="cases-generate", exclusive=True, exit_on_error=False)
+    async def generate(self, rule: int | None) -> None:
+        """`G`: a batch of candidates for the review queue, as an app job."""
+        going = self.jobs.running_assist("candidates")
+        job = await start_candidates(self.jobs, self.session, rule=rule)
+        self._show_counts()
+        queue = self.key_for("app.candidates", "v")
+        if going and going[-1] is job:
+            self.notify(f"A batch is already coming: {queue} shows it.", timeout=4)
+        else:
+            probing = f" probing rule {rule}" if rule is not None else ""
+            self.notify(f"Asking the assistant for new cases{probing}; they go to the "
+                        f"review queue ({queue} opens it).", timeout=5)
 
     async def action_label_case(self) -> None:
         """Label the cases shown, in the table's order, from the one under the cursor."""

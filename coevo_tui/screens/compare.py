@@ -11,7 +11,10 @@ the screen first shows one case (the first active one) with the status of its ow
 answers, and the list ("sorting…") follows; `j`/`k` say so until then. Showing a case
 reads it and both answers in one query (`Store.answers.case_on_show`). `g`/`b`/`u` label the focused pane's answer (`tab` or
 `h`/`l` moves focus), `r` edits its rationale; carry-over applies and the status updates
-in place. `d` shows the diff of the two versions' instructions. `R` runs the revision
+in place. The judge's suggestion for an unlabelled answer shows dimmed under the pane's
+title; `y` accepts it as the label (source judge), `J` has the judge look at the focused
+side's unlabelled answers, `ctrl+g` in the rationale dialog suggests a rationale. `d`
+shows the diff of the two versions' instructions. `R` runs the revision
 over every active case in a worker: statuses fill in as answers arrive (the list redraws
 in batches) and the panes keep streaming. `V` chooses the two versions; `m` compares the
 revision under a second model instead (a litellm model string).
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from rich.text import Text
@@ -41,6 +45,7 @@ from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import (
     Case,
     CaseState,
+    Judgement,
     Label,
     Output,
     OutputStatus,
@@ -59,7 +64,7 @@ from coevo_tui.domain.status import (
     with_label_facts,
 )
 from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
-from coevo_tui.jobs import JOB_ENDED, Job, JobEvent, TestSetRun
+from coevo_tui.jobs import JOB_ENDED, AssistJob, Job, JobEvent, TestSetRun, start_judge
 from coevo_tui.screens.base import CoevoScreen, stylesheet
 from coevo_tui.screens.dialogs.model_picker import ModelPicker
 from coevo_tui.screens.dialogs.model_prompt import ModelPrompt
@@ -81,7 +86,7 @@ from coevo_tui.widgets.status_badge import (
     status_label,
 )
 from coevo_tui.widgets.stream_pane import StreamPane
-from coevo_tui.widgets.verdict_bar import verdict_text
+from coevo_tui.widgets.verdict_bar import judge_text, verdict_text
 
 if TYPE_CHECKING:
     from coevo_tui.llm.config import ModelChoice
@@ -282,6 +287,15 @@ class ComparePane(StreamPane, can_focus=True):
     def __init__(self, *, side_title: str, **kwargs: Any) -> None:
         super().__init__(title="  " + side_title, show_label=False, **kwargs)
         self.side_title = side_title
+        # The judge's suggestion for the answer shown (None: none known); shown while the
+        # answer is unlabelled.
+        self.judgement: Judgement | None = None
+
+    def show_judgement(self, judgement: Judgement | None) -> None:
+        """Show the judge's suggestion for the answer on show (None: none)."""
+        if judgement != self.judgement:
+            self.judgement = judgement
+            self._render_head()
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
@@ -320,8 +334,12 @@ class ComparePane(StreamPane, can_focus=True):
         output, label = self.output, self.label
         if output is not None and output.status == OutputStatus.OK:
             line.append(verdict_text(label), style="italic" if is_carried(label) else "bold")
+            judgement = self.judgement
             if label is not None and label.rationale:
                 line.append(f" {first_line(label.rationale)}")
+            elif label is None and judgement is not None and judgement.output_id == output.id:
+                line.append("  ")
+                line.append_text(judge_text(judgement))
             elif label is None:
                 line.append("  g good · b bad · u unsure", style="dim")
         for verdict_line in self.query(".compare-pane--verdict").results(Static):
@@ -399,6 +417,11 @@ class CompareScreen(CoevoScreen):
                 tooltip="Choose the two versions to compare"),
         Binding("m", "second_model", "Model", id="compare.model", show=False,
                 tooltip="Compare the revision under a second model"),
+        Binding("y", "accept_judge", "Accept judge", id="compare.accept_judge", show=False,
+                tooltip="Label the focused pane's answer with the judge's suggestion"),
+        Binding("J", "judge", "Judge answers", id="compare.judge", show=False,
+                tooltip="Have the judge suggest a verdict for the focused side's unlabelled "
+                        "answers"),
         Binding("enter", "open_case", "Open case", id="compare.open", show=False),
         Binding("ctrl+r", "reload", "Re-sort", id="compare.reload", show=False,
                 tooltip="Read every answer again and put the list back in status order"),
@@ -436,6 +459,9 @@ class CompareScreen(CoevoScreen):
         self._touched_while_sorting: set[int] = set()
         self._acted_while_sorting = False
         self._bindings_for: tuple[object, ...] = ()
+        # The judge's newest suggestion per output id (None: it has none), read for the
+        # answers on show and updated as a judge job goes.
+        self._judgements: dict[int, Judgement | None] = {}
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -499,7 +525,8 @@ class CompareScreen(CoevoScreen):
         return (pane.id if pane is not None else None,
                 output is not None and output.status == OutputStatus.OK,
                 pane is not None and pane.label is not None,
-                self.case is not None, bool(self.rows), self._loaded)
+                self.case is not None, bool(self.rows), self._loaded,
+                pane is not None and self._judgement_of(pane) is not None)
 
     def sync_bindings(self) -> None:
         """Refresh the footer only when what `check_action` decides has changed: every
@@ -741,10 +768,39 @@ class CompareScreen(CoevoScreen):
             else:
                 pane.show_answer(case, side.version, answer)
         self._show_bar()  # after the panes: a case shown before the list takes its status
+        self._show_judgements()
         self.sync_bindings()
         # After the frame that shows the panes: the history read (every answer of the
         # case) must not hold up the answers.
         self.call_after_refresh(self.show_history, case.id)
+
+    def _judgement_of(self, pane: ComparePane) -> Judgement | None:
+        """The judge's suggestion for the pane's answer while it is unlabelled."""
+        output = pane.output
+        if output is None or output.status != OutputStatus.OK or pane.label is not None:
+            return None
+        return self._judgements.get(output.id)
+
+    def _show_judgements(self) -> None:
+        """Give each pane the judge's suggestion for its answer; read the unknown ones."""
+        unknown = []
+        for pane in (self.left_pane, self.right_pane):
+            output = pane.output
+            if output is not None and output.id not in self._judgements:
+                unknown.append(output.id)
+            pane.show_judgement(self._judgement_of(pane))
+        if unknown:
+            self._load_judgements(unknown)
+
+    @work(group="compare-judgements", exclusive=True, exit_on_error=False)
+    async def _load_judgements(self, output_ids: list[int]) -> None:
+        found = await self.store.judgements.newest_for_outputs(output_ids)
+        for output_id in output_ids:
+            self._judgements[output_id] = found.get(output_id)
+        if found:
+            for pane in (self.left_pane, self.right_pane):
+                pane.show_judgement(self._judgement_of(pane))
+            self.sync_bindings()
 
     @work(group="compare-history", exclusive=True, exit_on_error=False)
     async def show_history(self, case_id: int) -> None:
@@ -868,6 +924,12 @@ class CompareScreen(CoevoScreen):
             if action == "rationale":
                 return True if ok and pane.label is not None else None
             return True if ok else None
+        if action == "accept_judge":
+            pane = self.focused_pane()
+            return True if pane is not None and self._judgement_of(pane) is not None \
+                else None
+        if action == "judge":
+            return True if self.focused_pane() is not None and self._loaded else None
         if action == "step":  # while sorting: says so
             return True if self.rows or (self._sorting and self.case is not None) else None
         if action == "open_case":
@@ -924,16 +986,57 @@ class CompareScreen(CoevoScreen):
         self._acted_while_sorting |= self._sorting
         chosen, case, asked = Verdict(verdict), self.case, None
         if chosen != Verdict.GOOD and case is not None:  # bad and unsure first ask why
-            asked = self.ask(RationaleScreen.for_verdict(chosen, case.input, pane.label))
+            asked = self.ask(RationaleScreen.for_verdict(
+                chosen, case.input, pane.label,
+                suggest=self._suggester(pane.output.id, chosen)))
         self.label_answer(pane, chosen, asked)
+
+    def _suggester(self, output_id: int, verdict: Verdict) -> Any:
+        """What the rationale dialog calls for the assistant's suggestion."""
+        from coevo_tui.assist import rationale
+
+        return partial(rationale.suggest, self.session, output_id, verdict)
+
+    def action_accept_judge(self) -> None:
+        pane = self.focused_pane()
+        judgement = self._judgement_of(pane) if pane is not None else None
+        if pane is None or judgement is None:
+            return
+        self._acted_while_sorting |= self._sorting
+        self.accept_judgement(pane, judgement)
+
+    @work(group="compare-label", exit_on_error=False)
+    async def accept_judgement(self, pane: ComparePane, judgement: Judgement) -> None:
+        """Label the pane's answer with the judge's verdict (source judge)."""
+        output = pane.output
+        assert output is not None
+        label = await self.store.judgements.accept(judgement.id)
+        self._labelled(output, label, [])
+        # The label also went to identical answers of the case (carried), which the store
+        # does not list here: read the case's answers again, as shown.
+        await self._reread_case(output.case_id)
+        if self.case is not None and self.case.id == output.case_id:
+            await self._show_case(output.case_id)
+
+    def action_judge(self) -> None:
+        pane = self.focused_pane()
+        side = self.left if pane is self.left_pane else self.right
+        if pane is None or side is None:
+            return
+        start_judge(self.jobs, self.session, side.version, side.model)
+        accept = self.key_for("compare.accept_judge", "y")
+        self.notify(f"The judge looks at the unlabelled answers of v{side.version.number};"
+                    f" its suggestions show here as they come ({accept} accepts one).",
+                    timeout=5)
 
     def action_rationale(self) -> None:
         pane = self.focused_pane()
         if pane is None or pane.output is None or pane.label is None or self.case is None:
             return
         self._acted_while_sorting |= self._sorting
-        self.edit_rationale(pane, self.ask(RationaleScreen.for_label(pane.label,
-                                                                      self.case.input)))
+        self.edit_rationale(pane, self.ask(RationaleScreen.for_label(
+            pane.label, self.case.input,
+            suggest=self._suggester(pane.output.id, pane.label.verdict))))
 
     @work(group="compare-label", exit_on_error=False)
     async def label_answer(self, pane: ComparePane, verdict: Verdict,
@@ -1091,7 +1194,10 @@ class CompareScreen(CoevoScreen):
         return run
 
     def _on_job_event(self, job_event: JobEvent) -> None:
-        """An event of the app's jobs: only the run followed here matters."""
+        """An event of the app's jobs: the run followed here, and the judge's verdicts."""
+        if isinstance(job_event.job, AssistJob):
+            self._on_assist_event(job_event.event)
+            return
         run = self._run
         if job_event.job is not run or run is None or not self.is_attached:
             return
@@ -1127,6 +1233,17 @@ class CompareScreen(CoevoScreen):
                 self.right_answers[output.case_id] = answer_facts(
                     Answer(output, event.label))  # type: ignore[attr-defined]
                 self._run_dirty.add(output.case_id)
+
+    def _on_assist_event(self, event: object) -> None:
+        """A judge's verdict on an answer on show appears at once."""
+        from coevo_tui.assist.events import Judged
+
+        if isinstance(event, Judged) and self.is_attached:
+            self._judgements[event.output_id] = event.judgement
+            for pane in (self.left_pane, self.right_pane):
+                if pane.output is not None and pane.output.id == event.output_id:
+                    pane.show_judgement(self._judgement_of(pane))
+            self.sync_bindings()
 
     def on_unmount(self) -> None:
         run = self._run

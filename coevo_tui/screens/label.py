@@ -11,13 +11,21 @@ and the app's model; when there is none the pane streams one. A label belongs to
 output; a new label appends to its history, and identical answers of the case inherit it
 (carried, shown as `~ good (carried)`).
 
-A run (`R`) belongs to this screen: leaving the screen stops it, like `x`. Answers that
-arrived are kept, and `R` later resumes with the unfinished cases only.
+A run (`R`) is an app job: it goes on when the screen is left; `x` here (or `X`
+anywhere) stops it. Answers that arrived are kept, and `R` later resumes with the
+unfinished cases only.
+
+The assistant: `s` asks for cases similar to the one shown (they go to the review queue,
+`v`); `ctrl+g` in the rationale dialog suggests a rationale; `J` has the judge suggest a
+verdict for every unlabelled answer of this version (also done after a run when an
+assistant model is configured). The judge's suggestion shows dimmed under an unlabelled
+answer; `y` accepts it as the label (source judge), `g`/`b`/`u` label it yourself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -32,6 +40,7 @@ from coevo_tui.domain.errors import UserError
 from coevo_tui.domain.model import (
     Case,
     CaseState,
+    Judgement,
     Label,
     OutputStatus,
     PromptVersion,
@@ -47,7 +56,15 @@ from coevo_tui.llm.runner import (
     RunStarted,
     RunSummary,
 )
-from coevo_tui.jobs import JOB_ENDED, Job, JobEvent, TestSetRun
+from coevo_tui.jobs import (
+    JOB_ENDED,
+    AssistJob,
+    Job,
+    JobEvent,
+    TestSetRun,
+    start_judge,
+    start_similar,
+)
 from coevo_tui.screens.base import CoevoScreen, stylesheet
 from coevo_tui.screens.dialogs.rationale import RationaleScreen, carried_notice
 from coevo_tui.widgets.footer import CoevoFooter
@@ -86,6 +103,14 @@ class LabelScreen(CoevoScreen):
         Binding("R", "run_all", "Run", id="label.run",
                 tooltip="Run every active case under this version (resumes unfinished)"),
         Binding("x", "stop_run", "Stop", id="label.stop", tooltip="Stop the run (R resumes it)"),
+        # The assistant's keys: in `?` and the palette (the footer is full at 80 columns);
+        # the judge's line under the answer says "y accepts".
+        Binding("y", "accept_judge", "Accept judge", id="label.accept_judge", show=False,
+                tooltip="Label the answer with the judge's suggestion (source judge)"),
+        Binding("s", "similar", "Similar cases", id="label.similar", show=False,
+                tooltip="Ask the assistant for 5 cases similar to this one (to the queue, v)"),
+        Binding("J", "judge", "Judge answers", id="label.judge", show=False,
+                tooltip="Have the judge suggest a verdict for every unlabelled answer here"),
         Binding("escape", "back", "Back", id="label.back", show=False),
         Binding("pagedown", "scroll_output(1)", "Scroll answer down", show=False,
                 id="label.page_down"),
@@ -120,6 +145,9 @@ class LabelScreen(CoevoScreen):
         # The (output id, label) the verdict bar shows, None when it shows a reason why
         # there is nothing to label: a label already shown is not read again.
         self._verdict_shown: tuple[int, Label | None] | None = None
+        # The judge's newest suggestion per output id (None: it has none), read when an
+        # unlabelled answer is shown and updated as a judge job goes.
+        self._judgements: dict[int, Judgement | None] = {}
 
     @property
     def _going_run(self) -> TestSetRun | None:
@@ -300,9 +328,31 @@ class LabelScreen(CoevoScreen):
 
     def _show_verdict(self, output_id: int, label: Label | None, *, changes: int) -> None:
         """The verdict bar shows `label` of output `output_id` (`changes`: how many
-        earlier labels it had)."""
+        earlier labels it had), or when unlabelled the judge's suggestion, if any."""
         self._verdict_shown = (output_id, label)
-        self.verdict_bar.show_label(label, changes=changes)
+        judgement = self._judgements.get(output_id) if label is None else None
+        self.verdict_bar.show_label(label, changes=changes, judgement=judgement,
+                                    accept_key=self.key_for("label.accept_judge", "y"))
+        if label is None and output_id not in self._judgements:
+            self._load_judgement(output_id)
+
+    @work(group="label-judgement", exclusive=True, exit_on_error=False)
+    async def _load_judgement(self, output_id: int) -> None:
+        """Read the judge's suggestion for an unlabelled answer on show (after the frame
+        that shows the answer)."""
+        found = await self.store.judgements.newest_for_outputs([output_id])
+        self._judgements[output_id] = found.get(output_id)
+        if found.get(output_id) is not None:
+            self._reshow_judgement(output_id)
+
+    def _reshow_judgement(self, output_id: int) -> None:
+        """The judge's suggestion for `output_id` changed: show it if that unlabelled
+        answer is on show."""
+        output = self.pane.output
+        if (output is not None and output.id == output_id and self.pane.label is None
+                and self._verdict_shown is not None and self._verdict_shown[0] == output_id):
+            self._show_verdict(output_id, None, changes=0)
+            self._sync_bindings()
 
     def _show_waiting(self, reason: str) -> None:
         """The verdict bar says why there is nothing to label."""
@@ -352,7 +402,8 @@ class LabelScreen(CoevoScreen):
         return (self._ready, self.case is not None, bool(self.case_ids),
                 output is not None and output.status == OutputStatus.OK,
                 self.pane.label is not None if self.is_mounted else False, self.running,
-                self.case is not None and self.case.id in self._run_pending)
+                self.case is not None and self.case.id in self._run_pending,
+                output is not None and self._judgements.get(output.id) is not None)
 
     def _sync_bindings(self) -> None:
         """Refresh the footer only when what `check_action` decides has changed: each
@@ -378,6 +429,16 @@ class LabelScreen(CoevoScreen):
             if self.case is None or (self.running and self.case.id in self._run_pending):
                 return None
             return True
+        if action == "accept_judge":
+            output = self.pane.output
+            if (output is None or output.status != OutputStatus.OK or self.case is None
+                    or self.pane.label is not None):
+                return None
+            return True if self._judgements.get(output.id) is not None else None
+        if action == "similar":
+            return True if self.case is not None else None
+        if action == "judge":
+            return True if self._ready and self.version is not None else None
         if action == "run_all":
             return not self.running
         if action == "stop_run":
@@ -397,7 +458,8 @@ class LabelScreen(CoevoScreen):
             self._advance_from(case.id)
         else:
             self._ask_and_label(case, output.id, chosen, self.ask(
-                RationaleScreen.for_verdict(chosen, case.input, self.pane.label)))
+                RationaleScreen.for_verdict(chosen, case.input, self.pane.label,
+                                            suggest=self._suggester(output.id, chosen))))
 
     @work(group="label-ask", exclusive=True, exit_on_error=False)
     async def _ask_and_label(self, case: Case, output_id: int, verdict: Verdict,
@@ -438,8 +500,8 @@ class LabelScreen(CoevoScreen):
         output, case, label = self.pane.output, self.case, self.pane.label
         if output is None or case is None or label is None:
             return
-        self._edit_rationale(case, output.id, label,
-                             self.ask(RationaleScreen.for_label(label, case.input)))
+        self._edit_rationale(case, output.id, label, self.ask(RationaleScreen.for_label(
+            label, case.input, suggest=self._suggester(output.id, label.verdict))))
 
     @work(group="label-ask", exclusive=True, exit_on_error=False)
     async def _edit_rationale(self, case: Case, output_id: int, label: Label,
@@ -451,6 +513,63 @@ class LabelScreen(CoevoScreen):
         # A new label row (the old one stays in history); a carried label so edited
         # becomes the person's own.
         self._write_label(case, output_id, label.verdict, answer, advance=False)
+
+    def _suggester(self, output_id: int, verdict: Verdict) -> Any:
+        """What the rationale dialog calls for the assistant's suggestion."""
+        from coevo_tui.assist import rationale
+
+        return partial(rationale.suggest, self.session, output_id, verdict)
+
+    # ------------------------------------------------------------------ the assistant
+    def action_accept_judge(self) -> None:
+        output, case = self.pane.output, self.case
+        if output is None or case is None or self.pane.label is not None:
+            return
+        judgement = self._judgements.get(output.id)
+        if judgement is None:
+            return
+        self._writing.add(case.id)
+        self._accept_judgement(case, output.id, judgement)
+
+    @work(group="label-write", exit_on_error=False)
+    async def _accept_judgement(self, case: Case, output_id: int,
+                                judgement: Judgement) -> None:
+        """Label the answer with the judge's verdict (source judge), then move on."""
+        try:
+            label = await self.store.judgements.accept(judgement.id)
+        finally:
+            self._writing.discard(case.id)
+        self._set_verdict(case.id, label)
+        pane_output = self.pane.output
+        if pane_output is not None and pane_output.id == output_id:
+            self.pane.set_label(label)
+            self._show_label(output_id, label)
+        self._sync_bindings()
+        self._advance_from(case.id)
+
+    def action_similar(self) -> None:
+        if self.case is not None:
+            self._ask_similar(self.case)
+
+    @work(group="label-similar", exit_on_error=False)
+    async def _ask_similar(self, case: Case) -> None:
+        going = self.jobs.running_assist("similar")
+        job = await start_similar(self.jobs, self.session, case)
+        queue = self.key_for("app.candidates", "v")
+        if job in going:
+            self.notify(f"Similar cases of {case.ext_id} are already coming ({queue} shows "
+                        "them).", timeout=4)
+        else:
+            self.notify(f"Asking the assistant for cases similar to {case.ext_id}; they go "
+                        f"to the review queue ({queue} opens it).", timeout=5)
+
+    def action_judge(self) -> None:
+        if self.version is not None:
+            start_judge(self.jobs, self.session, self.version, self._model)
+            accept = self.key_for("label.accept_judge", "y")
+            self.notify(f"The judge looks at the unlabelled answers of v{self.version.number}"
+                        f"; its suggestions show here as they come ({accept} accepts one).",
+                        timeout=5)
 
     def action_move(self, delta: int) -> None:
         if not self.case_ids:
@@ -577,6 +696,9 @@ class LabelScreen(CoevoScreen):
     def _on_job_event(self, job_event: JobEvent) -> None:
         """An event of one of the app's jobs: only the run shown here matters (its state
         is already updated)."""
+        if isinstance(job_event.job, AssistJob):
+            self._on_assist_event(job_event.job, job_event.event)
+            return
         if job_event.job is not self._shown_run or not self.is_attached:
             return
         event = job_event.event
@@ -603,6 +725,14 @@ class LabelScreen(CoevoScreen):
                             if total else "No active cases to run.", timeout=5)
         elif isinstance(event, RunFinished):
             self._progress_dirty = True
+
+    def _on_assist_event(self, job: AssistJob, event: object) -> None:
+        """A judge's verdict on the answer on show appears at once."""
+        from coevo_tui.assist.events import Judged
+
+        if isinstance(event, Judged) and self.is_attached:
+            self._judgements[event.output_id] = event.judgement
+            self._reshow_judgement(event.output_id)
 
     def _run_ended(self, *, was_following: bool) -> None:
         """After the run finished or was stopped: the panel says so; an unanswered case

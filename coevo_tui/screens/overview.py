@@ -4,7 +4,12 @@ Top to bottom: which cases and model are counted; a bar chart of the pass rate p
 version (good / labelled); a table with one row per version (pass rate, verdict counts,
 errors, cases not run yet, the main statuses against the parent version, cost and mean
 latency); then, for the version under the cursor, every status count against its parent,
-its note, and the cases and rationales that motivated it (its provenance).
+its note, and the cases and rationales that motivated it (its provenance). Below: how
+far the judge agrees with the user, per version (percent, Cohen's kappa or why it is
+undefined, and the 3x3 confusion of the version under the cursor), and the policy
+coverage of the newest version: per rule, the active cases that probe it, the candidates
+waiting and the pass rate, a rule without cases marked `!` (no colour needed). `J` and
+`P` scroll to those two.
 
 Counted: the active cases, and per version the newest answer of one model (mixing models
 would compare a model with another, not a version with another). That model is the one
@@ -19,6 +24,8 @@ import asyncio
 from typing import Any, ClassVar
 
 from rich.cells import cell_len
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -28,9 +35,13 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Header, Static
 
+from coevo_tui.domain.agreement import VERDICTS, Agreement
+from coevo_tui.domain.coverage import RuleCoverage, coverage
 from coevo_tui.domain.errors import UserError
-from coevo_tui.domain.status import ComparisonStatus, VersionSummary
+from coevo_tui.domain.model import PromptVersion
+from coevo_tui.domain.status import FACT_VERDICT, ComparisonStatus, VersionSummary
 from coevo_tui.screens.base import CoevoScreen, stylesheet
+from coevo_tui.services.judging import agreement_per_version
 from coevo_tui.services.overview import (
     VersionRow,
     pick_model,
@@ -141,6 +152,65 @@ class StatusCounts(Widget):
         return status_counts_text(self.row, max(self.content_region.width, 20))
 
 
+def agreement_text(rows: list[VersionRow], agreements: dict[int, Agreement],
+                   selected: VersionRow | None) -> Group:
+    """Judge-human agreement: one line per version (percent and kappa, or why kappa is
+    undefined), then the 3x3 confusion of `selected` (rows: the user's verdict, columns:
+    the judge's)."""
+    lines = Text()
+    for number, row in enumerate(rows):
+        found = agreements.get(row.version.id)
+        if number:
+            lines.append("\n")
+        lines.append(f"v{row.version.number} ", style="bold")
+        lines.append(found.line() if found is not None else "not read yet",
+                     style="" if found is not None and found.n else "italic")
+    parts: list[object] = [lines]
+    found = agreements.get(selected.version.id) if selected is not None else None
+    if selected is not None and found is not None and found.n:
+        parts.append(Text(f"\nConfusion under v{selected.version.number} (rows: your "
+                          "label, columns: the judge's)", style="bold"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column()
+        for _ in VERDICTS:
+            grid.add_column(justify="right")
+        grid.add_row("", *[Text(f"judge {v.value}", style="italic") for v in VERDICTS])
+        for human in VERDICTS:
+            grid.add_row(Text(f"you {human.value}", style="italic"), *[
+                Text(str(found.confusion[(human, judge)]),
+                     style="bold" if human == judge else "")
+                for judge in VERDICTS])
+        parts.append(grid)
+    return Group(*parts)
+
+
+def coverage_text(version: PromptVersion | None, rules: list[RuleCoverage]) -> Table | Text:
+    """The policy coverage of `version`: per rule, the active cases, the candidates
+    waiting and the pass rate; a rule with no active case is marked `!` and says so."""
+    if version is None:
+        return Text("no versions", style="italic")
+    if not rules or all(r.number is None for r in rules):
+        return Text(f"v{version.number}'s rules are not extracted yet: G (on Cases or "
+                    "Candidates) extracts them when it asks for new cases.", style="italic")
+    table = Table.grid(padding=(0, 1))
+    table.add_column(width=1)  # the marker
+    table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+    for _ in range(3):
+        table.add_column(justify="right")
+    table.add_column(no_wrap=True)
+    table.add_row("", Text("Rule", style="bold"), Text("Cases", style="bold"),
+                  Text("Waiting", style="bold"), Text("Pass", style="bold"), "")
+    for rule in rules:
+        name = rule.title if rule.number is None else f"{rule.number} {rule.title}"
+        gap = rule.number is not None and rule.uncovered
+        table.add_row(Text("!", style="bold") if gap else "",
+                      Text(name, style="bold" if gap else ""),
+                      str(rule.active_cases), str(rule.candidates_waiting),
+                      percent(rule.pass_rate),
+                      Text("no cases", style="bold") if gap else "")
+    return table
+
+
 def _row_key(row: VersionRow) -> int:
     return row.version.number
 
@@ -158,6 +228,12 @@ class OverviewScreen(CoevoScreen):
                 tooltip="Compare the version under the cursor with its parent version"),
         Binding("m", "next_model", "Model", id="overview.model",
                 tooltip="Count the answers of another model"),
+        Binding("J", "scroll_to('overview-agreement-heading')", "Judge agreement",
+                id="overview.agreement", show=False,
+                tooltip="Scroll to how far the judge agrees with your labels"),
+        Binding("P", "scroll_to('overview-coverage-heading')", "Policy coverage",
+                id="overview.coverage", show=False,
+                tooltip="Scroll to the rules of the newest version and the cases per rule"),
         Binding("ctrl+r", "reload", "Reload", id="overview.reload", show=False),
     ]
 
@@ -167,6 +243,9 @@ class OverviewScreen(CoevoScreen):
         self.model: str | None = None
         self.models: list[str] = []
         self.rows: list[VersionRow] = []
+        self.agreements: dict[int, Agreement] = {}
+        self.coverage: list[RuleCoverage] = []
+        self.newest: PromptVersion | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(icon="")
@@ -174,11 +253,17 @@ class OverviewScreen(CoevoScreen):
         with VerticalScroll(id="overview-body"):
             yield Static("Pass rate (good / labelled) per version", classes="overview-heading")
             yield PassRateChart(id="overview-chart")
-            yield Static("Versions", classes="overview-heading")
+            yield Static("Versions", classes="overview-heading", id="overview-versions-heading")
             yield CaseTable(version_columns(), row_key=_row_key, empty_message="loading…",
                             id="overview-versions")
             yield StatusCounts(id="overview-statuses")
             yield Static("", id="overview-provenance")
+            yield Static("Judge agreement (the judge's suggestions against your labels)",
+                         classes="overview-heading", id="overview-agreement-heading")
+            yield Static("", id="overview-agreement")
+            yield Static("Policy coverage", classes="overview-heading",
+                         id="overview-coverage-heading")
+            yield Static("", id="overview-coverage")
         yield JobsLine()
         yield CoevoFooter()
 
@@ -189,6 +274,11 @@ class OverviewScreen(CoevoScreen):
     def on_mount(self) -> None:
         self.title = self.app.title
         self.sub_title = "Overview"
+        agreement = self.key_for("overview.agreement", "J")
+        coverage = self.key_for("overview.coverage", "P")
+        self.query_one("#overview-versions-heading", Static).update(Text.assemble(
+            ("Versions", "bold"), (f"  (below: {agreement} judge agreement, {coverage} policy "
+                                   "coverage)", "dim")))
         self.load()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -223,6 +313,18 @@ class OverviewScreen(CoevoScreen):
             self.model = pick_model(self._configured_model(), totals)
         facts = {v.id: await store.answers.facts_per_case(v.id, self.model) for v in versions}
         motivations = await read_motivations(store, versions)
+        self.agreements = await agreement_per_version(store, self.model)
+        self.newest = versions[-1] if versions else None
+        self.coverage = []
+        rules = await store.rules.for_version(self.newest.id) if self.newest else []
+        if self.newest is not None and rules:
+            # As services.coverage.policy_coverage counts, from the answers read above
+            # (reading every case's label again costs ~0.4 s at 100,000 cases).
+            verdicts = {case_id: fact[FACT_VERDICT]
+                        for case_id, fact in facts.get(self.newest.id, {}).items()}
+            case_rules = [(case_id, rule, state)
+                          for case_id, rule, state, _ in await store.cases.rule_states()]
+            self.coverage = coverage(rules, case_rules, verdicts, include_unassigned=True)
         # 100,000 cases x versions: seconds of counting, off the event loop.
         self.rows = await asyncio.to_thread(version_rows_from_facts, versions, active, facts,
                                             motivations)
@@ -256,6 +358,13 @@ class OverviewScreen(CoevoScreen):
         statuses = self.query_one("#overview-statuses", StatusCounts)
         provenance = self.query_one("#overview-provenance", Static)
         statuses.row = row
+        self.query_one("#overview-agreement", Static).update(
+            agreement_text(self.rows, self.agreements, row))
+        heading = "Policy coverage" + (f" of v{self.newest.number} (! marks a rule no case "
+                                       "probes)" if self.newest is not None else "")
+        self.query_one("#overview-coverage-heading", Static).update(heading)
+        self.query_one("#overview-coverage", Static).update(
+            coverage_text(self.newest, self.coverage))
         if row is None:
             provenance.update("")
             return
@@ -281,6 +390,9 @@ class OverviewScreen(CoevoScreen):
         index = self.models.index(self.model) if self.model in self.models else -1
         self.model = self.models[(index + 1) % len(self.models)]
         self.load()
+
+    def action_scroll_to(self, widget_id: str) -> None:
+        self.query_one(f"#{widget_id}").scroll_visible(top=True, animate=False)
 
     def action_reload(self) -> None:
         self.load()

@@ -11,6 +11,12 @@ one marked and the highlighted one; or the highlighted one against its parent). 
 keep their `+`/`-` markers, so they read without colour. `tab` moves between the list and
 the editor; `esc` leaves a view, then the screen.
 
+`ctrl+d` asks the assistant to draft a revision of the newest version from its bad and
+unsure cases and their rationales: the draft goes into the editor (based on the newest
+version) and the screen shows its diff against that version (`esc` returns to the editor,
+where the user changes it freely). The draft's summary becomes the note, and the cases it
+addresses are ticked as the motivation in the save dialog.
+
 Other screens can open it with a draft (e.g. an assistant's revision)::
 
     app.open_screen("prompt", instructions=draft, note="...", motivating=[(case_id, label_id)])
@@ -18,6 +24,7 @@ Other screens can open it with a draft (e.g. an assistant's revision)::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, cast
@@ -123,6 +130,10 @@ class PromptScreen(CoevoScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save version", id="prompt.save", priority=True),
+        # Priority: the editor's own ctrl+d (delete right; `delete` still does it).
+        Binding("ctrl+d", "draft_revision", "Draft revision", id="prompt.draft_revision",
+                priority=True, tooltip="The assistant drafts a revision from the bad and "
+                "unsure cases; it opens in the editor and as a diff"),
         Binding("enter", "view", "View", id="prompt.view", show=False),
         Binding("e", "edit_from", "Edit from", id="prompt.edit_from",
                 tooltip="Load the highlighted version into the editor as the next one's base"),
@@ -146,6 +157,9 @@ class PromptScreen(CoevoScreen):
         self._armed_leave = False
         self._discard = False  # esc twice: the user chose to drop the edit
         self._texts = ("", "")  # (instructions, template) as last edited
+        self._drafting = False  # the assistant is writing a revision
+        # The motivation came with a draft: only those cases are ticked when saving.
+        self._motivating_only = bool(motivating)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -281,6 +295,8 @@ class PromptScreen(CoevoScreen):
         return isinstance(self.focused, TextArea)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "draft_revision":
+            return None if self._drafting or not self.versions else True
         if action in ("edit_from", "mark", "diff", "view"):
             # Letters belong to the text areas while one has focus.
             if self._editing_text():
@@ -435,6 +451,7 @@ class PromptScreen(CoevoScreen):
                                                   request.motivating)
         self._note = ""
         self._motivating = ()
+        self._motivating_only = False
         self._draft = None
         self.versions = await self.store.versions.all()
         self.base = version
@@ -466,13 +483,68 @@ class PromptScreen(CoevoScreen):
                         continue
                     why = f": {first_line(label.rationale, 30)}" if label.rationale else ""
                     text = f"{case.ext_id} {label.verdict.value}{why} · {first_line(case.input, 30)}"
-                    choices[cid] = MotivatingChoice(cid, label.id, text)
+                    # With a draft's cases, those are the motivation; the others may be
+                    # ticked by hand.
+                    ticked = not self._motivating_only or any(
+                        cid == wanted for wanted, _ in self._motivating)
+                    choices[cid] = MotivatingChoice(cid, label.id, text, selected=ticked)
         for cid, label_id in self._motivating:
             if cid not in choices:
                 case = await store.cases.get(cid)
                 choices[cid] = MotivatingChoice(cid, label_id,
                                                 f"{case.ext_id} · {first_line(case.input, 40)}")
         return list(choices.values())
+
+    # ------------------------------------------------------------------ the assistant's draft
+    def action_draft_revision(self) -> None:
+        if not self._drafting and self.versions:
+            self.draft_revision()
+
+    @work(group="prompt-draft", exclusive=True, exit_on_error=False)
+    async def draft_revision(self) -> None:
+        """Ask the assistant for a revision of the newest version; put it in the editor
+        and show its diff against that version."""
+        from coevo_tui.assist import revision
+
+        newest = self.versions[-1]
+        self._drafting = True
+        self.refresh_bindings()
+        hint = self.query_one("#prompt-hint", Static)
+        hint.update(Text(f"the assistant is drafting a revision of v{newest.number} from "
+                         "its bad and unsure cases…", no_wrap=True, overflow="ellipsis"))
+        try:
+            drafted = await revision.draft(self.session)
+        finally:
+            self._drafting = False
+            self.refresh_bindings()
+            self._show_hint()
+        if drafted.error:
+            self.notify(f"No draft: {drafted.error}", severity="warning", timeout=8)
+            return
+        self.base = newest
+        self._draft = drafted.instructions
+        self._note = drafted.summary
+        self._motivating = tuple(drafted.motivating)
+        self._motivating_only = True  # the draft's cases, and only those, are ticked
+        self.instructions_area.load_text(drafted.instructions)
+        self.instructions_area.move_cursor(self.instructions_area.document.end)
+        self._texts = (drafted.instructions, self.template_area.text)
+        self._fill_list(highlight=newest.number)
+        self._show_editor_title()
+        draft = dataclasses.replace(newest, number=newest.number + 1,
+                                    instructions=drafted.instructions,
+                                    user_template=self.template_area.text.strip() or None)
+        self.diff_view.show_diff(f"Draft of v{newest.number + 1} (the assistant's) against "
+                                 f"v{newest.number}", version_diff(newest, draft))
+        self._switch("diff")
+        self.diff_view.focus()
+        cases = len(drafted.case_ids)
+        addressed = f"; it addresses {cases} case{'s' if cases != 1 else ''}" if cases else ""
+        problems = len(drafted.problems)
+        left_out = (f" ({problems} problem{'s' if problems != 1 else ''} left out)"
+                    if problems else "")
+        self.notify(f"Drafted v{newest.number + 1}{addressed}{left_out}: esc edits it, "
+                    "ctrl+s saves it.", timeout=6)
 
     # ------------------------------------------------------------------ provenance
     # Added for Compare/Overview: the version view also says which cases (and rationales)

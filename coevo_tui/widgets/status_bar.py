@@ -1,5 +1,6 @@
-"""One line naming the model the TUI calls (plainly a tiny demo model, or none at all), and
-the app's long jobs while they run ("run v2 12/54 · model: ...")."""
+"""One line naming the model the TUI calls (plainly a tiny demo model, or none at all), the
+assistant model, and the app's long jobs while they run ("run v2 12/54 · model: ... ·
+assistant: ...")."""
 
 from __future__ import annotations
 
@@ -37,8 +38,27 @@ def model_line(session: Session) -> tuple[str, str]:
     return f"model: {choice.describe()} (from {choice.source})", "ok"
 
 
+def assistant_line(session: Session) -> str:
+    """The assistant model in a few words: "assistant: M", "assistant: small local model"
+    for the offline one, "assistant: the same model" when it is the model under test, or
+    why there is none."""
+    try:
+        choice = session.assistant_choice()
+    except UserError:
+        return ("assistant: none configured (start with --assistant-model M or --model M, "
+                "or set COEVO_ASSISTANT_MODEL)")
+    if choice.is_local_demo:
+        return "assistant: small local model"
+    try:
+        under_test = session.model_choice()
+        same = (under_test.model, under_test.api_base) == (choice.model, choice.api_base)
+    except UserError:
+        same = False
+    return "assistant: the same model" if same else f"assistant: {choice.describe()}"
+
+
 class StatusBar(Static):
-    """The model in use, on one line above the footer. `refresh_model()` re-reads it
+    """The model in use and the assistant model, on one line above the footer. `refresh_model()` re-reads it
     (after the project's model changed). The state is a CSS class (-demo, -missing) and,
     for NO_COLOR, a leading marker: "!" when no model, "~" for the demo model. A project
     opened read-only says so first ("read-only · model: ..."; class -read-only)."""
@@ -54,6 +74,8 @@ class StatusBar(Static):
     def refresh_model(self) -> None:
         app = cast("CoevoApp", self.app)
         text, state = model_line(app.session)
+        if state != "missing":
+            text += f" · {assistant_line(app.session)}"
         marker = {"missing": "! ", "demo": "~ "}.get(state, "")
         read_only = app.session.read_only
         if read_only:  # first, so it survives the ellipsis of a narrow screen

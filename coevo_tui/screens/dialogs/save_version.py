@@ -12,7 +12,10 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from rich.segment import Segment
+from textual.strip import Strip
 from textual.widgets import Input, SelectionList, Static
+from textual.widgets._toggle_button import ToggleButton  # the glyphs SelectionList draws
 
 from coevo_tui.screens.base import CoevoModal
 
@@ -33,6 +36,25 @@ class MotivatingChoice:
     label_id: int | None
     text: str
     selected: bool = True
+
+
+class MotivatingList(SelectionList[int]):
+    """The list of motivating cases, whose box is empty when a case is not ticked:
+    Textual draws an X in both states and tells them apart by colour only, so without
+    colour (NO_COLOR) every case looked ticked."""
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        index = self.scroll_offset.y + y
+        if not 0 <= index < self.option_count:
+            return strip
+        if self.get_option_at_index(index).value in self.selected:
+            return strip
+        segments = list(strip)
+        if len(segments) > 1 and segments[1].text == ToggleButton.BUTTON_INNER:
+            segments[1] = Segment(" " * len(ToggleButton.BUTTON_INNER), segments[1].style)
+            return Strip(segments, strip.cell_length)
+        return strip
 
 
 class SaveVersionScreen(CoevoModal[SaveRequest | None]):
@@ -68,7 +90,7 @@ class SaveVersionScreen(CoevoModal[SaveRequest | None]):
                 yield Static("Motivated by (space toggles): bad and unsure cases of the base"
                              + loading, classes="save-version-label",
                              id="save-version-cases-label")
-                yield SelectionList[int](
+                yield MotivatingList(
                     *[(c.text, i, c.selected) for i, c in enumerate(self.choices)],
                     id="save-version-cases")
             yield Static("enter or ctrl+s save   esc cancel   tab next field",
