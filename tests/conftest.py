@@ -1,7 +1,8 @@
 """Shared fixtures: a temporary project file, an open store, and the app on a temporary
 project with the fake model (`make_test_app`), as posting's `make_posting` does.
 
-Screens are opened and waited for with `pilot_support.open_screen` and `settle`."""
+Screens are opened and waited for with `pilot_support.open_screen` and `settle`; what the
+app told the user is `pilot_support.notifications(app)`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from coevo_tui.app import CoevoApp, make_app
 from fake_model_server import FakeModelServer
 from llm_fixtures import FAST_RETRY, FAST_TIMEOUT
+from pilot_support import record_notifications
 
 from coevo_tui.llm.client import ModelClient
 from coevo_tui.llm.config import FAKE_MODEL
@@ -24,7 +26,6 @@ from coevo_tui.store import Store
 
 # Tests never reach the network, and litellm must never fetch its price list.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
 
 
 @pytest.fixture
@@ -77,13 +78,17 @@ def make_test_app(project_path: Path, fake_provider: FakeModel
     """Build the app the way the command line does (`make_app`), on `project_path` (or the
     path given), calling the fake model through litellm's custom-provider API, with no
     user keymap and a model client with short retries. Keyword arguments go to
-    `make_app` (e.g. `client=`, `model=None` for no model)."""
+    `make_app` (e.g. `client=`; `model=None` for the model the project or the
+    environment names, as the command line without --model). The app keeps every
+    notification it raises (`pilot_support.notifications`)."""
 
     def build(path: Path | None = None, **kwargs: Any) -> CoevoApp:
         kwargs.setdefault("model", FAKE_MODEL)
         kwargs.setdefault("keymap", {})
         kwargs.setdefault("client", ModelClient(concurrency=4, timeout=FAST_TIMEOUT,
                                                 retry=FAST_RETRY, rng=random.Random(7)))
-        return make_app(path or project_path, **kwargs)
+        app = make_app(path or project_path, **kwargs)
+        record_notifications(app)
+        return app
 
     return build

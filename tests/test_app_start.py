@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Footer, Header
 
-from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.app import make_app
 from coevo_tui.domain.errors import UserError
 from coevo_tui.keymap import parse_keymap
 from coevo_tui.palette import ScreenActionsProvider, bound_actions
@@ -18,17 +18,14 @@ from coevo_tui.screens.dialogs.help import HelpScreen
 from coevo_tui.screens.registry import SCREENS, ScreenEntry
 from coevo_tui.store import Store
 
-
-async def _started(app: CoevoApp, pilot) -> None:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+from pilot_support import notifications, raised_notifications, settle
 
 
-async def test_app_opens_the_project_and_shows_the_cases_screen(project_path: Path) -> None:
-    app = make_app(project_path, keymap={})
+async def test_app_opens_the_project_and_shows_the_cases_screen(project_path: Path,
+                                                                 make_test_app) -> None:
+    app = make_test_app(model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _started(app, pilot)
+        await settle(app, pilot)
         assert isinstance(app.screen, CasesScreen)
         assert app.session.store is not None
         assert app.title == "project"  # the project's name, from the file name
@@ -36,10 +33,11 @@ async def test_app_opens_the_project_and_shows_the_cases_screen(project_path: Pa
     assert project_path.exists()
 
 
-async def test_a_file_that_is_not_a_project_stops_the_app_with_status_2(tmp_path: Path) -> None:
+async def test_a_file_that_is_not_a_project_stops_the_app_with_status_2(
+        tmp_path: Path, make_test_app) -> None:
     bad = tmp_path / "notes.txt"
     bad.write_text("not a database\n")
-    app = make_app(bad, keymap={})
+    app = make_test_app(bad, model=None)
     async with app.run_test() as pilot:
         await pilot.pause()
     assert app.return_code == 2
@@ -66,10 +64,10 @@ def test_importing_the_app_does_not_import_litellm() -> None:
     assert out.stdout.strip() == "False"
 
 
-async def test_a_worker_error_becomes_a_notification_not_a_crash(project_path: Path) -> None:
-    app = make_app(project_path, keymap={})
+async def test_a_worker_error_becomes_a_notification_not_a_crash(make_test_app) -> None:
+    app = make_test_app(model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _started(app, pilot)
+        await settle(app, pilot)
 
         async def fails() -> None:
             raise UserError("the disk is full")
@@ -80,9 +78,9 @@ async def test_a_worker_error_becomes_a_notification_not_a_crash(project_path: P
         screen = app.screen
         screen.run_worker(fails(), exit_on_error=False)
         screen.run_worker(breaks(), exit_on_error=False)
-        await _started(app, pilot)
-        messages = [n.message for n in app._notifications]
-        severities = {n.severity for n in app._notifications}
+        await settle(app, pilot)
+        messages = notifications(app)
+        severities = {n.severity for n in raised_notifications(app)}
         assert "the disk is full" in messages
         assert "RuntimeError: boom" in messages
         assert severities == {"error"}
@@ -105,10 +103,10 @@ def test_a_malformed_keymap_in_the_environment_is_a_user_error(
         make_app(project_path)
 
 
-async def test_a_remapped_key_works_and_shows_everywhere(project_path: Path) -> None:
-    app = make_app(project_path, keymap={"cases.add": "n", "app.help": "f1"})
+async def test_a_remapped_key_works_and_shows_everywhere(make_test_app) -> None:
+    app = make_test_app(model=None, keymap={"cases.add": "n", "app.help": "f1"})
     async with app.run_test(size=(80, 24)) as pilot:
-        await _started(app, pilot)
+        await settle(app, pilot)
         actions = {a.description: a.key_display for a in bound_actions(app.screen)}
         assert actions["Add"] == "n"
         text = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
@@ -125,20 +123,20 @@ async def test_a_remapped_key_works_and_shows_everywhere(project_path: Path) -> 
         assert type(app.screen).__name__ == "CaseEditorScreen"
 
 
-async def test_an_unknown_keymap_id_is_reported(project_path: Path) -> None:
-    app = make_app(project_path, keymap={"cases.nope": "n"})
+async def test_an_unknown_keymap_id_is_reported(make_test_app) -> None:
+    app = make_test_app(model=None, keymap={"cases.nope": "n"})
     async with app.run_test(size=(80, 24)) as pilot:
-        await _started(app, pilot)
-        assert any("cases.nope" in n.message for n in app._notifications)
+        await settle(app, pilot)
+        assert any("cases.nope" in message for message in notifications(app))
 
 
-async def test_screens_that_do_not_exist_yet_are_hidden(project_path: Path,
+async def test_screens_that_do_not_exist_yet_are_hidden(make_test_app,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(SCREENS, "prompt",
                         ScreenEntry("prompt", "Prompt", "coevo_tui.no_such_module", "X"))
-    app = make_app(project_path, keymap={})
+    app = make_test_app(model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _started(app, pilot)
+        await settle(app, pilot)
         descriptions = {a.description for a in bound_actions(app.screen)}
         assert "Prompt" not in descriptions
         await pilot.press("p")
@@ -147,7 +145,7 @@ async def test_screens_that_do_not_exist_yet_are_hidden(project_path: Path,
 
 
 async def test_a_registered_screen_opens_from_its_key_and_esc_returns(
-        project_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        make_test_app, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # A stand-in screen module, registered the way the next engineers will register theirs.
     package = tmp_path / "standin_screens"
     package.mkdir()
@@ -161,9 +159,9 @@ async def test_a_registered_screen_opens_from_its_key_and_esc_returns(
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(SCREENS, "overview", ScreenEntry(
         "overview", "Overview", "standin_screens.overview", "OverviewScreen"))
-    app = make_app(project_path, keymap={})
+    app = make_test_app(model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _started(app, pilot)
+        await settle(app, pilot)
         assert "Overview" in {a.description for a in bound_actions(app.screen)}
         await pilot.press("o")
         await pilot.pause()
@@ -176,14 +174,15 @@ async def test_a_registered_screen_opens_from_its_key_and_esc_returns(
         assert isinstance(app.screen, CasesScreen)
 
 
-async def test_the_palette_offers_every_action_of_the_current_screen(project_path: Path) -> None:
+async def test_the_palette_offers_every_action_of_the_current_screen(
+        project_path: Path, make_test_app) -> None:
     async with await Store.open(project_path) as store:
         from coevo_tui.store import NewCase
 
         await store.cases.add(NewCase(input="hello"))
-    app = make_app(project_path, keymap={})
+    app = make_test_app(model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _started(app, pilot)
+        await settle(app, pilot)
         provider = ScreenActionsProvider(app.screen)
         found = [hit.text async for hit in provider.discover()]
         for description in ("Filter", "Add", "Edit", "Archive", "Label", "Details",
@@ -193,16 +192,16 @@ async def test_the_palette_offers_every_action_of_the_current_screen(project_pat
         assert "Archive" in hits and "Add" not in hits
 
 
-async def test_the_demo_project_loads_the_demo_stylesheet(tmp_path: Path) -> None:
+async def test_the_demo_project_loads_the_demo_stylesheet(tmp_path: Path, make_test_app) -> None:
     from coevo_tui.demo import DEMO_NAME
 
     demo_path = tmp_path / "demo.db"
     await (await Store.open(demo_path, name=DEMO_NAME)).close()
     plain_path = tmp_path / "plain.db"
     for path, expected in ((demo_path, True), (plain_path, False)):
-        app = make_app(path, keymap={})
+        app = make_test_app(path, model=None)
         async with app.run_test(size=(80, 24)) as pilot:
-            await _started(app, pilot)
+            await settle(app, pilot)
             sources = {Path(p).name for p, _ in app.stylesheet.source}
             assert "app.tcss" in sources
             assert ("demo.tcss" in sources) is expected

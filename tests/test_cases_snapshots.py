@@ -12,8 +12,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from pilot_support import settle, wait_for_screen
+from textual.screen import Screen
 
-from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.app import CoevoApp
+from coevo_tui.screens.dialogs.case_editor import CaseEditorScreen
+from coevo_tui.screens.dialogs.help import HelpScreen
 from coevo_tui.screens.registry import SCREENS
 from coevo_tui.domain.model import CaseState
 from coevo_tui.store import NewCase, Store
@@ -46,52 +50,48 @@ def project(tmp_path: Path) -> Path:
     return path
 
 
-def _app(project: Path) -> CoevoApp:
-    """The app with every registered screen's key shown, as when all screens exist, so
-    these snapshots do not change as other screens land."""
-    app = make_app(project, keymap={})
+def _app(make_test_app, project: Path) -> CoevoApp:
+    """The app on `project` (from make_test_app) with every registered screen's key shown,
+    as when all screens exist, so these snapshots do not change as other screens land."""
+    app = make_test_app(project, model=None)
     app.available_screens = set(SCREENS)
     return app
 
 
-def _then(*keys: str):
-    """A run_before that waits for the table to load, presses `keys`, and settles."""
+def _then(*keys: str, shows: type[Screen] | None = None):
+    """A run_before that waits for the table to load, presses `keys`, waits for the
+    screen they open (`shows`), and settles (but for a write waiting for its editor)."""
 
     async def run_before(pilot) -> None:
         app: CoevoApp = pilot.app
-        for _ in range(3):
-            await pilot.pause()
-            await app.workers.wait_for_complete()
+        await settle(app, pilot)
         if keys:
             await pilot.press(*keys)
-            for _ in range(3):
-                await pilot.pause()
-                workers = [w for w in app.workers if w.group != "cases-write"]
-                if workers:
-                    await app.workers.wait_for_complete(workers)
-        await pilot.pause()
+        if shows is not None:
+            await wait_for_screen(app, pilot, shows)
+        await settle(app, pilot, leave=["cases-write"])
 
     return run_before
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
-def test_cases_screen(snap_compare, project: Path, size: tuple[int, int]) -> None:
-    assert snap_compare(_app(project), terminal_size=size,
+def test_cases_screen(snap_compare, project: Path, size: tuple[int, int], make_test_app) -> None:
+    assert snap_compare(_app(make_test_app, project), terminal_size=size,
                         run_before=_then("down", "down"))
 
 
-def test_cases_screen_filtered_without_colour(snap_compare, project: Path,
+def test_cases_screen_filtered_without_colour(snap_compare, project: Path, make_test_app,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
-    assert snap_compare(_app(project), terminal_size=(80, 24),
+    assert snap_compare(_app(make_test_app, project), terminal_size=(80, 24),
                         run_before=_then("slash", *"#trash-talk", "enter", "down"))
 
 
-def test_case_editor(snap_compare, project: Path) -> None:
-    assert snap_compare(_app(project), terminal_size=(80, 24),
-                        run_before=_then("e"))
+def test_case_editor(snap_compare, project: Path, make_test_app) -> None:
+    assert snap_compare(_app(make_test_app, project), terminal_size=(80, 24),
+                        run_before=_then("e", shows=CaseEditorScreen))
 
 
-def test_help_screen(snap_compare, project: Path) -> None:
-    assert snap_compare(_app(project), terminal_size=(80, 24),
-                        run_before=_then("question_mark"))
+def test_help_screen(snap_compare, project: Path, make_test_app) -> None:
+    assert snap_compare(_app(make_test_app, project), terminal_size=(80, 24),
+                        run_before=_then("question_mark", shows=HelpScreen))

@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 from textual.widgets import OptionList, TextArea
 
-from coevo_tui.app import CoevoApp, make_app
 from coevo_tui.domain.model import OutputStatus, Verdict
 from coevo_tui.domain.status import ComparisonStatus, navigation_order
-from coevo_tui.llm.client import ModelClient
 from coevo_tui.llm.config import FAKE_MODEL
 from coevo_tui.llm.fake_provider import FakeModel
+from coevo_tui.screens.case_detail import CaseDetailScreen
 from coevo_tui.screens.compare import (
     CompareRow,
     CompareScreen,
@@ -29,24 +28,14 @@ from coevo_tui.store import NewCase, Store
 
 from comparison_project import MODEL, build
 from fake_model_server import FakeModelServer
-from pilot_support import burst, screen_text, wait_for
+from pilot_support import (burst, notifications, open_screen, screen_text, settle, wait_for,
+                           wait_for_screen)
 
 S = ComparisonStatus
 
 
 # ---------------------------------------------------------------------- helpers
-async def open_compare(app: CoevoApp, pilot, **kwargs) -> CompareScreen:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await app.open_screen("compare", **kwargs)
-    screen = app.screen
-    assert isinstance(screen, CompareScreen)
-    await wait_for(pilot, lambda: screen._loaded and screen.case is not None,
-                   "the first case is shown")
-    return screen
-
-
-async def settled(pilot, screen: CompareScreen) -> None:
+async def panes_shown(pilot, screen: CompareScreen) -> None:
     """Both panes show a stored answer (or an error) for the current case."""
     await wait_for(pilot, lambda: all(p.state in ("stored", "error")
                                       and p.case is not None and p.case.id == screen.case.id
@@ -98,13 +87,15 @@ async def unrun(project_path: Path) -> Path:
 
 # ---------------------------------------------------------------------- streaming
 async def test_both_panes_stream_at_once_and_leaving_cancels_both(
-        unrun: Path, fake_server: FakeModelServer) -> None:
+        unrun: Path, fake_server: FakeModelServer, make_test_app) -> None:
     """Through litellm's real client to the fake OpenAI server: a slow stream per side,
     both in flight together; esc closes both connections and stores nothing."""
     fake_server.configure(ttft=0.05, chunks=200, chunk_gap=0.05)  # ~10 s per answer
-    app = make_app(unrun, model="fake-model", api_base=fake_server.url, keymap={})
+    app = make_test_app(unrun, model="fake-model", api_base=fake_server.url)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_compare(app, pilot)
+        screen = await open_screen(app, pilot, "compare", idle=False)  # slow streams
+        await wait_for(pilot, lambda: screen.list_ready and screen.case is not None,
+                       "the first case is shown")
         left, right = screen.left_pane, screen.right_pane
         await wait_for(pilot, lambda: left.is_streaming and right.is_streaming
                        and left.text and right.text, "both panes show streamed text",
@@ -128,7 +119,7 @@ async def test_both_panes_stream_at_once_and_leaving_cancels_both(
 
 
 async def test_a_missing_side_streams_while_a_stored_side_shows_at_once(
-        unrun: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+        unrun: Path, fake_provider: FakeModel, make_test_app) -> None:
     store = await Store.open(unrun)
     try:
         v1 = await store.versions.by_number(1)
@@ -139,9 +130,11 @@ async def test_a_missing_side_streams_while_a_stored_side_shows_at_once(
     finally:
         await store.close()
     fake_provider.hold()
-    app = make_app(unrun, model=FAKE_MODEL, keymap={}, client=fast_client)
+    app = make_test_app(unrun)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(app, pilot)
+        screen = await open_screen(app, pilot, "compare", idle=False)  # its stream is held
+        await wait_for(pilot, lambda: screen.list_ready and screen.case is not None,
+                       "the first case is shown")
         assert current_ext_id(screen) == "a1"  # new (no baseline answer for a2, a3: not run)
         await wait_for(pilot, lambda: screen.left_pane.state == "stored"
                        and screen.right_pane.state == "streaming", "left stored, right live")
@@ -149,7 +142,7 @@ async def test_a_missing_side_streams_while_a_stored_side_shows_at_once(
         await wait_for(pilot, lambda: fake_provider.calls, "the model is called")
         assert fake_provider.calls == 1  # only the missing side was asked
         fake_provider.release()
-        await settled(pilot, screen)
+        await panes_shown(pilot, screen)
         assert screen.right_pane.text == "Reply to: gg ez"
         # The stored answer gives the case its status: changed, unlabelled.
         await wait_for(pilot, lambda: screen.rows[screen.current].status
@@ -187,11 +180,12 @@ def test_rows_read_and_write_like_a_list_and_count_their_statuses() -> None:
     assert not any(gc.is_tracked(item) for item in rows._items)
 
 
-async def test_the_list_puts_regressions_first_and_j_k_step_through_it(stored: Path) -> None:
-    app = make_app(stored, keymap={})
+async def test_the_list_puts_regressions_first_and_j_k_step_through_it(
+        stored: Path, make_test_app) -> None:
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_compare(app, pilot)
-        await settled(pilot, screen)
+        screen = await open_screen(app, pilot, "compare")
+        await panes_shown(pilot, screen)
         assert [r.status for r in screen.rows][:3] == [S.REGRESSED, S.CHANGED_UNLABELLED,
                                                        S.FIXED]
         assert [r.ext_id for r in screen.rows] == [
@@ -204,23 +198,24 @@ async def test_the_list_puts_regressions_first_and_j_k_step_through_it(stored: P
         assert screen.left_pane.text == "ALLOW: trash talk about skill"
         assert screen.right_pane.text == "REMOVE: insult"
         await pilot.press("j")
-        await settled(pilot, screen)
+        await panes_shown(pilot, screen)
         assert current_ext_id(screen) == "c2"
         assert screen.right_pane.text == "REMOVE: doxxing, shares an address"
         await pilot.press("j", "j")
-        await settled(pilot, screen)
+        await panes_shown(pilot, screen)
         assert current_ext_id(screen) == "c4"
         assert screen.right_pane.state == "error"  # an error answer is shown as one
         await pilot.press("k")
-        await settled(pilot, screen)
+        await panes_shown(pilot, screen)
         assert current_ext_id(screen) == "c3"
         assert screen.case_list.cursor_row == 2
 
 
-async def test_the_case_shows_the_versions_that_changed_its_verdict(stored: Path) -> None:
-    app = make_app(stored, keymap={})
+async def test_the_case_shows_the_versions_that_changed_its_verdict(
+        stored: Path, make_test_app) -> None:
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(app, pilot)
+        await open_screen(app, pilot, "compare")
         await wait_for(pilot, lambda: "Verdict changed in" in screen_text(app), "history")
         assert "v1 good · v3 ▼ good→bad" in screen_text(app)
 
@@ -229,17 +224,17 @@ def test_history_text_without_changes() -> None:
     assert history_text([]).plain == "Verdict changed in: no version yet"
 
 
-async def test_enter_opens_the_case_above_compare_and_esc_returns(stored: Path) -> None:
+async def test_enter_opens_the_case_above_compare_and_esc_returns(
+        stored: Path, make_test_app) -> None:
     """The case detail opens by name through the registry, as a drill-down: above Compare
     (not in its place), so esc comes back to the same comparison."""
-    app = make_app(stored, keymap={})
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(app, pilot)
-        await settled(pilot, screen)
+        screen = await open_screen(app, pilot, "compare")
+        await panes_shown(pilot, screen)
         ext_id = current_ext_id(screen)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "CaseDetailScreen",
-                       "the case detail")
+        await wait_for_screen(app, pilot, CaseDetailScreen)
         await wait_for(pilot, lambda: f"Case {ext_id}" in screen_text(app), "its title")
         assert app.screen_stack[-2] is screen
         await pilot.press("escape")
@@ -248,11 +243,12 @@ async def test_enter_opens_the_case_above_compare_and_esc_returns(stored: Path) 
 
 
 # ---------------------------------------------------------------------- labelling
-async def test_g_labels_the_focused_pane_and_the_status_updates(stored: Path) -> None:
-    app = make_app(stored, keymap={})
+async def test_g_labels_the_focused_pane_and_the_status_updates(
+        stored: Path, make_test_app) -> None:
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(app, pilot)
-        await settled(pilot, screen)
+        screen = await open_screen(app, pilot, "compare")
+        await panes_shown(pilot, screen)
         assert screen.focused_pane() is screen.left_pane
         assert "▶ Baseline" in screen_text(app)
         await pilot.press("l")  # focus the revision
@@ -261,7 +257,7 @@ async def test_g_labels_the_focused_pane_and_the_status_updates(stored: Path) ->
         await pilot.press("g")
         await wait_for(pilot, lambda: screen.right_pane.label is not None
                        and screen.right_pane.label.verdict == Verdict.GOOD, "labelled good")
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         assert screen.rows[0].ext_id == "c1" and screen.rows[0].status == S.STILL_GOOD
         assert screen.query_one("#compare-badge").status == S.STILL_GOOD
         # v3 no longer changed the case's verdict: its history says so.
@@ -272,79 +268,80 @@ async def test_g_labels_the_focused_pane_and_the_status_updates(stored: Path) ->
                                                           "trash talk.", "human")]
 
 
-async def test_b_asks_for_a_rationale_and_labels_the_focused_pane(stored: Path) -> None:
-    app = make_app(stored, keymap={})
+async def test_b_asks_for_a_rationale_and_labels_the_focused_pane(
+        stored: Path, make_test_app) -> None:
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(app, pilot)
+        screen = await open_screen(app, pilot, "compare")
         await pilot.press("j")  # c2: changed, unlabelled
-        await settled(pilot, screen)
+        await panes_shown(pilot, screen)
         await pilot.press("tab")  # focus moves to the revision pane
         assert screen.focused_pane() is screen.right_pane
         await pilot.press("b")
-        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "the modal")
+        await wait_for_screen(app, pilot, RationaleScreen)
         app.screen.query_one(TextArea).text = "An address is doxxing."
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is screen and screen.right_pane.label
                        is not None, "labelled")
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         assert screen.rows[1].status == S.STILL_BAD
         assert "[BAD] An address is doxxing." in screen_text(app)
         # r edits the rationale of the focused pane's label
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "the modal")
+        await wait_for_screen(app, pilot, RationaleScreen)
         app.screen.query_one(TextArea).text = "Sharing an address is doxxing."
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is screen and screen.right_pane.label
                        is not None and screen.right_pane.label.rationale.startswith("Sharing"),
                        "rationale edited")
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
     assert await labels_of(stored, "c2", 3) == [
         ("bad", "An address is doxxing.", "human"),
         ("bad", "Sharing an address is doxxing.", "human")]
 
 
 async def test_a_rationale_typed_straight_after_b_goes_into_the_rationale(
-        stored: Path) -> None:
+        stored: Path, make_test_app) -> None:
     # "b" and the rationale in one burst: the keys belong to the dialog; on Compare "g"
     # would label the pane good and "j" move to another case.
-    app = make_app(stored, keymap={})
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(app, pilot)
+        screen = await open_screen(app, pilot, "compare")
         await pilot.press("j")  # c2: changed, unlabelled
-        await settled(pilot, screen)
+        await panes_shown(pilot, screen)
         await pilot.press("tab")
         burst(app, ["b", *"gj: an address is doxxing", "enter"])
         await wait_for(pilot, lambda: app.screen is screen and screen.right_pane.label
                        is not None, "labelled")
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         assert screen.case is not None and screen.case.ext_id == "c2"
     assert await labels_of(stored, "c2", 3) == [("bad", "gj: an address is doxxing", "human")]
 
 
 async def test_esc_in_the_rationale_still_labels_and_labelling_needs_an_answer(
-        stored: Path) -> None:
-    app = make_app(stored, keymap={})
+        stored: Path, make_test_app) -> None:
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(app, pilot)
+        screen = await open_screen(app, pilot, "compare")
         for _ in range(3):
             await pilot.press("j")
-        await settled(pilot, screen)
+        await panes_shown(pilot, screen)
         assert current_ext_id(screen) == "c4"  # the revision's answer is an error
         await pilot.press("l", "g")
         await pilot.pause()
         assert screen.right_pane.label is None
         assert app.screen is screen
         await pilot.press("h", "u")  # the baseline's answer can be labelled
-        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "the modal")
+        await wait_for_screen(app, pilot, RationaleScreen)
         await pilot.press("escape")
         await wait_for(pilot, lambda: screen.left_pane.label is not None
                        and screen.left_pane.label.verdict == Verdict.UNSURE, "labelled")
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
     assert (await labels_of(stored, "c4", 2))[-1] == ("unsure", "", "human")
 
 
 async def test_a_label_carries_over_to_the_identical_answer_on_the_other_side(
-        stored: Path) -> None:
+        stored: Path, make_test_app) -> None:
     store = await Store.open(stored)
     try:
         [cid] = await store.cases.add_many([NewCase(input="ez clap", ext_id="c11")])
@@ -355,13 +352,13 @@ async def test_a_label_carries_over_to_the_identical_answer_on_the_other_side(
                                    status=OutputStatus.OK)
     finally:
         await store.close()
-    app = make_app(stored, keymap={})
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(app, pilot)
+        screen = await open_screen(app, pilot, "compare")
         index = screen.index_of_case[cid]
         assert screen.rows[index].status == S.UNCHANGED
         await screen._select(index)
-        await settled(pilot, screen)
+        await panes_shown(pilot, screen)
         await pilot.press("l", "g")
         await wait_for(pilot, lambda: screen.left_pane.label is not None, "carried left")
         assert screen.left_pane.label.source.value == "carried"
@@ -370,11 +367,11 @@ async def test_a_label_carries_over_to_the_identical_answer_on_the_other_side(
 
 
 # ---------------------------------------------------------------------- diff, choosing
-async def test_d_toggles_the_instruction_diff(stored: Path) -> None:
-    app = make_app(stored, keymap={})
+async def test_d_toggles_the_instruction_diff(stored: Path, make_test_app) -> None:
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(app, pilot)
-        await settled(pilot, screen)
+        screen = await open_screen(app, pilot, "compare")
+        await panes_shown(pilot, screen)
         assert "+Flag doxxing" not in screen_text(app)
         await pilot.press("d")
         await pilot.pause()
@@ -388,17 +385,17 @@ async def test_d_toggles_the_instruction_diff(stored: Path) -> None:
         assert "REMOVE: insult" in screen_text(app)
 
 
-async def test_v_chooses_other_versions(stored: Path) -> None:
-    app = make_app(stored, keymap={})
+async def test_v_chooses_other_versions(stored: Path, make_test_app) -> None:
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(app, pilot)
+        screen = await open_screen(app, pilot, "compare")
         await pilot.press("V")
-        await wait_for(pilot, lambda: isinstance(app.screen, VersionPicker), "the picker")
-        picker = app.screen
+        picker = await wait_for_screen(app, pilot, VersionPicker)
         assert picker.query_one("#version-picker-baseline", OptionList).highlighted == 1
         await pilot.press("up", "enter")  # baseline v1, then the revision list
         await pilot.press("up", "enter")  # revision v2
-        await wait_for(pilot, lambda: app.screen is screen and screen._loaded
+        await settle(app, pilot)
+        await wait_for(pilot, lambda: app.screen is screen and screen.list_ready
                        and screen.right is not None and screen.right.version.number == 2,
                        "reloaded")
         await wait_for(pilot, lambda: screen.case is not None, "a case")
@@ -409,14 +406,15 @@ async def test_v_chooses_other_versions(stored: Path) -> None:
 
 
 async def test_m_compares_the_revision_under_a_second_model(
-        stored: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
-    app = make_app(stored, keymap={}, client=fast_client)
+        stored: Path, fake_provider: FakeModel, make_test_app) -> None:
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_compare(app, pilot)
+        screen = await open_screen(app, pilot, "compare")
         await pilot.press("m")
         await wait_for(pilot, lambda: app.screen is not screen, "the model prompt")
         await pilot.press(*"coevo-fake/other", "enter")
-        await wait_for(pilot, lambda: app.screen is screen and screen._loaded
+        await settle(app, pilot)
+        await wait_for(pilot, lambda: app.screen is screen and screen.list_ready
                        and screen.right is not None and screen.right.model == "coevo-fake/other",
                        "models mode")
         await wait_for(pilot, lambda: screen.right_pane.state == "stored"
@@ -433,7 +431,7 @@ async def test_m_compares_the_revision_under_a_second_model(
 
 # ---------------------------------------------------------------------- running the set
 async def test_r_runs_the_revision_and_statuses_fill_in(
-        unrun: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+        unrun: Path, fake_provider: FakeModel, make_test_app) -> None:
     # v1 answers: a1 and a3 as the fake model will answer again (so carry-over labels the
     # v2 answers), a2 differently.
     v1_answers = {"a1": ("Reply to: gg ez", Verdict.BAD),
@@ -450,16 +448,23 @@ async def test_r_runs_the_revision_and_statuses_fill_in(
     finally:
         await store.close()
     fake_provider.configure(chunks=6, chunk_delay=0.01)
-    app = make_app(unrun, model=FAKE_MODEL, keymap={}, client=fast_client)
+    # Held until the list is seen: the answer a1's pane streams changes a1's status, so
+    # unheld the list had to be read within that stream's 60 ms.
+    fake_provider.hold()
+    app = make_test_app(unrun)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(app, pilot)
+        screen = await open_screen(app, pilot, "compare", idle=False)
+        await wait_for(pilot, lambda: screen.list_ready and screen.case is not None,
+                       "the first case is shown")
         assert {r.status for r in screen.rows} == {S.MISSING}
         assert [r.ext_id for r in screen.rows] == ["a1", "a2", "a3"]
-        await settled(pilot, screen)  # a1's missing revision answer streamed in
+        fake_provider.release()
+        await panes_shown(pilot, screen)  # a1's missing revision answer streamed in
         await pilot.press("R")
         await wait_for(pilot, lambda: screen.run_summary is not None
                        and not screen.run_in_progress(), "the run finished")
-        await wait_for(pilot, lambda: screen._loaded and not screen.workers, "re-sorted")
+        await settle(app, pilot)
+        await wait_for(pilot, lambda: screen.list_ready, "re-sorted")
         # Statuses filled in, then the list went back to status order.
         assert [(r.ext_id, r.status) for r in screen.rows] == [
             ("a2", S.CHANGED_UNLABELLED), ("a1", S.STILL_BAD), ("a3", S.STILL_GOOD)]
@@ -478,11 +483,11 @@ async def test_r_runs_the_revision_and_statuses_fill_in(
 
 
 # ---------------------------------------------------------------------- layout
-async def test_the_layout_follows_the_width(stored: Path) -> None:
-    app = make_app(stored, keymap={})
+async def test_the_layout_follows_the_width(stored: Path, make_test_app) -> None:
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(app, pilot)
-        await settled(pilot, screen)
+        screen = await open_screen(app, pilot, "compare")
+        await panes_shown(pilot, screen)
         assert screen.has_class("-narrow") and not screen.has_class("-wide")
         left, right = screen.left_pane.region, screen.right_pane.region
         assert right.y > left.y and left.x == right.x  # stacked
@@ -495,9 +500,8 @@ async def test_the_layout_follows_the_width(stored: Path) -> None:
         assert case_list.right <= left.x
 
 
-async def test_without_a_model_stored_answers_still_show(stored: Path,
-                                                         monkeypatch: pytest.MonkeyPatch
-                                                         ) -> None:
+async def test_without_a_model_stored_answers_still_show(
+        stored: Path, monkeypatch: pytest.MonkeyPatch, make_test_app) -> None:
     monkeypatch.delenv("COEVO_MODEL", raising=False)
     store = await Store.open(stored)
     try:
@@ -505,26 +509,27 @@ async def test_without_a_model_stored_answers_still_show(stored: Path,
     finally:
         await store.close()
     monkeypatch.setattr("coevo_tui.llm.config.local_model_installed", lambda: False)
-    app = make_app(stored, keymap={})
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(app, pilot)
-        await settled(pilot, screen)
+        screen = await open_screen(app, pilot, "compare")
+        await panes_shown(pilot, screen)
         assert screen.rows[0].status == S.REGRESSED
         assert screen.right_pane.text == "REMOVE: insult"
 
 
-async def test_a_new_status_shows_in_the_list_when_it_is_scrolled(stored: Path) -> None:
-    app = make_app(stored, keymap={})
+async def test_a_new_status_shows_in_the_list_when_it_is_scrolled(
+        stored: Path, make_test_app) -> None:
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(app, pilot)
+        screen = await open_screen(app, pilot, "compare")
         for _ in range(8):
             await pilot.press("j")
-        await settled(pilot, screen)
+        await panes_shown(pilot, screen)
         assert current_ext_id(screen) == "c8"  # the list (4 rows high) has scrolled
         assert screen.case_list.scroll_y > 0
         assert "≡ unchanged       c8" in screen_text(app)
         await pilot.press("l", "b")
-        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "the modal")
+        await wait_for_screen(app, pilot, RationaleScreen)
         await pilot.press("escape")
         await wait_for(pilot, lambda: screen.right_pane.label is not None, "labelled")
         await pilot.pause()
@@ -547,12 +552,13 @@ def test_the_status_filter_words() -> None:
     assert rest == "" and wanted is None and problem and "nope" in problem
 
 
-async def test_the_cases_table_has_version_columns_and_a_status_filter(stored: Path) -> None:
+async def test_the_cases_table_has_version_columns_and_a_status_filter(
+        stored: Path, make_test_app) -> None:
     from textual.widgets import Input
 
     from coevo_tui.widgets.case_table import CaseTable
 
-    app = make_app(stored, keymap={})
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: any(c.label == "v3" for c in
                                           app.screen.query_one(CaseTable).columns),
@@ -589,14 +595,14 @@ def test_importing_compare_and_overview_does_not_import_litellm() -> None:
 
 
 async def test_one_version_says_how_to_get_something_to_compare(
-        project_path: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+        project_path: Path, make_test_app) -> None:
     store = await Store.open(project_path, instructions="Allow trash talk.")
     try:
         await store.cases.add_many([NewCase(input="gg ez", ext_id="a1")], source_name="test")
     finally:
         await store.close()
-    app = make_app(project_path, model=FAKE_MODEL, keymap={}, client=fast_client)
+    app = make_test_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_compare(app, pilot)
-        await wait_for(pilot, lambda: any("Only v1 to compare with itself" in n.message
-                                          for n in app._notifications), "the hint")
+        await open_screen(app, pilot, "compare")
+        await wait_for(pilot, lambda: any("Only v1 to compare with itself" in message
+                                          for message in notifications(app)), "the hint")

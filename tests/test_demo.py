@@ -231,18 +231,19 @@ async def test_demo_stylesheet_parses_and_restyles_the_header() -> None:
     assert (plain.r, plain.g, plain.b) != (accent.r, accent.g, accent.b)
 
 
-async def _coevo_app_sources(path: Path) -> set[str]:
+async def _coevo_app_sources(make_test_app, path: Path) -> set[str]:
     """Open `path` in the real app and return the names of its stylesheet's files."""
-    from coevo_tui.app import make_app
+    from pilot_support import settle
 
-    app = make_app(path)
+    app = make_test_app(path, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await settle(app, pilot)
         assert app.startup_error is None
         return {Path(p).name for p, _ in app.stylesheet.source if p}
 
 
-async def test_the_app_loads_demo_tcss_for_the_demo_only(tmp_path: Path) -> None:
+async def test_the_app_loads_demo_tcss_for_the_demo_only(tmp_path: Path,
+                                                         make_test_app) -> None:
     if importlib.util.find_spec("coevo_tui.screens.cases") is None:
         pytest.skip("the Cases screen (the app's first screen) is not in the tree yet")
     demo_path = tmp_path / "demo.db"
@@ -250,6 +251,6 @@ async def test_the_app_loads_demo_tcss_for_the_demo_only(tmp_path: Path) -> None
     other_path = tmp_path / "other.db"
     await _other_project(other_path)
 
-    assert {"app.tcss", "demo.tcss"} <= await _coevo_app_sources(demo_path)
-    other = await _coevo_app_sources(other_path)
+    assert {"app.tcss", "demo.tcss"} <= await _coevo_app_sources(make_test_app, demo_path)
+    other = await _coevo_app_sources(make_test_app, other_path)
     assert "app.tcss" in other and "demo.tcss" not in other

@@ -34,10 +34,10 @@ from typing import Any
 
 import pytest
 from fake_model_server import FakeModelServer
+from pilot_support import open_screen, raised_notifications, settle, wait_for
 
-from coevo_tui import __main__ as cli_main
 from coevo_tui.__main__ import main as coevo
-from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.app import CoevoApp
 from coevo_tui.store.project_file import read_only_reason
 from coevo_tui.domain.errors import shown_name
 from coevo_tui.store import NewCase, Store
@@ -889,40 +889,33 @@ def test_import_fuzzer_adds_exactly_the_rows_or_nothing(tmp_path, capsys) -> Non
 
 
 # ---------------------------------------------------------------------- the app
-async def _started(app: CoevoApp, pilot: Any) -> None:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+def _titled(app: CoevoApp) -> list[tuple[str, str]]:
+    """Every notification the app raised, as (title, message)."""
+    return [(n.title, n.message) for n in raised_notifications(app)]
 
 
-def _notes(app: CoevoApp) -> list[tuple[str, str]]:
-    return [(n.title, n.message) for n in app._notifications]
-
-
-async def test_a_project_that_cannot_be_written_opens_read_only(tmp_path, monkeypatch) -> None:
+async def test_a_project_that_cannot_be_written_opens_read_only(tmp_path, monkeypatch,
+                                                                make_test_app) -> None:
     project = await seed(tmp_path / "p.db")
     before = sha256(project)
     monkeypatch.setattr("coevo_tui.session.read_only_reason", lambda path: "not writable")
-    app = make_app(project, keymap={})
+    app = make_test_app(project, model=None)
     async with app.run_test(size=(100, 30)) as pilot:
-        await _started(app, pilot)
+        await settle(app, pilot)
         assert app.session.store is not None and app.session.store.read_only
         assert app.sub_title == "read-only"
         assert any(title == "read-only" and "cannot be saved" in message
-                   for title, message in _notes(app))
+                   for title, message in _titled(app))
         await pilot.press("a")
         await pilot.pause()
         await pilot.press(*"a new case", "ctrl+s")
         refused = ("read-only", f"{project}: the project is open read-only; nothing was changed")
-        for _ in range(500):  # the editor comes back with the text: do not wait for it
-            if refused in _notes(app):
-                break
-            await pilot.pause(0.02)
-        assert refused in _notes(app)
+        # The editor comes back with the text, its write waiting: do not settle.
+        await wait_for(pilot, lambda: refused in _titled(app), "the write refused")
+        assert refused in _titled(app)
         await pilot.press("escape")
         await pilot.pause()
-        await app.open_screen("prompt")
-        await _started(app, pilot)
+        await open_screen(app, pilot, "prompt")
         bar = app.screen.query_one(StatusBar)
         assert str(bar.render()).startswith("read-only · ")
         assert bar.has_class("-read-only")
@@ -938,22 +931,22 @@ async def test_a_project_that_cannot_be_written_opens_read_only(tmp_path, monkey
      "the project is read-only; nothing was changed"),
 ])
 async def test_the_machine_refusing_is_a_one_line_notification(project_path, error, title,
-                                                               message) -> None:
-    app = make_app(project_path, keymap={})
+                                                               message, make_test_app) -> None:
+    app = make_test_app(model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _started(app, pilot)
+        await settle(app, pilot)
         app.report_error(error)
         await pilot.pause()
-        assert (title, f"{project_path}: {message}") in _notes(app)
+        assert (title, f"{project_path}: {message}") in _titled(app)
 
 
-async def test_a_refusal_at_start_up_stops_the_app_with_status_3(project_path,
-                                                                   monkeypatch) -> None:
+async def test_a_refusal_at_start_up_stops_the_app_with_status_3(project_path, monkeypatch,
+                                                                   make_test_app) -> None:
     async def refused(*args: Any, **kwargs: Any) -> Store:
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(Store, "open", refused)
-    app = make_app(project_path, keymap={})
+    app = make_test_app(model=None)
     async with app.run_test() as pilot:
         await pilot.pause()
     assert app.return_code == 3

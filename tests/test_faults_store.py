@@ -320,13 +320,14 @@ def test_coevo_run_accepts_a_checkpoint_cut_short(checkpoint_cut_short, tmp_path
                       " AND status = 'ok'") == [(6,)]  # the six active cases
 
 
-async def test_the_app_opens_a_checkpoint_cut_short(checkpoint_cut_short, tmp_path) -> None:
-    from coevo_tui.app import make_app
+async def test_the_app_opens_a_checkpoint_cut_short(checkpoint_cut_short, tmp_path,
+                                                      make_test_app) -> None:
+    from pilot_support import settle
 
     path = copy_project(checkpoint_cut_short[0], tmp_path / "p.db")
-    app = make_app(path, keymap={})
+    app = make_test_app(path, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await settle(app, pilot)
         assert app.startup_error is None and app.session.store is not None
         assert len(await app.session.store.cases.all()) == checkpoint_cut_short[1]
 

@@ -13,9 +13,10 @@ from coevo_tui.jobs import TestSetRun
 from coevo_tui.llm.fake_provider import FakeModel
 from coevo_tui.screens.cases import CasesScreen
 from coevo_tui.screens.compare import CompareScreen
+from coevo_tui.screens.overview import OverviewScreen
 from coevo_tui.store import NewCase, Store
 from coevo_tui.widgets.jobs_line import JobsLine
-from pilot_support import open_screen, screen_text, wait_for
+from pilot_support import notifications, open_screen, screen_text, wait_for, wait_for_screen
 
 CASES = [f"m{i}" for i in range(6)]
 
@@ -40,15 +41,9 @@ async def _answers_per_case(project: Path, version: int) -> dict[str, int]:
         return counts
 
 
-def _notes(app: CoevoApp) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
 async def _compare_with_a_held_run(app: CoevoApp, pilot, fake: FakeModel) -> CompareScreen:
     fake.hold()
-    await pilot.pause()
-    await app.open_screen("compare")
-    screen = app.screen
+    screen = await open_screen(app, pilot, "compare", idle=False)  # its streams are held
     assert isinstance(screen, CompareScreen)
     await wait_for(pilot, lambda: screen.list_ready and screen.case is not None, "Compare")
     await pilot.press("R")
@@ -62,16 +57,17 @@ async def test_compares_run_goes_on_when_compare_is_left_and_ends_with_a_notific
     async with app.run_test(size=(100, 30)) as pilot:
         await _compare_with_a_held_run(app, pilot, fake_provider)
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back on Cases")
+        await wait_for_screen(app, pilot, CasesScreen)
         (run,) = app.jobs.running()
         assert isinstance(run, TestSetRun) and run.version.number == 2
-        assert any("goes on" in note for note in _notes(app))
+        assert any("goes on" in note for note in notifications(app))
         await wait_for(pilot, lambda: "run v2" in screen_text(app), "progress on Cases")
         fake_provider.release()
         await wait_for(pilot, lambda: not run.running, "the run ended")
-        await wait_for(pilot, lambda: any(n.startswith("Run of v2 done") for n in _notes(app)),
+        await wait_for(pilot, lambda: any(n.startswith("Run of v2 done")
+                                          for n in notifications(app)),
                        "one notification says how it ended")
-        assert sum(n.startswith("Run of v2") for n in _notes(app)) == 1
+        assert sum(n.startswith("Run of v2") for n in notifications(app)) == 1
     # Every active case answered once under v2: nothing was lost or called twice.
     assert await _answers_per_case(two_versions, 2) == {ext: 1 for ext in CASES}
 
@@ -84,16 +80,15 @@ async def test_the_run_is_followed_not_started_again_from_another_screen(
         (run,) = app.jobs.running()
         await pilot.press("escape")
         # R on Cases: the Label screen over the same version and model shows that run.
-        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back on Cases")
+        await wait_for_screen(app, pilot, CasesScreen)
         await pilot.press("R")
         await wait_for(pilot, lambda: getattr(app.screen, "run_summary", None) is not None,
                        "Label shows the run")
         assert app.jobs.running() == [run]
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back on Cases")
-        await app.open_screen("compare")
-        screen = app.screen
-        assert isinstance(screen, CompareScreen)
+        await wait_for_screen(app, pilot, CasesScreen)
+        await app.open_screen("compare")  # (not open_screen: the run never lets it settle)
+        screen = await wait_for_screen(app, pilot, CompareScreen)
         await wait_for(pilot, lambda: screen.run_in_progress(), "Compare follows the run")
         assert app.jobs.running() == [run]
         fake_provider.release()
@@ -108,8 +103,9 @@ async def test_X_stops_the_run_from_any_screen_and_the_jobs_line_shows_it(
         await _compare_with_a_held_run(app, pilot, fake_provider)
         (run,) = app.jobs.running()
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back on Cases")
+        await wait_for_screen(app, pilot, CasesScreen)
         await app.open_screen("overview")
+        await wait_for_screen(app, pilot, OverviewScreen)
         line = app.screen.query_one(JobsLine)
         await wait_for(pilot, lambda: line.display and "run v2" in screen_text(app),
                        "the jobs line shows the run")
@@ -117,7 +113,8 @@ async def test_X_stops_the_run_from_any_screen_and_the_jobs_line_shows_it(
         await wait_for(pilot, lambda: not run.running, "X stopped the run")
         assert run.stopped
         await wait_for(pilot, lambda: not line.display, "the jobs line is gone")
-        await wait_for(pilot, lambda: any(n.startswith("Run of v2 stopped") for n in _notes(app)),
+        await wait_for(pilot, lambda: any(n.startswith("Run of v2 stopped")
+                                          for n in notifications(app)),
                        "the notification says it stopped")
         fake_provider.release()
     # Stopped calls store nothing: what is stored is whole, and a new run resumes the rest.
@@ -130,4 +127,4 @@ async def test_X_without_a_job_says_so(two_versions: Path, make_test_app) -> Non
     async with app.run_test(size=(100, 30)) as pilot:
         await open_screen(app, pilot, "overview")
         await pilot.press("X")
-        await wait_for(pilot, lambda: "No long job is running." in _notes(app), "said so")
+        await wait_for(pilot, lambda: "No long job is running." in notifications(app), "said so")

@@ -5,25 +5,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from functools import partial
 from pathlib import Path
 
 import pytest
 
-from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.app import CoevoApp
 from coevo_tui.domain.model import CaseState, LabelSource, OutputStatus, Verdict
 from coevo_tui.llm.client import ModelClient, RetryPolicy
-from coevo_tui.llm.config import FAKE_MODEL
 from coevo_tui.llm.fake_provider import FakeModel
+from coevo_tui.screens.cases import CasesScreen
 from coevo_tui.screens.label import LabelScreen
 from coevo_tui.screens.dialogs.rationale import RationaleScreen
 from coevo_tui.store import NewCase, Store
 from coevo_tui.widgets.verdict_bar import verdict_text
 
-from pilot_support import burst, screen_text
-from pilot_support import wait_for as _wait_for
-
-wait_for = partial(_wait_for, limit=400)
+from pilot_support import (burst, notifications, open_screen, screen_text, settle, wait_for,
+                           wait_for_screen)
 
 CASES = [
     NewCase(input="gg ez", ext_id="c1"),
@@ -44,27 +41,15 @@ async def project(project_path: Path) -> Path:
     return project_path
 
 
-def app_for(project: Path, client: ModelClient, **kwargs) -> CoevoApp:
-    app = make_app(project, model=FAKE_MODEL, keymap={}, **kwargs, client=client)
-    return app
-
-
-async def open_label(app: CoevoApp, pilot, **kwargs) -> LabelScreen:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await app.open_screen("label", **kwargs)
-    screen = app.screen
-    assert isinstance(screen, LabelScreen)
-    await wait_for(pilot, lambda: screen.case is not None, "a case is shown")
-    return screen
-
-
 async def answered(pilot, screen: LabelScreen, ext_id: str) -> None:
+    """Case `ext_id` is on show with its stored answer and its verdict, and the app is idle
+    (the answer's stream, the label's write, the move to the case have all finished)."""
+    await settle(pilot.app, pilot)
     await wait_for(pilot, lambda: screen.case is not None and screen.case.ext_id == ext_id
                    and screen.pane.output is not None
                    and screen.pane.output.case_id == screen.case.id
-                   and screen.verdict_bar.label is screen.pane.label
-                   and not screen.workers, f"{ext_id} answered and shown")
+                   and screen.verdict_bar.label is screen.pane.label,
+                   f"{ext_id} answered and shown")
 
 
 async def labels_of(project: Path, ext_id: str) -> list[tuple[str, str, str]]:
@@ -82,17 +67,14 @@ async def labels_of(project: Path, ext_id: str) -> list[tuple[str, str, str]]:
 
 
 # ---------------------------------------------------------------------- streaming
-async def test_the_answer_streams_in_then_is_stored(project: Path, fake_provider: FakeModel,
-                                                    fast_client: ModelClient) -> None:
+async def test_the_answer_streams_in_then_is_stored(
+        project: Path, fake_provider: FakeModel, make_test_app) -> None:
     full = "This message is friendly banter between players and is allowed. " * 3
     fake_provider.responder = lambda messages: full
     fake_provider.configure(chunks=16, chunk_delay=0.15)
-    app = app_for(project, fast_client)
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
-        await app.open_screen("label")
-        screen = app.screen
-        assert isinstance(screen, LabelScreen)
+        screen = await open_screen(app, pilot, "label", idle=False)  # a slow stream
         await wait_for(pilot, lambda: screen.pane.is_streaming and len(screen.pane.text) > 10,
                        "partial text received")
         await wait_for(pilot, lambda: "This message is" in screen_text(app),
@@ -114,10 +96,10 @@ async def test_the_answer_streams_in_then_is_stored(project: Path, fake_provider
 
 
 async def test_opening_label_on_an_unrun_project_streams_the_case(
-        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
-    app = app_for(project, fast_client)
+        project: Path, fake_provider: FakeModel, make_test_app) -> None:
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_label(app, pilot)
+        screen = await open_screen(app, pilot, "label")
         await answered(pilot, screen, "c1")
         assert "Reply to: gg ez" in screen_text(app)
         assert "Case c1" in screen_text(app) and "1 of 4" in screen_text(app)
@@ -125,24 +107,23 @@ async def test_opening_label_on_an_unrun_project_streams_the_case(
 
 
 # ---------------------------------------------------------------------- labelling keys
-async def test_every_labelling_key(project: Path, fake_provider: FakeModel,
-                                   fast_client: ModelClient) -> None:
-    app = app_for(project, fast_client)
+async def test_every_labelling_key(project: Path, make_test_app) -> None:
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_label(app, pilot)
+        screen = await open_screen(app, pilot, "label")
         await answered(pilot, screen, "c1")
 
         await pilot.press("g")  # good, then on to the next case
         await answered(pilot, screen, "c2")
 
         await pilot.press("b")  # bad asks for a rationale
-        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "rationale modal")
+        await wait_for_screen(app, pilot, RationaleScreen)
         await pilot.press(*"threat")
         await pilot.press("enter")
         await answered(pilot, screen, "c3")
 
         await pilot.press("u")  # unsure; esc skips the rationale but keeps the verdict
-        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "rationale modal")
+        await wait_for_screen(app, pilot, RationaleScreen)
         await pilot.press("escape")
         await answered(pilot, screen, "c4")
         assert app.screen is screen
@@ -151,7 +132,7 @@ async def test_every_labelling_key(project: Path, fake_provider: FakeModel,
         await answered(pilot, screen, "c3")
         assert verdict_text(screen.verdict_bar.label) == "[UNSURE]"
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "rationale modal")
+        await wait_for_screen(app, pilot, RationaleScreen)
         await pilot.press(*"never ok")
         await pilot.press("enter")
         await wait_for(pilot, lambda: screen.pane.label is not None
@@ -176,11 +157,10 @@ async def test_every_labelling_key(project: Path, fake_provider: FakeModel,
     assert await labels_of(project, "c4") == []
 
 
-async def test_changing_a_label_keeps_the_old_one_in_history(
-        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
-    app = app_for(project, fast_client)
+async def test_changing_a_label_keeps_the_old_one_in_history(project: Path, make_test_app) -> None:
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_label(app, pilot)
+        screen = await open_screen(app, pilot, "label")
         await answered(pilot, screen, "c1")
         await pilot.press("g")
         await answered(pilot, screen, "c2")
@@ -188,7 +168,7 @@ async def test_changing_a_label_keeps_the_old_one_in_history(
         await answered(pilot, screen, "c1")
         assert verdict_text(screen.verdict_bar.label) == "[GOOD]"
         await pilot.press("b")
-        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "rationale modal")
+        await wait_for_screen(app, pilot, RationaleScreen)
         await pilot.press(*"taunt")
         await pilot.press("enter")
         await answered(pilot, screen, "c2")
@@ -200,12 +180,12 @@ async def test_changing_a_label_keeps_the_old_one_in_history(
                                               ("bad", "taunt", "human")]
 
 
-async def test_labelling_waits_for_an_answer(project: Path, fake_provider: FakeModel,
-                                             fast_client: ModelClient) -> None:
+async def test_labelling_waits_for_an_answer(
+        project: Path, fake_provider: FakeModel, make_test_app) -> None:
     fake_provider.hold()
-    app = app_for(project, fast_client)
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_label(app, pilot)
+        screen = await open_screen(app, pilot, "label", idle=False)  # its stream is held
         await wait_for(pilot, lambda: screen.pane.is_streaming, "streaming")
         assert screen.check_action("verdict", ("good",)) is None  # dimmed: nothing to label
         await pilot.press("g")
@@ -217,11 +197,11 @@ async def test_labelling_waits_for_an_answer(project: Path, fake_provider: FakeM
 
 
 # ---------------------------------------------------------------------- re-run and cache
-async def test_space_reruns_with_a_fresh_call(project: Path, fake_provider: FakeModel,
-                                              fast_client: ModelClient) -> None:
-    app = app_for(project, fast_client)
+async def test_space_reruns_with_a_fresh_call(
+        project: Path, fake_provider: FakeModel, make_test_app) -> None:
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_label(app, pilot)
+        screen = await open_screen(app, pilot, "label")
         await answered(pilot, screen, "c1")
         first = screen.pane.output
         await pilot.press("g")
@@ -244,13 +224,13 @@ async def test_space_reruns_with_a_fresh_call(project: Path, fake_provider: Fake
 
 
 async def test_a_cached_answer_is_shown_as_cached_and_carries_its_label(
-        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
-    app = app_for(project, fast_client)
+        project: Path, fake_provider: FakeModel, make_test_app) -> None:
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_label(app, pilot)
+        screen = await open_screen(app, pilot, "label")
         await answered(pilot, screen, "c1")
         await pilot.press("b")
-        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "rationale modal")
+        await wait_for_screen(app, pilot, RationaleScreen)
         await pilot.press(*"taunting")
         await pilot.press("enter")
         await answered(pilot, screen, "c2")
@@ -259,7 +239,7 @@ async def test_a_cached_answer_is_shown_as_cached_and_carries_its_label(
         await app.session.store.versions.create("Moderate gaming chat.", note="same words")
         await pilot.press("escape")
         calls = fake_provider.calls
-        screen = await open_label(app, pilot)
+        screen = await open_screen(app, pilot, "label")
         await answered(pilot, screen, "c1")
         assert screen.version is not None and screen.version.number == 2
         assert screen.pane.output.cached and fake_provider.calls == calls
@@ -268,17 +248,16 @@ async def test_a_cached_answer_is_shown_as_cached_and_carries_its_label(
         assert "~ bad (carried)" in text and "taunting" in text
 
 
-async def test_a_human_label_propagates_to_identical_answers(
-        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
-    app = app_for(project, fast_client)
+async def test_a_human_label_propagates_to_identical_answers(project: Path, make_test_app) -> None:
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_label(app, pilot)
+        screen = await open_screen(app, pilot, "label")
         await answered(pilot, screen, "c1")  # v1 answered, unlabelled
         v1_output = screen.pane.output
         assert app.session.store is not None
         await app.session.store.versions.create("Moderate gaming chat.", note="same words")
         await pilot.press("escape")
-        screen = await open_label(app, pilot)
+        screen = await open_screen(app, pilot, "label")
         await answered(pilot, screen, "c1")  # v2: the same answer (cache), unlabelled
         await pilot.press("g")
         await answered(pilot, screen, "c2")
@@ -288,13 +267,13 @@ async def test_a_human_label_propagates_to_identical_answers(
 
 
 # ---------------------------------------------------------------------- errors, model
-async def test_a_provider_error_is_shown_on_the_case(project: Path, fake_provider: FakeModel
-                                                     ) -> None:
+async def test_a_provider_error_is_shown_on_the_case(
+        project: Path, fake_provider: FakeModel, make_test_app) -> None:
     client = ModelClient(retry=RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002))
     fake_provider.fail_next("error", count=2)
-    app = app_for(project, client)
+    app = make_test_app(project, client=client)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_label(app, pilot)
+        screen = await open_screen(app, pilot, "label")
         await wait_for(pilot, lambda: screen.pane.state == "error", "error shown")
         assert screen.pane.output.status == OutputStatus.ERROR
         text = screen_text(app)
@@ -305,51 +284,46 @@ async def test_a_provider_error_is_shown_on_the_case(project: Path, fake_provide
         assert screen.pane.output.status == OutputStatus.OK
 
 
-async def test_the_status_bar_names_the_model(project: Path, fake_provider: FakeModel,
-                                              fast_client: ModelClient) -> None:
-    app = app_for(project, fast_client)
+async def test_the_status_bar_names_the_model(project: Path, make_test_app) -> None:
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_label(app, pilot)
+        await open_screen(app, pilot, "label")
         assert "model: coevo-fake/echo (from option)" in screen_text(app)
 
 
-async def test_the_status_bar_says_when_it_is_the_tiny_demo_model(project_path: Path) -> None:
+async def test_the_status_bar_says_when_it_is_the_tiny_demo_model(make_test_app) -> None:
     # A project without cases: nothing is streamed, so the local model is never loaded.
-    app = make_app(project_path, model="coevo-local/smollm2", keymap={})
+    app = make_test_app(model="coevo-local/smollm2")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await app.open_screen("label")
+        await open_screen(app, pilot, "label")
         await wait_for(pilot, lambda: "No cases to label" in screen_text(app), "empty list")
         assert "tiny offline demo model" in screen_text(app)
 
 
 async def test_without_a_model_the_screen_says_how_to_configure_one(
-        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        project: Path, monkeypatch: pytest.MonkeyPatch, make_test_app) -> None:
     monkeypatch.delenv("COEVO_MODEL", raising=False)
     monkeypatch.delenv("COEVO_API_BASE", raising=False)
     monkeypatch.setattr("coevo_tui.llm.config.local_model_installed", lambda: False)
-    app = make_app(project, keymap={})
+    app = make_test_app(project, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_label(app, pilot)
+        screen = await open_screen(app, pilot, "label")
         await wait_for(pilot, lambda: screen.pane.state == "no-model", "no-model state")
         text = screen_text(app)
         assert "no model configured" in text and "--model" in text
         await pilot.press("R")  # a run cannot start either: one notification, no crash
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        assert any("no model configured" in n.message for n in app._notifications)
+        await settle(app, pilot)
+        assert any("no model configured" in message for message in notifications(app))
         assert app.is_running
 
 
 # ---------------------------------------------------------------------- layout
 async def test_the_label_screen_fits_80x24_and_reads_without_colour(
-        project: Path, fake_provider: FakeModel, fast_client: ModelClient,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        project: Path, monkeypatch: pytest.MonkeyPatch, make_test_app) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
-    app = app_for(project, fast_client)
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_label(app, pilot)
+        screen = await open_screen(app, pilot, "label")
         await answered(pilot, screen, "c1")
         await pilot.press("g")
         await answered(pilot, screen, "c2")
@@ -384,49 +358,42 @@ def table_rows(app: CoevoApp) -> list[str]:
 
 
 async def test_enter_and_l_open_label_on_the_shown_cases_from_the_cursor(
-        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
-    from coevo_tui.screens.cases import CasesScreen
-
-    app = app_for(project, fast_client)
+        project: Path, make_test_app) -> None:
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.press("slash", *"-nice", "enter")  # filter: c1, c2, c3
         await wait_for(pilot, lambda: table_rows(app) == ["c1", "c2", "c3"], "filtered")
         await pilot.press("down", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, LabelScreen), "Label")
-        screen = app.screen
+        screen = await wait_for_screen(app, pilot, LabelScreen)
         await answered(pilot, screen, "c2")
         assert screen.case_ids and len(screen.case_ids) == 3
         assert "2 of 3" in screen_text(app)
         await pilot.press("j")
         await answered(pilot, screen, "c3")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back")
+        await wait_for_screen(app, pilot, CasesScreen)
         await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(app.screen, LabelScreen), "Label via l")
-        await answered(pilot, app.screen, "c2")
+        await answered(pilot, await wait_for_screen(app, pilot, LabelScreen), "c2")
 
 
 async def test_the_cases_table_shows_and_filters_the_latest_verdict(
-        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
-    from coevo_tui.screens.cases import CasesScreen
-
-    app = app_for(project, fast_client)
+        project: Path, make_test_app) -> None:
+    app = make_test_app(project)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_label(app, pilot)
+        screen = await open_screen(app, pilot, "label")
         await answered(pilot, screen, "c1")
         await pilot.press("g")
         await answered(pilot, screen, "c2")
         await pilot.press("b")
-        await wait_for(pilot, lambda: isinstance(app.screen, RationaleScreen), "modal")
+        await wait_for_screen(app, pilot, RationaleScreen)
         await pilot.press("escape")
         await answered(pilot, screen, "c3")
         await pilot.press("k", "k", "space")  # c1 again: its new answer is carried good
         await wait_for(pilot, lambda: screen.pane.label is not None
                        and screen.pane.label.source == LabelSource.CARRIED, "carried")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back")
+        await wait_for_screen(app, pilot, CasesScreen)
         await wait_for(pilot, lambda: "~good" in screen_text(app), "verdicts refreshed")
         text = screen_text(app)
         assert "Verdict" in text
@@ -463,13 +430,13 @@ def test_split_verdict_filter() -> None:
 
 # ---------------------------------------------------------------------- typing fast
 async def test_a_rationale_typed_straight_after_b_loses_no_key(
-        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+        project: Path, make_test_app) -> None:
     # "b" and the rationale arrive in one burst (a fast typist, an SSH connection): every
     # key after "b" belongs to the rationale. Before the dialog opened in b's own handler,
     # the "q" of "quite" reached the Label screen underneath and quit the app.
-    app = app_for(project, fast_client)
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_label(app, pilot)
+        screen = await open_screen(app, pilot, "label")
         await answered(pilot, screen, "c1")
         burst(app, ["b", *"quite rude, go", "enter"])
         await answered(pilot, screen, "c2")

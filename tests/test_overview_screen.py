@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
-from coevo_tui.app import CoevoApp, make_app
 from coevo_tui.domain.model import (
     Label,
     LabelSource,
@@ -19,7 +18,6 @@ from coevo_tui.domain.model import (
 )
 from coevo_tui.domain.status import Answer, ComparisonStatus, answer_facts
 from coevo_tui.screens.compare import CompareScreen
-from coevo_tui.screens.overview import OverviewScreen
 from coevo_tui.services.overview import (
     pick_model,
     version_rows_from_facts,
@@ -28,20 +26,9 @@ from coevo_tui.store import Store
 from coevo_tui.widgets.pass_rate_chart import PassRateBar, bar_cells, chart_lines
 
 from comparison_project import MODEL, build
-from pilot_support import screen_text, wait_for
+from pilot_support import open_screen, screen_text, settle, wait_for, wait_for_screen
 
 S = ComparisonStatus
-
-
-async def open_overview(app: CoevoApp, pilot) -> OverviewScreen:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.press("o")
-    screen = app.screen
-    assert isinstance(screen, OverviewScreen)
-    await wait_for(pilot, lambda: screen.rows and not screen.workers, "loaded")
-    await pilot.pause()
-    return screen
 
 
 @pytest.fixture
@@ -134,10 +121,11 @@ def test_version_rows_count_every_case_once_against_the_parent() -> None:
     assert rows[0].summary.errors == sum(a.output.status == OutputStatus.ERROR for a in v1)
 
 
-async def test_overview_counts_each_version_against_its_parent(stored: Path) -> None:
-    app = make_app(stored, keymap={})
+async def test_overview_counts_each_version_against_its_parent(
+        stored: Path, make_test_app) -> None:
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_overview(app, pilot)
+        screen = await open_screen(app, pilot, "overview")
         v1, v2, v3 = screen.rows
         assert (v1.summary.good, v1.summary.labelled, v1.summary.missing) == (6, 9, 1)
         assert v1.parent_number is None and v1.summary.statuses == {}
@@ -168,10 +156,10 @@ async def test_overview_counts_each_version_against_its_parent(stored: Path) -> 
 
 
 async def test_moving_to_a_version_shows_its_provenance_and_enter_compares(
-        stored: Path) -> None:
-    app = make_app(stored, keymap={})
+        stored: Path, make_test_app) -> None:
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_overview(app, pilot)
+        screen = await open_screen(app, pilot, "overview")
         await pilot.press("up")
         await pilot.pause()
         text = screen_text(app)
@@ -183,13 +171,13 @@ async def test_moving_to_a_version_shows_its_provenance_and_enter_compares(
         assert "v1 is the first version" in screen_text(app)
         assert screen.check_action("compare", ()) is None  # no parent to compare with
         await pilot.press("down", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen)
-                       and app.screen._loaded, "compare opened")
-        compare = app.screen
+        compare = await wait_for_screen(app, pilot, CompareScreen)
+        await settle(app, pilot)
+        await wait_for(pilot, lambda: compare.list_ready, "compare loaded")
         assert compare.left.version.number == 1 and compare.right.version.number == 2
 
 
-async def test_m_counts_another_models_answers(stored: Path) -> None:
+async def test_m_counts_another_models_answers(stored: Path, make_test_app) -> None:
     store = await Store.open(stored)
     try:
         case = await store.cases.by_ext_id("c1")
@@ -199,14 +187,14 @@ async def test_m_counts_another_models_answers(stored: Path) -> None:
         await store.labels.write(out.id, Verdict.GOOD)
     finally:
         await store.close()
-    app = make_app(stored, keymap={})
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_overview(app, pilot)
+        screen = await open_screen(app, pilot, "overview")
         assert screen.model == MODEL
         assert "(m: 2 models)" in screen_text(app)
         await pilot.press("m")
-        await wait_for(pilot, lambda: screen.model == "other/model" and not screen.workers,
-                       "the other model")
+        await settle(app, pilot)
+        await wait_for(pilot, lambda: screen.model == "other/model", "the other model")
         v1, v2, v3 = screen.rows
         assert v3.summary.good == 1 and v3.summary.missing == 9
         assert v1.summary.missing == 10
@@ -214,37 +202,34 @@ async def test_m_counts_another_models_answers(stored: Path) -> None:
         assert "model other/model" in screen_text(app)
 
 
-async def test_an_empty_project_says_so(project_path: Path) -> None:
-    app = make_app(project_path, keymap={})
+async def test_an_empty_project_says_so(make_test_app) -> None:
+    app = make_test_app(model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_overview(app, pilot)
+        screen = await open_screen(app, pilot, "overview")
         text = screen_text(app)
         assert "0 active cases · " in text and "no answers yet" in text
         assert "n/a" in text and "nothing labelled" in text
         assert len(screen.rows) == 1
 
 
-async def test_the_prompt_screen_version_view_shows_what_motivated_it(stored: Path) -> None:
+async def test_the_prompt_screen_version_view_shows_what_motivated_it(
+        stored: Path, make_test_app) -> None:
     from coevo_tui.screens.prompt import PromptScreen
 
-    app = make_app(stored, keymap={})
+    app = make_test_app(stored, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await app.open_screen("prompt")
-        screen = app.screen
+        screen = await open_screen(app, pilot, "prompt")
         assert isinstance(screen, PromptScreen)
-        await wait_for(pilot, lambda: screen.versions and not screen.workers, "loaded")
+        assert screen.versions
         screen.version_list.highlighted = 0  # newest first: v3
         screen.action_view()
-        await wait_for(pilot, lambda: not screen.workers, "provenance read")
-        await pilot.pause()
+        await settle(app, pilot)  # the provenance read
         view = str(screen.query_one("#prompt-view-text").render())
         assert "Version 3" in view
         assert "Motivated by:" in view
         assert "c7 [B] 'kys' tells someone to kill themselves: never allowed." in view
         screen.version_list.highlighted = 2  # v1: nothing motivated it
         screen.action_view()
-        await wait_for(pilot, lambda: not screen.workers, "provenance read")
+        await settle(app, pilot)  # the provenance read
         view = str(screen.query_one("#prompt-view-text").render())
         assert "Version 1" in view and "Motivated by: no cases recorded" in view

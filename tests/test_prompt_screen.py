@@ -3,23 +3,20 @@ template validation as a notification, read-only view, edit-from, and diffs with
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import pytest
-from textual.widgets import OptionList, SelectionList, TextArea
+from textual.widgets import OptionList, SelectionList
 
-from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.app import CoevoApp
 from coevo_tui.domain.model import OutputStatus, Verdict
+from coevo_tui.screens.cases import CasesScreen
 from coevo_tui.screens.dialogs.save_version import SaveVersionScreen
-from coevo_tui.screens.label import LabelScreen
 from coevo_tui.screens.prompt import PromptScreen, VersionDiffView
 from coevo_tui.store import NewCase, Store
 
-from pilot_support import burst, screen_text
-from pilot_support import wait_for as _wait_for
-
-wait_for = partial(_wait_for, limit=300)
+from pilot_support import (burst, notifications, open_screen, screen_text, settle, wait_for,
+                           wait_for_screen)
 
 V1 = "Be polite.\nNever promise refunds."
 
@@ -33,18 +30,6 @@ async def project(project_path: Path) -> Path:
     finally:
         await store.close()
     return project_path
-
-
-async def open_prompt(app: CoevoApp, pilot) -> PromptScreen:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.press("p")
-    await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), "the Prompt screen")
-    screen = app.screen
-    assert isinstance(screen, PromptScreen)
-    await wait_for(pilot, lambda: screen.versions and isinstance(app.focused, TextArea),
-                   "versions loaded, editor focused")
-    return screen
 
 
 async def versions_of(project: Path):
@@ -70,25 +55,25 @@ async def label_r1_bad(project: Path) -> tuple[int, int]:
 
 
 async def save(app: CoevoApp, pilot, note: str) -> None:
+    """ctrl+s, the note, enter: back on the editor once the save has finished."""
     await pilot.press("ctrl+s")
-    await wait_for(pilot, lambda: isinstance(app.screen, SaveVersionScreen), "save modal")
+    await wait_for_screen(app, pilot, SaveVersionScreen)
     await pilot.press(*note)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), "back to the editor")
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+    await wait_for_screen(app, pilot, PromptScreen)
+    await settle(app, pilot)
 
 
-async def test_saving_creates_the_next_version_with_its_note(project: Path) -> None:
-    app = make_app(project, keymap={})
+async def test_saving_creates_the_next_version_with_its_note(project: Path, make_test_app) -> None:
+    app = make_test_app(project, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_prompt(app, pilot)
+        screen = await open_screen(app, pilot, "prompt")
         assert screen.instructions_area.text == V1
         assert "editing from v1; ctrl+s saves v2" in screen_text(app)
         screen.instructions_area.move_cursor(screen.instructions_area.document.end)
         await pilot.press("enter", *"No threats.")
         await save(app, pilot, "threats")
-        assert any("Saved v2" in n.message for n in app._notifications)
+        assert any("Saved v2" in message for message in notifications(app))
         assert "editing from v2; ctrl+s saves v3" in screen_text(app)
         assert "v2 (base)" in screen_text(app)
     versions = await versions_of(project)
@@ -99,14 +84,15 @@ async def test_saving_creates_the_next_version_with_its_note(project: Path) -> N
     assert versions[0].instructions == V1  # immutable
 
 
-async def test_a_template_without_input_is_refused_with_a_notification(project: Path) -> None:
-    app = make_app(project, keymap={})
+async def test_a_template_without_input_is_refused_with_a_notification(
+        project: Path, make_test_app) -> None:
+    app = make_test_app(project, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_prompt(app, pilot)
+        screen = await open_screen(app, pilot, "prompt")
         screen.template_area.focus()
         await pilot.press(*"M: {x}")
         await save(app, pilot, "tmpl")
-        errors = [n.message for n in app._notifications if n.severity == "error"]
+        errors = notifications(app, "error")
         assert errors == ["the user template must contain {input}"]
         assert screen.template_area.text == "M: {x}"  # the draft stays
         # Fix it and save again: the note typed before is offered again.
@@ -114,46 +100,46 @@ async def test_a_template_without_input_is_refused_with_a_notification(project: 
         screen.template_area.focus()
         await pilot.press(*"M: {input}")
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, SaveVersionScreen), "save modal")
+        await wait_for_screen(app, pilot, SaveVersionScreen)
         from textual.widgets import Input
 
         assert app.screen.query_one(Input).value == "tmpl"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), "saved")
-        await app.workers.wait_for_complete()
+        await wait_for_screen(app, pilot, PromptScreen)  # saved
+        await settle(app, pilot)
     versions = await versions_of(project)
     assert [v.number for v in versions] == [1, 2]
     assert versions[1].user_template == "M: {input}" and versions[1].note == "tmpl"
 
 
-async def test_nothing_changed_saves_nothing(project: Path) -> None:
-    app = make_app(project, keymap={})
+async def test_nothing_changed_saves_nothing(project: Path, make_test_app) -> None:
+    app = make_test_app(project, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_prompt(app, pilot)
+        await open_screen(app, pilot, "prompt")
         await pilot.press("ctrl+s")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert any("nothing to save" in n.message for n in app._notifications)
+        await settle(app, pilot)
+        assert any("nothing to save" in message for message in notifications(app))
     assert len(await versions_of(project)) == 1
 
 
-async def test_bad_and_unsure_cases_are_offered_as_motivating(project: Path) -> None:
+async def test_bad_and_unsure_cases_are_offered_as_motivating(
+        project: Path, make_test_app) -> None:
     case_id, label_id = await label_r1_bad(project)
-    app = make_app(project, keymap={})
+    app = make_test_app(project, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_prompt(app, pilot)
+        screen = await open_screen(app, pilot, "prompt")
         screen.instructions_area.move_cursor(screen.instructions_area.document.end)
         await pilot.press(*" Ask.")
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, SaveVersionScreen), "save modal")
+        await wait_for_screen(app, pilot, SaveVersionScreen)
         choices = app.screen.query_one(SelectionList)
         await wait_for(pilot, lambda: choices.option_count, "the choices load")
         assert choices.option_count == 1 and len(choices.selected) == 1
         assert "r1 bad: never promise refunds" in screen_text(app)
         await pilot.press(*"refunds")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), "saved")
-        await app.workers.wait_for_complete()
+        await wait_for_screen(app, pilot, PromptScreen)  # saved
+        await settle(app, pilot)
     store = await Store.open(project)
     try:
         v2 = await store.versions.latest()
@@ -162,15 +148,15 @@ async def test_bad_and_unsure_cases_are_offered_as_motivating(project: Path) -> 
         await store.close()
 
 
-async def test_view_a_version_read_only_and_edit_from_it(project: Path) -> None:
+async def test_view_a_version_read_only_and_edit_from_it(project: Path, make_test_app) -> None:
     store = await Store.open(project)
     try:
         await store.versions.create("Version two words.", note="second")
     finally:
         await store.close()
-    app = make_app(project, keymap={})
+    app = make_test_app(project, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_prompt(app, pilot)
+        screen = await open_screen(app, pilot, "prompt")
         assert screen.instructions_area.text == "Version two words."
         await pilot.press("shift+tab")  # to the version list
         assert isinstance(app.focused, OptionList)
@@ -191,7 +177,7 @@ async def test_view_a_version_read_only_and_edit_from_it(project: Path) -> None:
 
 
 async def test_diff_between_two_versions_shows_plus_and_minus_lines(
-        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        project: Path, monkeypatch: pytest.MonkeyPatch, make_test_app) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     store = await Store.open(project)
     try:
@@ -200,9 +186,9 @@ async def test_diff_between_two_versions_shows_plus_and_minus_lines(
                                    note="v3")
     finally:
         await store.close()
-    app = make_app(project, keymap={})
+    app = make_test_app(project, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_prompt(app, pilot)
+        screen = await open_screen(app, pilot, "prompt")
         await pilot.press("shift+tab")
         await pilot.press("d")  # highlighted v3 against its parent v2
         await pilot.pause()
@@ -224,25 +210,26 @@ async def test_diff_between_two_versions_shows_plus_and_minus_lines(
         assert screen.mode == "edit"
 
 
-async def test_leaving_with_unsaved_changes_asks_for_a_second_esc(project: Path) -> None:
-    app = make_app(project, keymap={})
+async def test_leaving_with_unsaved_changes_asks_for_a_second_esc(
+        project: Path, make_test_app) -> None:
+    app = make_test_app(project, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_prompt(app, pilot)
+        screen = await open_screen(app, pilot, "prompt")
         await pilot.press(*"draft ")
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
-        assert any("Unsaved changes" in n.message for n in app._notifications)
+        assert any("Unsaved changes" in message for message in notifications(app))
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is not screen
     assert len(await versions_of(project)) == 1
 
 
-async def test_the_prompt_screen_fits_80x24(project: Path) -> None:
-    app = make_app(project, keymap={})
+async def test_the_prompt_screen_fits_80x24(project: Path, make_test_app) -> None:
+    app = make_test_app(project, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_prompt(app, pilot)
+        await open_screen(app, pilot, "prompt")
         lines = screen_text(app).splitlines()
         assert len(lines) == 24
         text = "\n".join(lines)
@@ -251,49 +238,49 @@ async def test_the_prompt_screen_fits_80x24(project: Path) -> None:
             assert needed in text, needed
 
 
-async def test_an_edit_left_by_another_key_comes_back(project: Path) -> None:
-    app = make_app(project, keymap={})
+async def test_an_edit_left_by_another_key_comes_back(project: Path, make_test_app) -> None:
+    app = make_test_app(project, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_prompt(app, pilot)
+        screen = await open_screen(app, pilot, "prompt")
         await pilot.press(*"Kept: ")
-        await app.open_screen("label")  # what c, R, o, v do: replace this screen
-        await wait_for(pilot, lambda: not isinstance(app.screen, PromptScreen), "left")
+        await open_screen(app, pilot, "label")  # what c, R, o, v do: replace this screen
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not isinstance(app.screen, LabelScreen), "back")
-        screen = await open_prompt(app, pilot)
+        await wait_for_screen(app, pilot, CasesScreen)
+        screen = await open_screen(app, pilot, "prompt")
         await wait_for(pilot, lambda: screen.instructions_area.text.startswith("Kept: "),
                        "the edit is back")
-        assert any("unsaved edit is back" in n.message for n in app._notifications)
+        assert any("unsaved edit is back" in message for message in notifications(app))
         assert "editing from v1" in screen_text(app)
         await pilot.press("escape", "escape")  # esc twice drops it for good
         await pilot.pause()
-        screen = await open_prompt(app, pilot)
+        screen = await open_screen(app, pilot, "prompt")
         assert screen.instructions_area.text == V1
 
 
-async def test_esc_without_edits_leaves_at_once(project: Path) -> None:
-    app = make_app(project, keymap={})
+async def test_esc_without_edits_leaves_at_once(project: Path, make_test_app) -> None:
+    app = make_test_app(project, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_prompt(app, pilot)
+        screen = await open_screen(app, pilot, "prompt")
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is not screen
-        assert not any("Unsaved" in n.message for n in app._notifications)
+        assert not any("Unsaved" in message for message in notifications(app))
 
 
-async def test_a_note_typed_straight_after_ctrl_s_goes_into_the_note(project: Path) -> None:
+async def test_a_note_typed_straight_after_ctrl_s_goes_into_the_note(
+        project: Path, make_test_app) -> None:
     # ctrl+s and the note in one burst: the dialog opens at once (its list of motivating
     # cases loads inside it), so the note does not land in the instructions, and enter
     # before the list has loaded still records the preselected bad cases.
     case_id, label_id = await label_r1_bad(project)
-    app = make_app(project, keymap={})
+    app = make_test_app(project, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_prompt(app, pilot)
+        screen = await open_screen(app, pilot, "prompt")
         screen.instructions_area.move_cursor(screen.instructions_area.document.end)
         await pilot.press(*" Ask.")
         burst(app, ["ctrl+s", *"quick note", "enter"])
         await wait_for(pilot, lambda: len(screen.versions) == 2, "v2 saved")
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         assert isinstance(app.screen, PromptScreen)
         assert screen.instructions_area.text == V1 + " Ask."
     v2 = (await versions_of(project))[-1]

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.app import CoevoApp
 from coevo_tui.domain.model import CaseState
 from coevo_tui.llm.client import ModelClient
-from coevo_tui.llm.config import FAKE_MODEL
 from coevo_tui.llm.fake_provider import FakeModel
 from coevo_tui.llm.runner import RunSummary
 from coevo_tui.screens.cases import CasesScreen
@@ -19,7 +18,7 @@ from coevo_tui.jobs import TestSetRun
 from coevo_tui.widgets.run_line import run_line, text_bar
 from coevo_tui.store import NewCase, Store
 
-from pilot_support import screen_text, wait_for
+from pilot_support import notifications, screen_text, settle, wait_for, wait_for_screen
 
 ACTIVE = [f"a{i}" for i in range(1, 7)]
 
@@ -51,14 +50,11 @@ async def outputs_by_case(project: Path) -> dict[str, list[tuple[str, str]]]:
 
 
 async def press_run_from_cases(app: CoevoApp, pilot) -> LabelScreen:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
+    """`R` on the Cases screen, once the app has settled: the Label screen with its run."""
+    await settle(app, pilot)
     assert isinstance(app.screen, CasesScreen)
     await pilot.press("R")
-    await wait_for(pilot, lambda: isinstance(app.screen, LabelScreen), "the Label screen")
-    screen = app.screen
-    assert isinstance(screen, LabelScreen)
-    return screen
+    return await wait_for_screen(app, pilot, LabelScreen)
 
 
 async def every_active_case_answered_once(project: Path) -> None:
@@ -75,14 +71,14 @@ async def run_then_leave_label(app: CoevoApp, pilot) -> tuple[LabelScreen, TestS
     run = app.jobs.latest("run")
     assert run is not None and run.running
     await pilot.press("escape")
-    await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back on Cases")
+    await wait_for_screen(app, pilot, CasesScreen)
     return screen, run
 
 
 async def test_R_runs_every_active_case_and_shows_progress(
-        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+        project: Path, fake_provider: FakeModel, make_test_app) -> None:
     fake_provider.hold()  # the run waits before the first token: progress shows 0/6
-    app = make_app(project, model=FAKE_MODEL, keymap={}, client=fast_client)
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await press_run_from_cases(app, pilot)
         await wait_for(pilot, lambda: screen.run_summary is not None
@@ -97,7 +93,7 @@ async def test_R_runs_every_active_case_and_shows_progress(
         text = screen_text(app)
         assert "6/6" in text and "0 errors" in text and "$0.0000" in text
         assert screen.pane.output is not None  # the case on screen got its answer
-        assert any("Run done" in n.message for n in app._notifications)
+        assert any("Run done" in message for message in notifications(app))
     outputs = await outputs_by_case(project)
     for ext in ACTIVE:
         assert len(outputs[ext]) == 1 and outputs[ext][0][0] == "ok", ext
@@ -105,18 +101,20 @@ async def test_R_runs_every_active_case_and_shows_progress(
 
 
 async def test_errors_are_counted_and_stored_on_their_case(
-        project: Path, fake_provider: FakeModel) -> None:
+        project: Path, fake_provider: FakeModel, make_test_app) -> None:
     from coevo_tui.llm.client import RetryPolicy
 
     fake_provider.fail_next("error", count=2)  # the first case's two attempts fail
     client = ModelClient(concurrency=1, retry=RetryPolicy(max_attempts=2, base_delay=0.001,
                                                           max_delay=0.002))
-    app = make_app(project, model=FAKE_MODEL, keymap={}, client=client)
+    app = make_test_app(project, client=client)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await press_run_from_cases(app, pilot)
         await wait_for(pilot, lambda: not screen.running and screen.run_summary is not None,
                        "the run ends")
-        await pilot.pause(0.2)
+        await settle(app, pilot)
+        # The panel redraws on its own timer (10 a second): wait for its tick.
+        await wait_for(pilot, lambda: "1 error" in screen_text(app), "the final panel")
         assert screen.run_summary.errors == 1
         assert "1 error" in screen_text(app)
         assert screen.pane.state == "error"  # the first case, on screen, shows its error
@@ -127,20 +125,23 @@ async def test_errors_are_counted_and_stored_on_their_case(
 
 
 async def test_cancelling_a_run_stores_nothing_half_done_and_R_resumes(
-        project: Path, fake_provider: FakeModel) -> None:
+        project: Path, fake_provider: FakeModel, make_test_app) -> None:
     fake_provider.configure(chunks=6, chunk_delay=0.05)
     client = ModelClient(concurrency=2)
-    app = make_app(project, model=FAKE_MODEL, keymap={}, client=client)
+    app = make_test_app(project, client=client)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await press_run_from_cases(app, pilot)
         # Stop while answers are in flight: at least one stored, others mid-stream.
         # The case on screen must be answered already: a stop while it is mid-stream
         # makes the screen stream it on its own, which would race the resume below.
-        await wait_for(pilot, lambda: screen.run_summary is not None
-                       and screen.run_summary.done >= 1 and screen.case is not None
-                       and screen.case.id not in screen._run_pending
-                       and screen._run_streams
-                       and any(screen._run_streams.values()), "a case mid-stream")
+        def mid_stream() -> bool:
+            run = app.jobs.latest("run")
+            return (screen.run_summary is not None and screen.run_summary.done >= 1
+                    and screen.case is not None and isinstance(run, TestSetRun)
+                    and run.running and screen.case.id not in run.pending
+                    and any(run.streams.values()))
+
+        await wait_for(pilot, mid_stream, "a case mid-stream")
         await pilot.press("x")
         await wait_for(pilot, lambda: not screen.running, "the run stops")
         summary = screen.run_summary
@@ -171,32 +172,31 @@ async def test_cancelling_a_run_stores_nothing_half_done_and_R_resumes(
 
 
 async def test_leaving_the_screen_leaves_the_run_going(
-        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+        project: Path, fake_provider: FakeModel, make_test_app) -> None:
     fake_provider.hold()
-    app = make_app(project, model=FAKE_MODEL, keymap={}, client=fast_client)
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
         _, run = await run_then_leave_label(app, pilot)
-        await wait_for(pilot, lambda: any("goes on" in n.message
-                                          for n in app._notifications), "notification")
+        await wait_for(pilot, lambda: any("goes on" in message
+                                          for message in notifications(app)), "notification")
         assert run.running
         await wait_for(pilot, lambda: "run v1 0/6" in screen_text(app), "progress on Cases")
         fake_provider.release()
         await wait_for(pilot, lambda: not run.running, "the run ends in the background")
-        await wait_for(pilot, lambda: any("Run of v1 done" in n.message
-                                          for n in app._notifications), "its end is told")
+        await wait_for(pilot, lambda: any("Run of v1 done" in message
+                                          for message in notifications(app)), "its end is told")
         await wait_for(pilot, lambda: "run v1" not in screen_text(app), "progress gone")
     await every_active_case_answered_once(project)
 
 
 async def test_R_while_the_run_goes_on_shows_it_and_x_stops_it(
-        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
+        project: Path, fake_provider: FakeModel, make_test_app) -> None:
     fake_provider.hold()
-    app = make_app(project, model=FAKE_MODEL, keymap={}, client=fast_client)
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
         first, run = await run_then_leave_label(app, pilot)
         await pilot.press("R")  # (not press_run_from_cases: it waits for every worker)
-        await wait_for(pilot, lambda: isinstance(app.screen, LabelScreen), "Label again")
-        second = app.screen
+        second = await wait_for_screen(app, pilot, LabelScreen)
         assert isinstance(second, LabelScreen) and second is not first
         await wait_for(pilot, lambda: second.run_summary is not None, "the run's panel")
         assert app.jobs.latest("run") is run and second.run_summary is run.summary  # not restarted
@@ -207,24 +207,23 @@ async def test_R_while_the_run_goes_on_shows_it_and_x_stops_it(
         await wait_for(pilot, lambda: "R resumes" in screen_text(app), "the panel says so")
         shown = second.case.ext_id if second.case is not None else None
         fake_provider.release()
-        await pilot.pause(0.1)
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
     # Only the case on screen got an answer: after the stop it streams on its own.
     assert [ext for ext, outputs in (await outputs_by_case(project)).items() if outputs] \
         in ([], [shown])
 
 
 async def test_a_second_R_resumes_nothing_when_everything_is_answered(
-        project: Path, fake_provider: FakeModel, fast_client: ModelClient) -> None:
-    app = make_app(project, model=FAKE_MODEL, keymap={}, client=fast_client)
+        project: Path, fake_provider: FakeModel, make_test_app) -> None:
+    app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await press_run_from_cases(app, pilot)
         await wait_for(pilot, lambda: not screen.running and screen.run_summary is not None,
                        "the run ends")
         calls = fake_provider.calls
         await pilot.press("R")
-        await wait_for(pilot, lambda: any("already have an answer" in n.message
-                                          for n in app._notifications), "nothing to do")
+        await wait_for(pilot, lambda: any("already have an answer" in message
+                                          for message in notifications(app)), "nothing to do")
         await wait_for(pilot, lambda: not screen.running, "the run ends")
         assert fake_provider.calls == calls
 

@@ -11,7 +11,6 @@ import pytest
 from textual.widgets._footer import FooterKey
 
 import coevo_tui.screens.compare as compare_module
-from coevo_tui.app import CoevoApp, make_app
 from coevo_tui.domain.model import CaseState, OutputStatus, Verdict
 from coevo_tui.domain.status import ComparisonStatus
 from coevo_tui.screens.compare import CompareScreen
@@ -19,7 +18,7 @@ from coevo_tui.screens.label import LabelScreen
 from coevo_tui.store import NewCase, Store
 
 from comparison_project import MODEL, build
-from pilot_support import screen_text, wait_for
+from pilot_support import notifications, open_screen, screen_text, settle, wait_for
 
 S = ComparisonStatus
 
@@ -125,30 +124,22 @@ def sorting_gate(monkeypatch: pytest.MonkeyPatch):
         gate.set()
 
 
-async def open_compare_unsorted(app: CoevoApp, pilot) -> CompareScreen:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await app.open_screen("compare")
-    screen = app.screen
-    assert isinstance(screen, CompareScreen)
+async def case_on_show(pilot, screen: CompareScreen) -> None:
+    """A case is on show with both its stored answers (the list may still be sorting)."""
     await wait_for(pilot, lambda: screen.case is not None and all(
         p.state == "stored" and p.case is not None and p.case.id == screen.case.id
         for p in (screen.left_pane, screen.right_pane)), "a case shown")
-    return screen
-
-
-def notifications(app: CoevoApp) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 async def test_compare_shows_a_case_before_its_list_is_sorted(
-        still_good_then_regressed: Path, sorting_gate: threading.Event) -> None:
-    app = make_app(still_good_then_regressed, model=MODEL, keymap={})
+        still_good_then_regressed: Path, sorting_gate: threading.Event, make_test_app) -> None:
+    app = make_test_app(still_good_then_regressed, model=MODEL)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_compare_unsorted(app, pilot)
+        screen = await open_screen(app, pilot, "compare", idle=False)  # the sort is held
+        await case_on_show(pilot, screen)
         # The first case by id, with its own status, while the list is still sorting.
         assert screen.case is not None and screen.case.ext_id == "a1"
-        assert not screen._loaded and len(screen.rows) == 0
+        assert not screen.list_ready and len(screen.rows) == 0
         assert screen.left_pane.text == "ALLOW" and screen.right_pane.text == "ALLOW: banter"
         assert screen.query_one("#compare-badge").status == S.CHANGED_UNLABELLED
         await pilot.pause()
@@ -161,7 +152,7 @@ async def test_compare_shows_a_case_before_its_list_is_sorted(
         assert screen.case.ext_id == "a1"
         sorting_gate.set()
         # Ready: the first case in status order (the regression) is shown.
-        await wait_for(pilot, lambda: screen._loaded and screen.case is not None
+        await wait_for(pilot, lambda: screen.list_ready and screen.case is not None
                        and screen.case.ext_id == "a2"
                        and screen.right_pane.case is not None
                        and screen.right_pane.case.id == screen.case.id
@@ -175,10 +166,11 @@ async def test_compare_shows_a_case_before_its_list_is_sorted(
 
 
 async def test_a_label_given_before_the_list_is_sorted_counts_and_keeps_the_case(
-        still_good_then_regressed: Path, sorting_gate: threading.Event) -> None:
-    app = make_app(still_good_then_regressed, model=MODEL, keymap={})
+        still_good_then_regressed: Path, sorting_gate: threading.Event, make_test_app) -> None:
+    app = make_test_app(still_good_then_regressed, model=MODEL)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare_unsorted(app, pilot)
+        screen = await open_screen(app, pilot, "compare", idle=False)  # the sort is held
+        await case_on_show(pilot, screen)
         assert screen.case is not None and screen.case.ext_id == "a1"
         # Both sides' answers were read before this label: the list must not keep the
         # status they gave (changed-unlabelled).
@@ -189,7 +181,8 @@ async def test_a_label_given_before_the_list_is_sorted_counts_and_keeps_the_case
         await pilot.pause()
         assert screen.query_one("#compare-badge").status == S.STILL_GOOD
         sorting_gate.set()
-        await wait_for(pilot, lambda: screen._loaded and not screen.workers, "sorted")
+        await settle(app, pilot)
+        await wait_for(pilot, lambda: screen.list_ready, "sorted")
         by_ext = {r.ext_id: r.status for r in screen.rows}
         assert by_ext == {"a1": S.STILL_GOOD, "a2": S.REGRESSED}
         # The user was working on a1: it stays on show, the cursor on its row.
@@ -220,28 +213,25 @@ class ReadRecorder:
 
 
 async def test_j_on_compare_reads_the_case_and_both_answers_in_one_query(
-        still_good_then_regressed: Path) -> None:
-    app = make_app(still_good_then_regressed, model=MODEL, keymap={})
+        still_good_then_regressed: Path, make_test_app) -> None:
+    app = make_test_app(still_good_then_regressed, model=MODEL)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await app.open_screen("compare")
-        screen = app.screen
+        screen = await open_screen(app, pilot, "compare")
         assert isinstance(screen, CompareScreen)
-        await wait_for(pilot, lambda: screen._loaded and not screen.workers, "loaded")
+        await wait_for(pilot, lambda: screen.list_ready, "loaded")
         assert app.session.store is not None
         reads = ReadRecorder(app.session.store)
         await pilot.press("j")
+        await settle(app, pilot)
         await wait_for(pilot, lambda: screen.case.ext_id == "a1"
-                       and screen.right_pane.text == "ALLOW: banter" and not screen.workers,
-                       "a1 shown")
+                       and screen.right_pane.text == "ALLOW: banter", "a1 shown")
         assert reads.calls == ["case_on_show"]
         assert "unlabelled" in screen_text(app) and "[GOOD]" in screen_text(app)
 
 
 # ---------------------------------------------------------------------- Label
 async def test_j_on_label_reads_the_case_its_answer_and_label_in_one_query(
-        still_good_then_regressed: Path) -> None:
+        still_good_then_regressed: Path, make_test_app) -> None:
     """Label shows v2's answers: a1's unlabelled, a2's labelled bad then bad again with a
     reason (two labels: "1 earlier label")."""
     store = await Store.open(still_good_then_regressed)
@@ -252,22 +242,20 @@ async def test_j_on_label_reads_the_case_its_answer_and_label_in_one_query(
         await store.labels.write(out.id, Verdict.BAD, "a false removal")
     finally:
         await store.close()
-    app = make_app(still_good_then_regressed, model=MODEL, keymap={})
+    app = make_test_app(still_good_then_regressed, model=MODEL)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await app.open_screen("label")
-        screen = app.screen
+        screen = await open_screen(app, pilot, "label")
         assert isinstance(screen, LabelScreen)
-        await wait_for(pilot, lambda: screen.case is not None and screen.pane.output is not None
-                       and not screen.workers, "a1 shown")
+        await wait_for(pilot, lambda: screen.case is not None and screen.pane.output is not None,
+                       "a1 shown")
         assert screen.case.ext_id == "a1"
         r_key = next(k for k in app.screen.query(FooterKey) if k.key == "r")
         assert r_key.has_class("-disabled")  # nothing to write a rationale for
         assert app.session.store is not None
         reads = ReadRecorder(app.session.store)
         await pilot.press("j")
-        await wait_for(pilot, lambda: screen.case.ext_id == "a2" and not screen.workers
+        await settle(app, pilot)
+        await wait_for(pilot, lambda: screen.case.ext_id == "a2"
                        and screen.verdict_bar.label is not None, "a2 shown")
         assert reads.calls == ["case_on_show"]
         await pilot.pause()
@@ -278,7 +266,7 @@ async def test_j_on_label_reads_the_case_its_answer_and_label_in_one_query(
         keys = list(app.screen.query(FooterKey))
         assert r_key in keys and not r_key.has_class("-disabled")
         await pilot.press("k")
-        await wait_for(pilot, lambda: screen.case.ext_id == "a1" and not screen.workers,
-                       "a1 again")
+        await settle(app, pilot)
+        await wait_for(pilot, lambda: screen.case.ext_id == "a1", "a1 again")
         await pilot.pause()
         assert r_key.has_class("-disabled") and list(app.screen.query(FooterKey)) == keys

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 from comparison_project import build
+from pilot_support import open_screen, settle, wait_for, wait_for_screen
 
-from coevo_tui.app import CoevoApp, make_app
+from coevo_tui.app import CoevoApp
 from coevo_tui.screens.compare import CompareScreen
 from coevo_tui.screens.overview import OverviewScreen
 
@@ -26,65 +27,59 @@ def project(tmp_path: Path) -> Path:
     return path
 
 
+def _shows_its_data(screen: object) -> bool:
+    """Compare: the list is sorted (j/k wait for it) and both panes show their answers;
+    Overview: its rows are counted."""
+    if isinstance(screen, CompareScreen):
+        return screen.list_ready and all(p.state in ("stored", "error")
+                                         for p in (screen.left_pane, screen.right_pane))
+    return isinstance(screen, OverviewScreen) and bool(screen.rows)
+
+
 def _opened(name: str, *keys: str):
     """A run_before that opens screen `name`, waits until it shows its data, then presses
-    `keys` and waits for the workers again."""
+    `keys` and waits for the workers again (the case's verdict history, a key's effect)."""
 
     async def run_before(pilot) -> None:
         app: CoevoApp = pilot.app
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await app.open_screen(name)
-        screen = app.screen
-        for _ in range(500):
-            # Compare shows a case before its list is sorted, and j/k wait for the list.
-            if isinstance(screen, CompareScreen) and screen.list_ready and all(
-                    p.state in ("stored", "error") for p in (screen.left_pane,
-                                                              screen.right_pane)):
-                break
-            if isinstance(screen, OverviewScreen) and screen.rows and not screen.workers:
-                break
-            await pilot.pause(0.02)
-        else:
-            raise AssertionError(f"the {name} screen never loaded")
+        screen = await open_screen(app, pilot, name)
+        await wait_for(pilot, lambda: _shows_its_data(screen), f"the {name} screen loaded")
         if keys:
             await pilot.press(*keys)
-        for _ in range(5):  # the case's verdict history, a key's effect
-            await pilot.pause(0.02)
-            await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
 
     return run_before
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
-def test_compare_screen(snap_compare, project: Path, size: tuple[int, int]) -> None:
-    assert snap_compare(make_app(project, keymap={}), terminal_size=size,
+def test_compare_screen(snap_compare, project: Path, size: tuple[int, int], make_test_app) -> None:
+    assert snap_compare(make_test_app(project, model=None), terminal_size=size,
                         run_before=_opened("compare"))
 
 
-def test_compare_screen_instruction_diff(snap_compare, project: Path) -> None:
-    assert snap_compare(make_app(project, keymap={}), terminal_size=(80, 24),
+def test_compare_screen_instruction_diff(snap_compare, project: Path, make_test_app) -> None:
+    assert snap_compare(make_test_app(project, model=None), terminal_size=(80, 24),
                         run_before=_opened("compare", "d"))
 
 
 def test_compare_screen_without_colour(snap_compare, project: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                       monkeypatch: pytest.MonkeyPatch, make_test_app) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
-    assert snap_compare(make_app(project, keymap={}), terminal_size=(80, 24),
+    assert snap_compare(make_test_app(project, model=None), terminal_size=(80, 24),
                         run_before=_opened("compare", "j", "l"))
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
-def test_overview_screen(snap_compare, project: Path, size: tuple[int, int]) -> None:
-    assert snap_compare(make_app(project, keymap={}), terminal_size=size,
+def test_overview_screen(
+        snap_compare, project: Path, size: tuple[int, int], make_test_app) -> None:
+    assert snap_compare(make_test_app(project, model=None), terminal_size=size,
                         run_before=_opened("overview"))
 
 
 def test_overview_screen_without_colour(snap_compare, project: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+                                        monkeypatch: pytest.MonkeyPatch, make_test_app) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
-    assert snap_compare(make_app(project, keymap={}), terminal_size=(80, 24),
+    assert snap_compare(make_test_app(project, model=None), terminal_size=(80, 24),
                         run_before=_opened("overview"))
 
 
@@ -105,13 +100,11 @@ def _label_opened(*keys: str):
 
     async def run_before(pilot) -> None:
         from coevo_tui.screens.label import LabelScreen
-        from pilot_support import settle, wait_for
 
         app: CoevoApp = pilot.app
         await settle(app, pilot)
         await pilot.press("enter")
-        screen = app.screen
-        assert isinstance(screen, LabelScreen)
+        screen = await wait_for_screen(app, pilot, LabelScreen)
         await wait_for(pilot, lambda: screen.case is not None and screen.pane.state == "stored"
                        and screen.verdict_bar.label is screen.pane.label, "an answer shown")
         if keys:
@@ -125,8 +118,6 @@ def _prompt_opened(*keys: str):
     """A run_before that opens the Prompt screen (`p`) and presses `keys`."""
 
     async def run_before(pilot) -> None:
-        from pilot_support import open_screen, settle
-
         app: CoevoApp = pilot.app
         await open_screen(app, pilot, "prompt")
         if keys:
@@ -137,12 +128,12 @@ def _prompt_opened(*keys: str):
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
-def test_label_screen(snap_compare, project: Path, size: tuple[int, int]) -> None:
-    assert snap_compare(make_app(project, keymap={}), terminal_size=size,
+def test_label_screen(snap_compare, project: Path, size: tuple[int, int], make_test_app) -> None:
+    assert snap_compare(make_test_app(project, model=None), terminal_size=size,
                         run_before=_label_opened())
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
-def test_prompt_screen(snap_compare, project: Path, size: tuple[int, int]) -> None:
-    assert snap_compare(make_app(_fixed_times(project), keymap={}), terminal_size=size,
+def test_prompt_screen(snap_compare, project: Path, size: tuple[int, int], make_test_app) -> None:
+    assert snap_compare(make_test_app(_fixed_times(project), model=None), terminal_size=size,
                         run_before=_prompt_opened())
