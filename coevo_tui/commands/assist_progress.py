@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from coevo_tui.assist.events import (
     AssistFinished,
@@ -40,11 +40,12 @@ def use_client_from_environment(session: Session, concurrency: int | None = None
 
 
 async def drive(events: AsyncIterator[Any], describe: str,
-                on_event: Callable[[Any], None]) -> AssistSummary | None:
+                on_event: Callable[[Any], None], *, out: TextIO | None = None
+                ) -> AssistSummary | None:
     """Run a task's `events` to the end: a bar on stderr (a terminal only) advancing per
     item, `on_event` for every event (the command prints its lines there), and the
-    summary's line on stdout last, also when the task is stopped (Ctrl-C) or fails.
-    Returns the summary (None if the task ended before it began)."""
+    summary's line on `out` (default stdout) last, also when the task is stopped (Ctrl-C)
+    or fails. Returns the summary (None if the task ended before it began)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
         TimeElapsedColumn
@@ -79,7 +80,7 @@ async def drive(events: AsyncIterator[Any], describe: str,
     finally:
         if summary is not None and not refused:
             summary.finish()
-            print(summary.line(), flush=True)
+            print(summary.line(), file=out or sys.stdout, flush=True)
     return summary
 
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from coevo_tui.llm.litellm_import import (
     join_preload,
@@ -29,7 +30,8 @@ from coevo_tui.llm.litellm_import import (
 
 if TYPE_CHECKING:
     from coevo_tui.domain.model import PromptVersion
-    from coevo_tui.llm.runner import Runner, RunStarted
+    from coevo_tui.llm.runner import Runner, RunStarted, RunSummary
+    from coevo_tui.session import Session
 
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 512
@@ -64,32 +66,37 @@ def _env_number(name: str, default: float, *, integer: bool = False, minimum: fl
 
 
 async def run_command(args: argparse.Namespace) -> int:
+    from coevo_tui.commands.assist_progress import use_client_from_environment
     from coevo_tui.domain.errors import UserError
-    from coevo_tui.llm.client import RetryPolicy
     from coevo_tui.session import Session
 
     concurrency = DEFAULT_CONCURRENCY if args.concurrency is None else args.concurrency
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise UserError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
-    timeout = _env_number("COEVO_TIMEOUT", 120.0, minimum=0.001)
-    retry = RetryPolicy(
-        max_attempts=int(_env_number("COEVO_MAX_ATTEMPTS", RetryPolicy.max_attempts,
-                                     integer=True, minimum=1)),
-        base_delay=_env_number("COEVO_RETRY_DELAY", 1.0),
-    )
     async with await Session.open_existing(Path(args.path), missing="nothing was run",
                                            model=args.model, api_base=args.api_base) as session:
+        use_client_from_environment(session, concurrency)
         version = (await session.store.versions.by_number(args.version) if args.version is not None
                    else await session.store.versions.latest())
-        choice = session.model_choice()
-        session.use_client(concurrency=concurrency, timeout=timeout, retry=retry)
-        return await _run_with_progress(session.runner(choice), version,
-                                        use_cache=not args.no_cache,
-                                        project_name=session.project.name)
+        summary = await run_missing(session, version, use_cache=not args.no_cache)
+    return 1 if summary.errors else 0
+
+
+async def run_missing(session: Session, version: PromptVersion, *, use_cache: bool = True,
+                      out: TextIO | None = None) -> RunSummary:
+    """Run every active case of `version` that has no ok answer yet of the session's
+    model under test (resume), on the session's client (its concurrency, timeout and
+    retries) and through the cache: what `coevo run` does, and what `coevo eval --check`
+    does before it compares. A bar on stderr when it is a terminal; the header line and
+    the summary line (also when stopped) on `out` (default stdout)."""
+    choice = session.model_choice()
+    return await _run_with_progress(session.runner(choice), version, use_cache=use_cache,
+                                    project_name=session.project.name,
+                                    out=out or sys.stdout)
 
 
 async def _run_with_progress(runner: Runner, version: PromptVersion, *, use_cache: bool,
-                             project_name: str) -> int:
+                             project_name: str, out: TextIO) -> RunSummary:
     import contextlib
 
     from rich.console import Console
@@ -129,16 +136,16 @@ async def _run_with_progress(runner: Runner, version: PromptVersion, *, use_cach
                     elif isinstance(event, RunStarted):
                         summary = event.summary
                         print(_header(project_name, event, runner.choice.describe()),
-                              flush=True)
+                              file=out, flush=True)
                         task = progress.add_task(f"v{event.version.number}",
                                                  total=summary.to_run, errors=0, cost="$0")
                     elif isinstance(event, RunFinished):
                         summary = event.summary
     finally:
         if summary is not None:
-            print(summary.line(), flush=True)
+            print(summary.line(), file=out, flush=True)
     assert summary is not None
-    return 1 if summary.errors else 0
+    return summary
 
 
 def _header(project_name: str, event: RunStarted, model: str) -> str:
