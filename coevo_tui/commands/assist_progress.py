@@ -1,14 +1,14 @@
 """What the assistant's headless commands (`coevo generate`, `coevo judge`) share: the
-model client's settings from the environment, as `coevo run` reads them, and driving a
-task's events with a progress bar on stderr when it is a terminal (plain lines and no
-bar otherwise), the summary line printed last even when stopped."""
+model client's settings from the environment, as `coevo run` reads them (defined there),
+and driving a task's events with a progress bar on stderr when it is a terminal (plain
+lines and no bar otherwise), the summary line printed last even when stopped."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from coevo_tui.assist.events import (
     AssistFinished,
@@ -19,25 +19,8 @@ from coevo_tui.assist.events import (
     ItemRejected,
     Judged,
 )
+from coevo_tui.commands.run import use_client_from_environment
 from coevo_tui.domain.errors import UserError
-
-if TYPE_CHECKING:
-    from coevo_tui.session import Session
-
-
-def use_client_from_environment(session: Session, concurrency: int | None = None) -> None:
-    """The session's client with COEVO_TIMEOUT, COEVO_MAX_ATTEMPTS and COEVO_RETRY_DELAY
-    (README "Running headless"), and `concurrency` if given."""
-    from coevo_tui.commands.run import _env_number
-    from coevo_tui.llm.client import RetryPolicy
-
-    timeout = _env_number("COEVO_TIMEOUT", 120.0, minimum=0.001)
-    retry = RetryPolicy(
-        max_attempts=int(_env_number("COEVO_MAX_ATTEMPTS", RetryPolicy.max_attempts,
-                                     integer=True, minimum=1)),
-        base_delay=_env_number("COEVO_RETRY_DELAY", 1.0))
-    session.use_client(concurrency=concurrency, timeout=timeout, retry=retry)
-
 
 async def drive(events: AsyncIterator[Any], describe: str,
                 on_event: Callable[[Any], None], *, out: TextIO | None = None
@@ -88,3 +71,6 @@ def _note(summary: AssistSummary) -> str:
     if summary.task == "judge":
         return f"{summary.errors} failed" if summary.errors else ""
     return f"{summary.kept} kept, {summary.dropped} dropped"
+
+
+__all__ = ["drive", "use_client_from_environment"]

@@ -65,8 +65,20 @@ def _env_number(name: str, default: float, *, integer: bool = False, minimum: fl
     return value
 
 
+def use_client_from_environment(session: Session, concurrency: int | None = None) -> None:
+    """The session's client with COEVO_TIMEOUT, COEVO_MAX_ATTEMPTS and COEVO_RETRY_DELAY
+    (README "Running headless"), and `concurrency` if given."""
+    from coevo_tui.llm.client import RetryPolicy
+
+    timeout = _env_number("COEVO_TIMEOUT", 120.0, minimum=0.001)
+    retry = RetryPolicy(
+        max_attempts=int(_env_number("COEVO_MAX_ATTEMPTS", RetryPolicy.max_attempts,
+                                     integer=True, minimum=1)),
+        base_delay=_env_number("COEVO_RETRY_DELAY", 1.0))
+    session.use_client(concurrency=concurrency, timeout=timeout, retry=retry)
+
+
 async def run_command(args: argparse.Namespace) -> int:
-    from coevo_tui.commands.assist_progress import use_client_from_environment
     from coevo_tui.domain.errors import UserError
     from coevo_tui.session import Session
 
