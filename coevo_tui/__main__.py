@@ -94,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="report fixed and regressed cases; exit 1 on a regression")
     p.add_argument("path", metavar="PATH")
-    p.add_argument("--check", action="store_true", help="exit 1 if a case regressed")
+    p.add_argument("--check", action="store_true",
+                   help="gate: first run the revision's cases not yet answered (as coevo run),"
+                   " then exit 1 if a case regressed, the pass rate is below "
+                   "--min-pass-rate, or the model answered with errors")
     p.add_argument("--baseline", type=int, metavar="N",
                    help="the older version (default: the revision's parent)")
     p.add_argument("--revision", type=int, metavar="M",
@@ -102,8 +105,26 @@ def build_parser() -> argparse.ArgumentParser:
                    "--candidate M, its old name, still works but is deprecated)")
     # The old name of --revision, kept so that existing scripts keep working.
     p.add_argument("--candidate", type=int, dest="revision", help=argparse.SUPPRESS)
-    p.add_argument("--model", metavar="MODEL", help="compare this model's outputs (needed when "
-                   "several models answered and none is the model under test)")
+    p.add_argument("--model", metavar="MODEL", help="the model under test: compare its outputs "
+                   "and, with --check, run its missing ones (default: the project's model or "
+                   "COEVO_MODEL; needed when several models answered and none is the model "
+                   "under test)")
+    p.add_argument("--api-base", metavar="URL",
+                   help="OpenAI-compatible server (or COEVO_API_BASE)")
+    p.add_argument("--concurrency", type=int, metavar="C", default=None,
+                   help="calls at once when running missing cases (default 8)")
+    p.add_argument("--min-pass-rate", type=float, metavar="X",
+                   help="with --check: exit 1 when the revision's pass rate (good / labelled) "
+                   "is below X, between 0 and 1")
+    p.add_argument("--judge", action="store_true",
+                   help="the judge's verdicts decide the revision's unlabelled answers, if "
+                   "it agrees with your labels (kappa >= --min-kappa on at least 20 "
+                   "answers); else exit 2")
+    p.add_argument("--min-kappa", type=float, metavar="K",
+                   help="the judge's agreement needed by --judge (default 0.6)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document on stdout instead of the report lines")
+    p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report to FILE")
 
     p = sub.add_parser("generate", help="ask the assistant for candidate cases (the review queue)")
     p.add_argument("path", metavar="PATH")
@@ -312,6 +333,8 @@ def what_is_kept(args: argparse.Namespace) -> str:
                 else "nothing was exported")
     if command == "run":
         return "the answers that arrived are saved; coevo run again runs the rest"
+    if command == "eval" and getattr(args, "check", False):
+        return "the answers that arrived are saved; coevo eval --check again runs the rest"
     if command in ("eval", "versions", "diff"):
         return "nothing was changed"
     if command == "demo":
