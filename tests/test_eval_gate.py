@@ -507,3 +507,34 @@ def test_without_check_the_report_runs_nothing(project_path: Path, model: FakeMo
     assert model.calls == calls
     assert document["gate"]["checked"] is False
     assert document["counts"]["revision"]["not_run"] == 10
+
+
+def test_as_a_ci_step_the_process_prints_plain_lines_only(tmp_path: Path, fake_server) -> None:
+    """The gate as CI runs it: a process without a terminal, the model behind an
+    OpenAI-compatible server. stderr holds coevo's plain lines and nothing else (no bar,
+    no warning); stdout the JSON document."""
+    import os
+    import subprocess
+    import sys
+
+    project = tmp_path / "project.coevo"
+    _make_project(project)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COEVO_")}
+    env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", COEVO_RETRY_DELAY="0.01",
+               COEVO_MAX_ATTEMPTS="2", COEVO_MODEL="gpt-4o-mini",
+               COEVO_API_BASE=fake_server.url, NO_COLOR="1")
+    report = tmp_path / "report.xml"
+    done = subprocess.run([sys.executable, "-m", "coevo_tui", "eval", str(project), "--check",
+                           "--baseline", "1", "--json", "--junit", str(report)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    # v1 was never run: every case is new under v2, nothing is labelled, nothing regressed.
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == (
+        f"project v2 with openai/gpt-4o-mini at {fake_server.url}: running 10 cases")
+    assert done.stderr.splitlines()[1].startswith("10 ok (0 cached), 0 errors")
+    assert len(done.stderr.splitlines()) == 2
+    document = json.loads(done.stdout)
+    assert document["model"] == "openai/gpt-4o-mini"
+    assert document["counts"]["statuses"] == {"new": 10}
+    assert ET.parse(report).getroot().get("skipped") == "10"
+    assert fake_server.request_count == 10
