@@ -333,7 +333,7 @@ def what_is_kept(args: argparse.Namespace) -> str:
                 else "nothing was exported")
     if command == "run":
         return "the answers that arrived are saved; coevo run again runs the rest"
-    if command == "eval" and getattr(args, "check", False):
+    if command == "eval" and getattr(args, "answering", False):  # set by eval --check
         return "the answers that arrived are saved; coevo eval --check again runs the rest"
     if command in ("eval", "versions", "diff"):
         return "nothing was changed"

@@ -538,3 +538,49 @@ def test_as_a_ci_step_the_process_prints_plain_lines_only(tmp_path: Path, fake_s
     assert document["counts"]["statuses"] == {"new": 10}
     assert ET.parse(report).getroot().get("skipped") == "10"
     assert fake_server.request_count == 10
+
+
+def test_ctrl_c_while_the_gate_answers_keeps_what_arrived(tmp_path: Path, fake_server) -> None:
+    """Interrupted while answering the missing cases, the gate says what it leaves behind
+    (the answers that arrived), and the next gate runs only the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    project = tmp_path / "project.coevo"
+    _make_project(project)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COEVO_")}
+    env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", COEVO_RETRY_DELAY="0.01",
+               COEVO_MODEL="gpt-4o-mini", COEVO_API_BASE=fake_server.url, NO_COLOR="1")
+    fake_server.ttft = 0.3  # slow enough to be stopped halfway
+    argv = [sys.executable, "-m", "coevo_tui", "eval", str(project), "--check",
+            "--baseline", "1", "--concurrency", "1"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (project.with_name("project.coevo-wal").exists()
+                   and query(project, "SELECT count(*) FROM output")[0][0] >= 2):
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "no answer arrived"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130
+    assert err.decode().splitlines()[-1] == (
+        "coevo: interrupted; the answers that arrived are saved; coevo eval --check again "
+        "runs the rest")
+    kept = query(project, "SELECT count(*) FROM output WHERE status = 'ok'")[0][0]
+    assert 2 <= kept < 10
+    fake_server.reset()
+    fake_server.ttft = 0.0
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"({kept} already done)" in done.stderr
+    assert fake_server.request_count == 10 - kept

@@ -38,6 +38,7 @@ import math
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -89,7 +90,9 @@ def main(args: argparse.Namespace) -> int:
             as_json=getattr(args, "json", False), junit=getattr(args, "junit", None),
             judge=getattr(args, "judge", False),
             min_kappa=getattr(args, "min_kappa", None),
-            concurrency=getattr(args, "concurrency", None)))
+            concurrency=getattr(args, "concurrency", None),
+            # Read by the command line's boundary: what an interrupt leaves behind.
+            on_answering=lambda: setattr(args, "answering", True)))
     finally:
         if args.check:
             join_preload()
@@ -126,10 +129,12 @@ async def evaluate(path: Path, *, check: bool = False, baseline: int | None = No
                    as_json: bool = False, junit: Path | str | None = None,
                    judge: bool = False, min_kappa: float | None = None,
                    concurrency: int | None = None, out: TextIO | None = None,
-                   err: TextIO | None = None) -> int:
+                   err: TextIO | None = None,
+                   on_answering: Callable[[], None] | None = None) -> int:
     """Report the comparison (lines, or JSON with `as_json`; JUnit XML to `junit`); with
     `check`, first run the revision's missing answers, then return 1 when the gate fails,
-    else 0. Bad input raises UserError before anything is changed."""
+    else 0. Bad input raises UserError before anything is changed. `on_answering` is
+    called when answers start being stored (from then on the project changes)."""
     out = out or sys.stdout
     err = err or sys.stderr
     junit_path = None if junit is None else Path(junit)
@@ -159,7 +164,7 @@ async def evaluate(path: Path, *, check: bool = False, baseline: int | None = No
         ran = not_run_because = None
         if check:
             ran, not_run_because = await _answer_missing(session, cand, under_test,
-                                                         concurrency, err)
+                                                         concurrency, err, on_answering)
             if ran is not None:
                 answered = merge_counts(await store.outputs.cases_per_model(base.id),
                                         await store.outputs.cases_per_model(cand.id))
@@ -227,7 +232,8 @@ async def _check_asked_model(session: Session, asked: str) -> None:
 
 
 async def _answer_missing(session: Session, version: PromptVersion,
-                          under_test: str | None, concurrency: int | None, err: TextIO
+                          under_test: str | None, concurrency: int | None, err: TextIO,
+                          on_answering: Callable[[], None] | None = None
                           ) -> tuple[RunSummary | None, str | None]:
     """Run the version's cases that have no ok answer of the model under test (as
     `coevo run`, lines on `err`): (the run's summary, None), or (None, why nothing could
@@ -241,6 +247,8 @@ async def _answer_missing(session: Session, version: PromptVersion,
     if session.read_only:
         return None, f"{shown_name(session.path)} is read-only"
     use_client_from_environment(session, concurrency or DEFAULT_CONCURRENCY)
+    if on_answering is not None:
+        on_answering()
     return await run_missing(session, version, out=err), None
 
 
