@@ -9,9 +9,12 @@ release needs a newer Node.js than CI has), so the schema stands in for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ import pytest
 import yaml
 
 from coevo_tui.__main__ import main as coevo
+from coevo_tui.domain.errors import EXIT_STORAGE
 from coevo_tui.domain.model import CaseState, NewRule, OutputStatus, Verdict
 from coevo_tui.store import NewCase, Store
 from coevo_tui.store.formats import (
@@ -395,3 +399,61 @@ def test_folder_in_a_missing_parent_is_refused(project: Path, tmp_path: Path, ca
     assert err == (f"coevo: {tmp_path / 'no' / 'pf'}: folder {tmp_path / 'no'} does not "
                    "exist; nothing exported\n")
     assert not (tmp_path / "no").exists()
+
+
+# ---------------------------------------------------------------------- the machine refusing
+@contextlib.contextmanager
+def mounted(target: Path, *options: str) -> Iterator[None]:
+    """`mount OPTIONS TARGET` for the block, or skip the test saying why it cannot (CI may
+    run without the right to mount)."""
+    try:
+        done = subprocess.run(["mount", *options, str(target)], capture_output=True,
+                              text=True, timeout=30)
+    except FileNotFoundError:
+        pytest.skip("no mount command on this machine")
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here: {done.stderr.strip() or done.returncode}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True, timeout=30)
+
+
+def test_a_read_only_place_gets_exit_3_and_nothing_half_written(project: Path, tmp_path: Path,
+                                                               capsys) -> None:
+    place = tmp_path / "ro"
+    place.mkdir()
+    (place / "existing").mkdir()
+    with mounted(place, "--bind", str(place)):
+        again = subprocess.run(["mount", "-o", "remount,ro,bind", str(place)],
+                               capture_output=True, text=True, timeout=30)
+        if again.returncode != 0:
+            pytest.skip(f"cannot remount read-only here: {again.stderr.strip()}")
+        for target in (place / "new", place / "existing"):
+            code, out, err = cli(capsys, "export", str(project), str(target), "--format",
+                                 "promptfoo")
+            assert (code, out) == (EXIT_STORAGE, ""), (target, err)
+            assert err.startswith("coevo: ") and err.count("\n") == 1, err
+            assert "nothing was exported" in err, err
+        assert sorted(p.name for p in place.iterdir()) == ["existing"]
+        assert list((place / "existing").iterdir()) == []
+
+
+def test_a_full_disk_gets_exit_3_and_leaves_no_folder(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "p.db"
+
+    async def fill() -> None:
+        async with await Store.open(path) as store:
+            await store.cases.add_many([NewCase(input=f"{i} " + "x" * 20_000, ext_id=f"c{i}")
+                                        for i in range(20)], kind="create")
+
+    asyncio.run(fill())
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    with mounted(disk, "-t", "tmpfs", "-o", "size=64k", "tmpfs"):
+        code, out, err = cli(capsys, "export", str(path), str(disk / "pf"), "--format",
+                             "promptfoo")
+        assert (code, out) == (EXIT_STORAGE, ""), err
+        assert err.startswith("coevo: ") and err.count("\n") == 1, err
+        assert "nothing was exported" in err, err
+        assert list(disk.iterdir()) == []
