@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -109,6 +110,9 @@ def command_process(*, debug: bool, restore: bool = True) -> Iterator[Interrupts
         if restore:
             undo.enter_context(warnings.catch_warnings())
             undo.callback(asyncio.set_event_loop_policy, asyncio.get_event_loop_policy())
+            # Commands set process-wide switches in the environment (run and eval --check
+            # route litellm's OpenAI calls through its own handler): not past their end.
+            undo.callback(_restore_environment, dict(os.environ))
         asyncio.set_event_loop_policy(_CommandLoopPolicy(quiet=not debug))
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGINT, interrupts)
@@ -138,6 +142,15 @@ def ordinary_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _restore_environment(saved: dict[str, str]) -> None:
+    """Put `os.environ` back as it was in `saved`."""
+    for name in set(os.environ) - set(saved):
+        del os.environ[name]
+    for name, value in saved.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
 
 
 def _ignore(_info: object) -> None:
