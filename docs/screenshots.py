@@ -360,6 +360,13 @@ async def walk(app: CoevoApp, shots: dict[str, str], models: ScriptedModels) -> 
         await wait_for(pilot, lambda: type(app.screen).__name__ == "PromptScreen",
                        "the version saved")
         await settle(app, pilot)
+        for _ in range(3):  # leave the Prompt screen (from the diff: back to the editor)
+            if type(app.screen).__name__ == "CasesScreen":
+                break
+            await pilot.press("escape")
+            await settle(app, pilot)
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CasesScreen",
+                       "back on Cases after saving")
 
         # Run v2 (R), label what changed, then Compare (c) and the Overview (o).
         await pilot.press("R")
@@ -409,12 +416,15 @@ def shrink(png: Path) -> None:
 
 
 def offline_fonts(svg: str) -> str:
-    """Textual's SVG set in a local monospace face sized to its 12.2 px cells.
+    """Textual's SVG set in a local monospace face sized to its 12.2 px cells, its spaces
+    kept.
 
     The SVG asks for Fira Code (a web font an offline converter cannot load) at 20 px and
     places every run of text at its cell; DejaVu Sans Mono's advance is 0.602 em, so at
     20.26 px a run fills its cells exactly instead of leaving gaps between runs."""
     svg = re.sub(r"@font-face \{.*?\}", "", svg, flags=re.S)
+    # librsvg collapses runs of no-break spaces too (indented lines lose their indent).
+    svg = svg.replace("<svg ", '<svg xml:space="preserve" ', 1)
     svg = re.sub(r"font-family: *\"?Fira Code\"?[^;]*;", f'font-family: "{FONT}", monospace;',
                  svg)
     return svg.replace("font-size: 20px;", f"font-size: {CELL_WIDTH / FONT_ADVANCE:.2f}px;")
