@@ -162,6 +162,7 @@ class AssistJob(Job):
         # What it does before its first words, said while a slow model is quiet
         # ("extracting the rules of v2 first"); None once the answer flows.
         self.phase: str | None = None
+        self.rules_written = 0
 
     def handle(self, event: object) -> None:
         from coevo_tui.assist.events import (
@@ -171,11 +172,16 @@ class AssistJob(Job):
             CandidateAdded,
             Judged,
             RulesExtracted,
+            RulesText,
         )
 
         if isinstance(event, AssistText):
             self.written += len(event.text)
             self.phase = None
+        elif isinstance(event, RulesText):
+            self.rules_written += len(event.text)
+            # Short enough for the 80-column progress line.
+            self.phase = f"extracting {self.subject}'s rules, {self.rules_written} chars"
         elif isinstance(event, RulesExtracted):
             self.phase = f"{len(event.rules)} rules found; writing cases"
         elif isinstance(event, CandidateAdded):

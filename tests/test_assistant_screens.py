@@ -8,6 +8,7 @@ and the status bar naming the assistant."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -208,18 +209,19 @@ async def test_a_batch_appears_row_by_row_while_the_assistant_writes(
 async def test_a_quiet_assistant_says_what_it_does_first(
         project_path: Path, make_test_app, fake_provider: FakeModel,
         answers: AssistantAnswers) -> None:
-    # A version without rules: the assistant extracts them first (one answer, not
-    # streamed), which on the offline model takes minutes with nothing to show.
+    # A version without rules: the assistant extracts them first, which on the offline
+    # model takes minutes: the line says so, then counts the rules' answer as it comes.
     async with await Store.open(project_path, instructions=INSTRUCTIONS) as store:
         await store.cases.add_many([NewCase("gg ez", ext_id="c1")], source_name="test")
-    fake_provider.hold()
+    fake_provider.hold(after_chunks=2)  # the rules' answer: its first pieces only
     app = make_test_app(project_path, assistant_model=ASSISTANT)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _open_candidates(app, pilot)
         await pilot.press("G")
         await wait_for(pilot, lambda: fake_provider.held == 1, "the rules asked for")
-        await wait_for(pilot, lambda: "generate v1 0/10 (extracting the rules of v1 first)"
-                       in screen_text(app), "what it does, said")
+        await wait_for(pilot, lambda: re.search(r"generate v1 0/10 \(extracting v1's rules, "
+                                                r"[1-9]\d* chars\)", screen_text(app)),
+                       "the rules' answer counted as it streams, in 80 columns")
         fake_provider.release()
         await wait_for(pilot, lambda: len(screen.shown) == 3, "the batch")
         await settle(app, pilot)

@@ -172,6 +172,14 @@ class AssistText:
 
 
 @dataclass(frozen=True)
+class RulesText:
+    """A piece of the rules' answer as it arrives, while a version's rules are extracted
+    before the task's own call (progress on a slow model)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class CandidateAdded:
     """A generated or similar case, stored in the review queue."""
 
@@ -209,5 +217,5 @@ class AssistFinished:
     summary: AssistSummary
 
 
-AssistEvent = (AssistStarted | RulesExtracted | RulesAssigned | AssistText | CandidateAdded
-               | CandidateDropped | ItemRejected | Judged | AssistFinished)
+AssistEvent = (AssistStarted | RulesExtracted | RulesAssigned | RulesText | AssistText
+               | CandidateAdded | CandidateDropped | ItemRejected | Judged | AssistFinished)
