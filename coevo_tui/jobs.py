@@ -320,6 +320,13 @@ class Jobs:
         return [job for job in self.running() if isinstance(job, AssistJob)
                 and (not tasks or job.task in tasks)]
 
+    def latest_assist(self, *tasks: str) -> AssistJob | None:
+        """The assistant job (of `tasks`) started last, running or ended, if any."""
+        for job in reversed(list(self._jobs.values())):
+            if isinstance(job, AssistJob) and (not tasks or job.task in tasks):
+                return job
+        return None
+
     def summary_text(self) -> str:
         """Every running job's progress on one line ("run v2 12/54 · judge v2 3/40")."""
         return " · ".join(job.progress_text() for job in self.running())

@@ -253,6 +253,9 @@ async def test_the_batch_goes_on_when_its_screen_is_left(
                        "the counts on Cases")
         screen = await _open_candidates(app, pilot)
         assert [c.input for c in screen.shown] == ["one", "two"]
+        # The queue, opened after the batch ended elsewhere, says how it ended.
+        await wait_for(pilot, lambda: "Last batch: 2 cases under v1: 2 kept, 0 dropped"
+                       in screen_text(app), "the last batch's summary on the queue")
 
 
 async def test_x_stops_the_batch_and_keeps_what_arrived(

@@ -361,10 +361,13 @@ async def _ask(client: ModelClient, call: ModelCall, schema: Schema, name: str,
     parses_left = parse_retries
     while True:
         asked = _call_with(call, messages + correction, _format(_FORMATS[level], sent, name))
-        if on_text is None:
+        if on_text is None and not _is_local(call.model):
             answer = await client.complete(asked, urgent=urgent)
         else:
-            answer = await _streamed(client, asked, urgent, on_text)
+            # The offline model writes a long answer for minutes on a loaded machine: a
+            # stream's time limit is per piece, a completion's for the whole answer (which
+            # then failed and started again from nothing, six times).
+            answer = await _streamed(client, asked, urgent, on_text or _ignore)
         calls.append(answer)
         if not answer.ok:
             if _FORMATS[level] is not None and _refused_format(answer):
@@ -386,6 +389,14 @@ async def _ask(client: ModelClient, call: ModelCall, schema: Schema, name: str,
             return replace(result, error=error, text=answer.text, calls=tuple(calls))
         parses_left -= 1
         correction = _correction(answer.text, result.error or "")
+
+
+def _is_local(model: str) -> bool:
+    return model.partition("/")[0] == LOCAL_PROVIDER
+
+
+def _ignore(text: str) -> None:
+    """Text nobody shows."""
 
 
 async def _streamed(client: ModelClient, call: ModelCall, urgent: bool,
