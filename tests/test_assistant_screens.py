@@ -604,11 +604,15 @@ async def test_X_stops_a_draft_and_nothing_changes(
         await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: fake_provider.held == 1, "the draft asked for")
         (job,) = app.jobs.running_assist("revision")
-        screen.diff_view.focus()  # X is a key the editor would type
+        # The editor is read-only meanwhile (the draft would replace what is typed) and
+        # has given the focus away, so X reaches the app.
+        assert screen.instructions_area.read_only
+        assert not screen.instructions_area.has_focus
         await pilot.press("X")
         await wait_for(pilot, lambda: not job.running, "the draft stopped")
         await wait_for(pilot, lambda: any("Draft stopped" in n for n in _notes(app)), "said")
         assert screen.mode == "edit" and screen.instructions_area.text == INSTRUCTIONS
+        assert not screen.instructions_area.read_only
     fake_provider.release()
     assert fake_provider.streams_cancelled == 1
 

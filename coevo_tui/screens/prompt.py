@@ -512,12 +512,21 @@ class PromptScreen(CoevoScreen):
         """Show `job` (the assistant drafting a revision, an app job that goes on if this
         screen is left) in the hint line until it ends, then take its draft."""
         self._draft_job = job
-        self._drafting = job.running
-        self.refresh_bindings()
+        self._set_drafting(job.running)
         if job.running:
             self._show_draft_progress()
         else:
             self._take_draft(job)
+
+    def _set_drafting(self, drafting: bool) -> None:
+        """While the assistant drafts, the editor is read-only (the draft would replace
+        what is typed meanwhile) and the focus leaves it, so X stops the draft."""
+        self._drafting = drafting
+        self.instructions_area.read_only = drafting
+        self.template_area.read_only = drafting
+        if drafting and isinstance(self.focused, TextArea):
+            self.version_list.focus()
+        self.refresh_bindings()
 
     def _show_draft_progress(self) -> None:
         job = self._draft_job
@@ -530,10 +539,11 @@ class PromptScreen(CoevoScreen):
     def _on_draft_job(self, job_event: JobEvent) -> None:
         job = job_event.job
         if job is self._draft_job and job_event.event is JOB_ENDED and self.is_attached:
-            self._drafting = False
-            self.refresh_bindings()
+            self._set_drafting(False)
             self._show_hint()
             self._take_draft(job)
+            if self.mode == "edit":
+                self.instructions_area.focus()
 
     def _draft_changed(self, job: Job) -> None:
         if job is self._draft_job:
