@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from textual.worker import Worker
 
     from coevo_tui.assist.events import AssistSummary
+    from coevo_tui.assist.revision import RevisionDraft
     from coevo_tui.domain.model import Case, Judgement, PromptVersion
     from coevo_tui.llm.runner import RunSummary
     from coevo_tui.session import Session
@@ -142,13 +143,15 @@ class TestSetRun(Job):
 
 class AssistJob(Job):
     """An assistant task as an app job: `task` is "candidates" (a batch for the review
-    queue, under a version), "similar" (cases similar to one case) or "judge" (a verdict
-    for each unlabelled answer of a version). It keeps the task's live `AssistSummary`,
+    queue, under a version), "similar" (cases similar to one case), "judge" (a verdict
+    for each unlabelled answer of a version) or "revision" (a draft of the next version,
+    kept in `draft` for the Prompt screen to take). It keeps the task's live `AssistSummary`,
     the candidates stored so far (`added`) and the verdicts (`judged`, by output id);
     `written` counts the characters of the answer so far, which is all there is to show
     while a slow model writes its first item."""
 
-    TITLES = {"candidates": "generate {}", "similar": "similar to {}", "judge": "judge {}"}
+    TITLES = {"candidates": "generate {}", "similar": "similar to {}", "judge": "judge {}",
+              "revision": "draft from {}"}
 
     def __init__(self, task: str, subject_id: int, subject: str) -> None:
         super().__init__(("assist", task, subject_id), self.TITLES[task].format(subject))
@@ -163,6 +166,10 @@ class AssistJob(Job):
         # ("extracting the rules of v2 first"); None once the answer flows.
         self.phase: str | None = None
         self.rules_written = 0
+        # "revision": the draft when it came (`draft.error` says why there is none), and
+        # whether the Prompt screen has put it in its editor yet.
+        self.draft: RevisionDraft | None = None
+        self.draft_taken = False
 
     def handle(self, event: object) -> None:
         from coevo_tui.assist.events import (
@@ -171,6 +178,7 @@ class AssistJob(Job):
             AssistText,
             CandidateAdded,
             Judged,
+            RevisionDrafted,
             RulesExtracted,
             RulesText,
         )
@@ -178,6 +186,8 @@ class AssistJob(Job):
         if isinstance(event, AssistText):
             self.written += len(event.text)
             self.phase = None
+        elif isinstance(event, RevisionDrafted):
+            self.draft = event.draft
         elif isinstance(event, RulesText):
             self.rules_written += len(event.text)
             # Short enough for the 80-column progress line.
@@ -207,6 +217,11 @@ class AssistJob(Job):
         return summary.generated + summary.unusable
 
     def progress_text(self) -> str:
+        if self.task == "revision":  # one answer: no count, only what it has written
+            if self.running:
+                writing = f"writing, {self.written} chars" if self.written else "asking"
+                return f"{self.title} ({writing})"
+            return f"{self.title} {'stopped' if self.stopped else 'done'}"
         summary = self.summary
         if summary is None:
             return f"{self.title} starting"
@@ -221,6 +236,13 @@ class AssistJob(Job):
         return text
 
     def ending(self) -> tuple[str, str] | None:
+        if self.task == "revision":
+            if self.draft is None:
+                return None  # stopped (said by the stop) or failed (said by the app)
+            if self.draft.error:
+                return f"No draft: {self.draft.error}", "warning"
+            return (f"The draft of a revision of {self.subject} is ready: p shows it",
+                    "information")
         summary = self.summary
         if self.failed is not None or summary is None:
             return None
@@ -266,6 +288,15 @@ async def start_similar(jobs: Jobs, session: Session, case: Case, *, n: int = 5
 
     job = AssistJob("similar", case.id, case.ext_id)
     return jobs.start(job, similar.generate(session, case.id, n))  # type: ignore[return-value]
+
+
+def start_revision(jobs: Jobs, session: Session, version: PromptVersion) -> AssistJob:
+    """Have the assistant draft a revision of `version` (the newest) from its bad and
+    unsure cases, as an app job (the running one if a draft is being written)."""
+    from coevo_tui.assist import revision
+
+    job = AssistJob("revision", version.id, f"v{version.number}")
+    return jobs.start(job, revision.drafting(session))  # type: ignore[return-value]
 
 
 def start_judge(jobs: Jobs, session: Session, version: PromptVersion,

@@ -558,6 +558,65 @@ async def test_the_revision_draft_is_saved_with_its_motivating_cases(
     assert motivating == [(c1.id, label.id)]
 
 
+async def test_the_draft_is_an_app_job_that_outlives_the_prompt_screen(
+        project_path: Path, make_test_app, fake_provider: FakeModel,
+        answers: AssistantAnswers) -> None:
+    # On the offline model a draft takes minutes: its progress shows, leaving the screen
+    # does not lose it, and the draft is in the editor when the screen is opened again.
+    await _answered_project(project_path, labels={"c1": (Verdict.BAD, "Gloating is fine.")})
+    drafted = INSTRUCTIONS + "\n4. Gloating after a win is trash talk, not abuse."
+    answers.revision = {"instructions": drafted, "summary": "Gloating is allowed (c1).",
+                        "case_ids": ["c1"]}
+    fake_provider.hold(after_chunks=1)
+    app = make_test_app(project_path, assistant_model=ASSISTANT)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(app, pilot, "prompt")
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: fake_provider.held == 1, "the draft asked for")
+        await wait_for(pilot, lambda: re.search(r"draft from v1 \(writing, [1-9]\d* chars\)",
+                                                screen_text(app)), "its progress")
+        (job,) = app.jobs.running_assist("revision")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back on Cases")
+        assert job.running
+        fake_provider.release()
+        await wait_for(pilot, lambda: not job.running, "the draft written")
+        await wait_for(pilot, lambda: any("draft of a revision of v1 is ready: p shows it" in n
+                                          for n in _notes(app)), "the app says where")
+        screen = await open_screen(app, pilot, "prompt")
+        assert isinstance(screen, PromptScreen)
+        await wait_for(pilot, lambda: screen.mode == "diff", "the draft's diff")
+        assert screen.instructions_area.text == drafted
+        assert "Draft of v2 (the assistant's) against v1" in screen_text(app)
+    assert answers.asked.get("revision") == 1
+
+
+async def test_X_stops_a_draft_and_nothing_changes(
+        project_path: Path, make_test_app, fake_provider: FakeModel,
+        answers: AssistantAnswers) -> None:
+    await _answered_project(project_path, labels={"c1": (Verdict.BAD, "Gloating is fine.")})
+    answers.revision = {"instructions": INSTRUCTIONS + "\n4. More.", "summary": "More.",
+                        "case_ids": ["c1"]}
+    fake_provider.hold(after_chunks=1)
+    app = make_test_app(project_path, assistant_model=ASSISTANT)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(app, pilot, "prompt")
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: fake_provider.held == 1, "the draft asked for")
+        (job,) = app.jobs.running_assist("revision")
+        # The editor is read-only meanwhile (the draft would replace what is typed) and
+        # has given the focus away, so X reaches the app.
+        assert screen.instructions_area.read_only
+        assert not screen.instructions_area.has_focus
+        await pilot.press("X")
+        await wait_for(pilot, lambda: not job.running, "the draft stopped")
+        await wait_for(pilot, lambda: any("Draft stopped" in n for n in _notes(app)), "said")
+        assert screen.mode == "edit" and screen.instructions_area.text == INSTRUCTIONS
+        assert not screen.instructions_area.read_only
+    fake_provider.release()
+    assert fake_provider.streams_cancelled == 1
+
+
 async def test_no_draft_without_bad_or_unsure_cases_says_why(
         project_path: Path, make_test_app, answers: AssistantAnswers) -> None:
     await _answered_project(project_path)

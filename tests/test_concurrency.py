@@ -88,6 +88,11 @@ WRITER = textwrap.dedent(
             while len(list(Path(ready_dir).iterdir())) < 2:  # start together
                 time.sleep(0.01)
             for i in range(rounds):
+                if i == rounds // 2:  # halfway, wait for the other: a loaded machine may
+                    # otherwise run one writer to its end before the other starts
+                    (Path(ready_dir) / f"{name}-half").touch()
+                    while len(list(Path(ready_dir).iterdir())) < 4:
+                        time.sleep(0.01)
                 case = await store.cases.add(NewCase(input=f"{name} {i}", ext_id=f"{name}-{i}"))
                 out = await store.outputs.add(case_id=case.id, version_id=version.id,
                                              model=name, params={}, text=f"{name} says {i}",

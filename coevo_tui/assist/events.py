@@ -213,9 +213,18 @@ class Judged:
 
 
 @dataclass(frozen=True)
+class RevisionDrafted:
+    """The assistant's draft of a revision (`draft.error` says why there is none); an
+    `assist.revision.RevisionDraft`."""
+
+    draft: Any
+
+
+@dataclass(frozen=True)
 class AssistFinished:
     summary: AssistSummary
 
 
 AssistEvent = (AssistStarted | RulesExtracted | RulesAssigned | RulesText | AssistText
-               | CandidateAdded | CandidateDropped | ItemRejected | Judged | AssistFinished)
+               | CandidateAdded | CandidateDropped | ItemRejected | Judged | RevisionDrafted
+               | AssistFinished)

@@ -10,14 +10,13 @@ counts the whole test set.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from coevo_tui.assist.assistant import Assistant, quoted
+from coevo_tui.assist.assistant import Assistant, quoted, text_while
 from coevo_tui.assist.events import (
     AssistEvent,
     AssistFinished,
@@ -190,25 +189,11 @@ async def ensure_rules_shown(session: Session, version: PromptVersion, assistant
     """`ensure_rules` for a task's event stream: yields the extraction's answer as it
     comes (a slow model takes minutes over it, and the user should see it write), then
     puts (rules, extraction) in `found`. Closing the stream cancels the extraction."""
-    pieces: asyncio.Queue[str] = asyncio.Queue()
-    work = asyncio.ensure_future(ensure_rules(session, version, assistant=assistant,
-                                              on_text=pieces.put_nowait))
-    try:
-        while not work.done():
-            piece = asyncio.ensure_future(pieces.get())
-            await asyncio.wait({work, piece}, return_when=asyncio.FIRST_COMPLETED)
-            if piece.done():
-                yield RulesText(piece.result())
-            else:
-                piece.cancel()
-        while not pieces.empty():
-            yield RulesText(pieces.get_nowait())
-        found.append(work.result())
-    finally:
-        if not work.done():
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
+    pieces = text_while(lambda on_text: ensure_rules(session, version, assistant=assistant,
+                                                     on_text=on_text), found)
+    async with contextlib.aclosing(pieces):
+        async for piece in pieces:
+            yield RulesText(piece)
 
 
 def rules_text(rules: list[PolicyRule]) -> str:
