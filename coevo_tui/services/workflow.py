@@ -30,6 +30,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from coevo_tui.store import Store
 
+#: The project preference (store.settings) saying whether the Cases screen shows the loop
+#: line; absent means shown.
+LOOP_LINE_PREFERENCE = "loop_line"
+
 #: The loop's stages as the paper names them (SPEC section 1), and the short word the
 #: one-line hint uses for each.
 STAGES = {
@@ -45,18 +49,21 @@ STAGES = {
 @dataclass(frozen=True)
 class KeyHint:
     """A key that does (part of) a step: its binding id, its default key, and what it
-    does, in words that follow the key ("R" "runs them")."""
+    does, in words that follow the key ("R" "runs them"). `in_line`: the one-line hint
+    names it too (False for an alternative or a refinement the panel lists)."""
 
     binding: str
     default: str
     does: str
+    in_line: bool = True
 
 
 @dataclass(frozen=True)
 class Step:
     """One step of the loop as the project's facts make it: done or not, how many things
     wait (`count`), what waits in words (`hint`; for a done step, what was found), and the
-    keys that do it."""
+    keys that do it. `applies` is False for a step with nothing to work on yet (no answer
+    to label, no earlier version to compare with): it counts as done."""
 
     name: str
     stage: str
@@ -65,6 +72,7 @@ class Step:
     count: int
     hint: str
     keys: tuple[KeyHint, ...]
+    applies: bool = True
 
     @property
     def stage_title(self) -> str:
@@ -114,7 +122,7 @@ async def loop_state(store: Store, model: str | None = None) -> LoopState:
     verdicts = await store.loop.verdicts(newest.id, model)
     regressed = (await store.loop.regressions(parent.id, newest.id, model)
                  if parent is not None and verdicts.answered else 0)
-    uncovered = await store.loop.rules_without_cases()
+    extracted, uncovered = await store.loop.rules_without_cases()
 
     steps: list[Step] = []
     written = bool(newest.instructions.strip())
@@ -126,7 +134,7 @@ async def loop_state(store: Store, model: str | None = None) -> LoopState:
         "cases", "discover", "Add cases to the test set", active > 0, 0 if active else 1,
         f"{_plural(active, 'active case')}" if active else "the test set has no case yet",
         (KeyHint("cases.add", "a", "adds one"),
-         KeyHint("cases.generate", "G", "asks the assistant"))))
+         KeyHint("cases.generate", "G", "asks the assistant for some", in_line=False))))
     steps.append(Step(
         "candidates", "discover", "Review the candidates", waiting == 0, waiting,
         (f"{_plural(waiting, 'candidate')} {'waits' if waiting == 1 else 'wait'} for review"
@@ -151,15 +159,17 @@ async def loop_state(store: Store, model: str | None = None) -> LoopState:
          f"{_plural(verdicts.answered, 'answer')} of {v}, all labelled" if verdicts.answered
          else f"no answer of {v} yet"),
         (KeyHint("cases.label", "l", "labels them"),
-         KeyHint("label.next_unlabelled", "n", "finds the next unlabelled"))))
+         KeyHint("label.next_unlabelled", "n", "finds the next unlabelled",
+                 in_line=False)), applies=verdicts.answered > 0))
     unexplained = verdicts.failing_unexplained
     steps.append(Step(
-        "rationale", "label", "Say why for bad and unsure answers", unexplained == 0,
+        "rationale", "label", "Say why for bad and unsure", unexplained == 0,
         unexplained,
         (f"{_plural(unexplained, 'bad or unsure label')} {'has' if unexplained == 1 else 'have'}"
-         " no rationale" if unexplained else "every bad or unsure label has a rationale"),
+         " no rationale" if unexplained else "each bad or unsure label has one"
+         if verdicts.failing else "no bad or unsure label yet"),
         (KeyHint("cases.label", "l", "opens them"),
-         KeyHint("label.rationale", "r", "writes why"))))
+         KeyHint("label.rationale", "r", "writes why")), applies=verdicts.failing > 0))
     if parent is None:
         compare_hint = f"{v} has no earlier version to compare with"
     elif regressed:
@@ -169,25 +179,30 @@ async def loop_state(store: Store, model: str | None = None) -> LoopState:
         compare_hint = f"no regression from v{parent.number} to {v}"
     steps.append(Step(
         "regressions", "compare", "Look at the regressions", regressed == 0, regressed,
-        compare_hint, (KeyHint("app.compare", "c", "compares"),)))
+        compare_hint, (KeyHint("app.compare", "c", "compares"),),
+        applies=parent is not None and verdicts.answered > 0))
     if uncovered:
         number, title = uncovered[0]
         rules_hint = (f"rule {number} ({title}) has no case" if len(uncovered) == 1 else
                       f"{_plural(len(uncovered), 'rule')} have no case, first rule {number}")
+    elif extracted:
+        rules_hint = f"each of the {_plural(extracted, 'rule')} has a case"
     else:
-        rules_hint = "every extracted rule has a case"
+        rules_hint = "no rules extracted yet (generating cases extracts them)"
     first_rule = uncovered[0][0] if uncovered else "K"
     steps.append(Step(
         "rules", "discover", "Cover every rule with cases", not uncovered, len(uncovered),
         rules_hint,
         (KeyHint("cases.filter", "/", f"rule:{first_rule}"),
-         KeyHint("cases.generate", "G", "generates cases for it"))))
+         KeyHint("cases.generate", "G", "generates cases for it")), applies=extracted > 0))
     explained = verdicts.failing_explained
     steps.append(Step(
         "revise", "revise", "Draft a revision from the failures", explained == 0, explained,
         (f"{_plural(explained, 'bad or unsure answer')} of {v} "
          f"{'says' if explained == 1 else 'say'} why: draft v{newest.number + 1}"
-         if explained else f"no bad or unsure answer of {v} with a rationale"),
+         if explained else f"the bad and unsure answers of {v} need a rationale first"
+         if verdicts.failing else f"no bad or unsure answer of {v} yet"),
         (KeyHint("app.prompt", "p", "opens the prompt"),
-         KeyHint("prompt.draft_revision", "ctrl+d", "drafts it"))))
+         KeyHint("prompt.draft_revision", "ctrl+d", "drafts it")),
+        applies=verdicts.failing > 0))
     return LoopState(newest.number, tuple(steps))

@@ -106,15 +106,17 @@ class LoopFacts:
             " JOIN cases c ON c.id = rev.case_id AND c.state = ?")
         return int(await self._db.scalar(sql, [*rev_params, *base_params, _ACTIVE]))
 
-    async def rules_without_cases(self) -> list[tuple[int, str]]:
-        """(number, title) of each rule, of the newest version whose rules were extracted,
-        that no active case probes, in the rules' order."""
+    async def rules_without_cases(self) -> tuple[int, list[tuple[int, str]]]:
+        """How many rules the newest version whose rules were extracted has (0: none was
+        extracted), and the (number, title) of each that no active case probes, in the
+        rules' order."""
         rules = await self._db.tuples(
             "SELECT number, title FROM policy_rule WHERE version_id ="
             " (SELECT max(version_id) FROM policy_rule) ORDER BY number")
         if not rules:
-            return []
+            return 0, []
         probed = {number for (number,) in await self._db.tuples(
             "SELECT DISTINCT rule_number FROM cases WHERE state = ?"
             " AND rule_number IS NOT NULL", (_ACTIVE,))}
-        return [(number, title) for number, title in rules if number not in probed]
+        return len(rules), [(number, title) for number, title in rules
+                            if number not in probed]
