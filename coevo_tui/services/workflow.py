@@ -50,12 +50,14 @@ STAGES = {
 class KeyHint:
     """A key that does (part of) a step: its binding id, its default key, and what it
     does, in words that follow the key ("R" "runs them"). `in_line`: the one-line hint
-    names it too (False for an alternative or a refinement the panel lists)."""
+    names it too (False for an alternative or a refinement the panel lists); `terse`: the
+    line names the key alone, the next key saying what they do ("l, then r writes one")."""
 
     binding: str
     default: str
     does: str
     in_line: bool = True
+    terse: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ async def loop_state(store: Store, model: str | None = None) -> LoopState:
         run_hint = f"every active case has an answer under {v}" if active else \
             "no case to run"
     elif not verdicts.answered and parent is not None:
-        run_hint = f"{v} is saved but not run: {_plural(unanswered, 'case')} to answer"
+        run_hint = f"{v} is not run yet: {_plural(unanswered, 'case')} to answer"
     else:
         run_hint = (f"{_plural(unanswered, 'case')} {'has' if unanswered == 1 else 'have'}"
                     f" no answer under {v}")
@@ -165,16 +167,16 @@ async def loop_state(store: Store, model: str | None = None) -> LoopState:
     steps.append(Step(
         "rationale", "label", "Say why for bad and unsure", unexplained == 0,
         unexplained,
-        (f"{_plural(unexplained, 'bad or unsure label')} {'has' if unexplained == 1 else 'have'}"
-         " no rationale" if unexplained else "each bad or unsure label has one"
+        (f"{_plural(unexplained, 'bad/unsure label')} "
+         f"{'lacks' if unexplained == 1 else 'lack'} a rationale" if unexplained else "each bad or unsure label has one"
          if verdicts.failing else "no bad or unsure label yet"),
-        (KeyHint("cases.label", "l", "opens them"),
-         KeyHint("label.rationale", "r", "writes why")), applies=verdicts.failing > 0))
+        (KeyHint("cases.label", "l", "opens them", terse=True),
+         KeyHint("label.rationale", "r", "writes one")), applies=verdicts.failing > 0))
     if parent is None:
         compare_hint = f"{v} has no earlier version to compare with"
     elif regressed:
         compare_hint = (f"{_plural(regressed, 'answer')} regressed from "
-                        f"v{parent.number} to {v} (good, now bad)")
+                        f"v{parent.number} to {v}")
     else:
         compare_hint = f"no regression from v{parent.number} to {v}"
     steps.append(Step(
@@ -184,7 +186,7 @@ async def loop_state(store: Store, model: str | None = None) -> LoopState:
     if uncovered:
         number, title = uncovered[0]
         rules_hint = (f"rule {number} ({title}) has no case" if len(uncovered) == 1 else
-                      f"{_plural(len(uncovered), 'rule')} have no case, first rule {number}")
+                      f"{_plural(len(uncovered), 'rule')} have no case")
     elif extracted:
         rules_hint = f"each of the {_plural(extracted, 'rule')} has a case"
     else:
@@ -194,15 +196,14 @@ async def loop_state(store: Store, model: str | None = None) -> LoopState:
         "rules", "discover", "Cover every rule with cases", not uncovered, len(uncovered),
         rules_hint,
         (KeyHint("cases.filter", "/", f"rule:{first_rule}"),
-         KeyHint("cases.generate", "G", "generates cases for it")), applies=extracted > 0))
+         KeyHint("cases.generate", "G", "generates some")), applies=extracted > 0))
     explained = verdicts.failing_explained
     steps.append(Step(
         "revise", "revise", "Draft a revision from the failures", explained == 0, explained,
-        (f"{_plural(explained, 'bad or unsure answer')} of {v} "
-         f"{'says' if explained == 1 else 'say'} why: draft v{newest.number + 1}"
+        (f"{_plural(explained, 'failure')} {'has' if explained == 1 else 'have'} a rationale"
          if explained else f"the bad and unsure answers of {v} need a rationale first"
          if verdicts.failing else f"no bad or unsure answer of {v} yet"),
-        (KeyHint("app.prompt", "p", "opens the prompt"),
-         KeyHint("prompt.draft_revision", "ctrl+d", "drafts it")),
+        (KeyHint("app.prompt", "p", "opens the prompt", terse=True),
+         KeyHint("prompt.draft_revision", "ctrl+d", f"drafts v{newest.number + 1}")),
         applies=verdicts.failing > 0))
     return LoopState(newest.number, tuple(steps))

@@ -26,9 +26,11 @@ def key_display(app: App[object], hint: KeyHint) -> str:
     return app.get_key_display(Binding(remapped.split(",")[0], ""))
 
 
-def how(app: App[object], keys: tuple[KeyHint, ...]) -> str:
-    """The keys of a step in words: "l opens them, then r writes why"."""
-    return ", then ".join(f"{key_display(app, hint)} {hint.does}" for hint in keys)
+def how(app: App[object], keys: tuple[KeyHint, ...], *, terse: bool = False) -> str:
+    """The keys of a step in words: "l opens them, then r writes one" (`terse`, for the
+    line: "l, then r writes one")."""
+    return ", then ".join(key_display(app, hint) if terse and hint.terse
+                          else f"{key_display(app, hint)} {hint.does}" for hint in keys)
 
 
 def line_text(app: App[object], state: LoopState) -> str:
@@ -39,7 +41,7 @@ def line_text(app: App[object], state: LoopState) -> str:
         return (f"Up to date under v{state.version_number}: nothing waits. "
                 f"{key_display(app, KeyHint('cases.generate', 'G', ''))} finds new cases")
     keys = tuple(hint for hint in step.keys if hint.in_line)
-    return f"{step.stage_word} · Next: {step.hint} — {how(app, keys)}"
+    return f"{step.stage_word}: {step.hint} — {how(app, keys, terse=True)}"
 
 
 class LoopLine(Horizontal):
