@@ -57,14 +57,13 @@ class LoopFacts:
         """Active cases with no ok answer under the version (of `model`; None: of any
         model): what running the version (R) would call the model for. An error answer
         is no answer (the run tries it again)."""
-        sql = ("SELECT count(*) FROM cases c WHERE c.state = ? AND NOT EXISTS ("
-               "SELECT 1 FROM output o WHERE o.case_id = c.id AND o.version_id = ?"
-               " AND o.status = 'ok'")
-        params: list[Any] = [_ACTIVE, version_id]
-        if model is not None:
-            sql += " AND o.model = ?"
-            params.append(model)
-        return int(await self._db.scalar(sql + ")", params))
+        # NOT IN over a sub-query SQLite reads once: a correlated NOT EXISTS let the
+        # planner scan the version's outputs for every case (minutes at 100,000).
+        answered = ("SELECT case_id FROM output WHERE version_id = ? AND status = 'ok'"
+                    + (" AND model = ?" if model is not None else ""))
+        params: list[Any] = [_ACTIVE, version_id] + ([model] if model is not None else [])
+        return int(await self._db.scalar(
+            f"SELECT count(*) FROM cases WHERE state = ? AND id NOT IN ({answered})", params))
 
     async def verdicts(self, version_id: int, model: str | None = None) -> VerdictCounts:
         """The active cases' ok answers under the version, counted by their current
