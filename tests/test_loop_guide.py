@@ -142,3 +142,18 @@ async def test_the_line_shows_remapped_keys(project: Path, make_test_app) -> Non
         text = screen_text(app)
         assert "2 answers wait for a label — f2 labels them" in text
         assert "f3 the loop" in text
+
+
+def test_while_the_newest_version_runs_the_line_says_so_instead_of_R() -> None:
+    from coevo_tui.services.workflow import KeyHint, LoopState, Step
+    from coevo_tui.widgets.loop_line import line_text
+
+    class KeymapOnly:  # what line_text reads of the app: the keymap Textual applies
+        _keymap = {"app.stop_job": ""}
+
+    run = Step("run", "run", "Run v1 over the test set", False, 3,
+               "3 cases have no answer under v1", (KeyHint("app.run", "R", "runs them"),))
+    state = LoopState(1, (run,))
+    app = KeymapOnly()
+    assert line_text(app, state) == "Run: 3 cases have no answer under v1 — R runs them"
+    assert line_text(app, state, running=True) == "Run: v1 is running — X stops it"

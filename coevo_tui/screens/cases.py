@@ -229,8 +229,8 @@ class CasesScreen(CoevoScreen):
         if self.app.screen is not self:
             return  # shown again on resume (on_screen_resume reads the verdicts anyway)
         self._show_counts()
-        if not job.running:  # answers, candidates or judge verdicts landed
-            self.refresh_loop()
+        if not job.running or (isinstance(job, TestSetRun) and job.summary is None):
+            self.refresh_loop()  # a run started, or answers, candidates or verdicts landed
         if not job.running and isinstance(job, TestSetRun):
             self.refresh_verdicts()
         elif isinstance(job, AssistJob) and job.task in ("candidates", "similar"):
@@ -718,8 +718,10 @@ class CasesScreen(CoevoScreen):
             self.loop_line.set_class(not self._loop_line_shown, "-hidden")
         if not self._loop_line_shown:
             return
-        self._loop_state = await self._read_loop()
-        self.loop_line.show_state(self._loop_state, self.key_for("cases.loop", "L"))
+        self._loop_state = state = await self._read_loop()
+        newest = await self.store.versions.latest()
+        running = self.jobs.running_run(newest.id) is not None
+        self.loop_line.show_state(state, self.key_for("cases.loop", "L"), running=running)
 
     def action_loop_panel(self) -> None:
         panel = LoopPanel(self._loop_state, self._read_loop,

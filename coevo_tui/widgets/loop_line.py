@@ -33,13 +33,17 @@ def how(app: App[object], keys: tuple[KeyHint, ...], *, terse: bool = False) -> 
                           else f"{key_display(app, hint)} {hint.does}" for hint in keys)
 
 
-def line_text(app: App[object], state: LoopState) -> str:
+def line_text(app: App[object], state: LoopState, *, running: bool = False) -> str:
     """What the loop line says: the stage, the next step and its keys (the keys only the
-    panel needs, like `n` on Label, are left out to keep it to one line)."""
+    panel needs, like `n` on Label, are left out to keep it to one line). `running`: the
+    newest version is being run right now, so the run step says so instead of `R`."""
     step: Step | None = state.next
     if step is None:
         return (f"Up to date under v{state.version_number}: nothing waits. "
                 f"{key_display(app, KeyHint('cases.generate', 'G', ''))} finds new cases")
+    if running and step.name == "run":
+        stop = key_display(app, KeyHint("app.stop_job", "X", ""))
+        return f"{step.stage_word}: v{state.version_number} is running — {stop} stops it"
     keys = tuple(hint for hint in step.keys if hint.in_line)
     return f"{step.stage_word}: {step.hint} — {how(app, keys, terse=True)}"
 
@@ -56,10 +60,12 @@ class LoopLine(Horizontal):
         yield Static("", id="loop-line-text")
         yield Static("", id="loop-line-key")
 
-    def show_state(self, state: LoopState, panel_key: str) -> None:
-        """Show `state`'s next step, and `panel_key` as the key to the whole loop."""
+    def show_state(self, state: LoopState, panel_key: str, *, running: bool = False) -> None:
+        """Show `state`'s next step, and `panel_key` as the key to the whole loop
+        (`running`: the newest version is being run)."""
         self.state = state
         self.query_one("#loop-line-text", Static).update(
-            Text(line_text(self.app, state), no_wrap=True, overflow="ellipsis"))
+            Text(line_text(self.app, state, running=running), no_wrap=True,
+                 overflow="ellipsis"))
         self.query_one("#loop-line-key", Static).update(f"{panel_key} the loop")
         self.set_class(state.next is None, "-done")
