@@ -58,9 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write the test set as JSONL, CSV or a promptfoo config")
     p.add_argument("path", metavar="PATH")
-    p.add_argument("file", metavar="FILE", help="'-' for standard output")
+    p.add_argument("file", metavar="FILE", help="'-' for standard output; for promptfoo, "
+                   "a folder gets promptfooconfig.yaml and tests.yaml")
     p.add_argument("--format", choices=("jsonl", "csv", "promptfoo"),
                    help="default: from the extension")
+    p.add_argument("--versions", metavar="N,M",
+                   help="promptfoo: the prompt versions to compare (default: the newest)")
 
     p = sub.add_parser("run", help="run every active case through the model, headless")
     p.add_argument("path", metavar="PATH")

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from textual.worker import Worker
 
     from coevo_tui.assist.events import AssistSummary
+    from coevo_tui.assist.revision import RevisionDraft
     from coevo_tui.domain.model import Case, Judgement, PromptVersion
     from coevo_tui.llm.runner import RunSummary
     from coevo_tui.session import Session
@@ -142,13 +143,15 @@ class TestSetRun(Job):
 
 class AssistJob(Job):
     """An assistant task as an app job: `task` is "candidates" (a batch for the review
-    queue, under a version), "similar" (cases similar to one case) or "judge" (a verdict
-    for each unlabelled answer of a version). It keeps the task's live `AssistSummary`,
+    queue, under a version), "similar" (cases similar to one case), "judge" (a verdict
+    for each unlabelled answer of a version) or "revision" (a draft of the next version,
+    kept in `draft` for the Prompt screen to take). It keeps the task's live `AssistSummary`,
     the candidates stored so far (`added`) and the verdicts (`judged`, by output id);
     `written` counts the characters of the answer so far, which is all there is to show
     while a slow model writes its first item."""
 
-    TITLES = {"candidates": "generate {}", "similar": "similar to {}", "judge": "judge {}"}
+    TITLES = {"candidates": "generate {}", "similar": "similar to {}", "judge": "judge {}",
+              "revision": "draft from {}"}
 
     def __init__(self, task: str, subject_id: int, subject: str) -> None:
         super().__init__(("assist", task, subject_id), self.TITLES[task].format(subject))
@@ -162,6 +165,11 @@ class AssistJob(Job):
         # What it does before its first words, said while a slow model is quiet
         # ("extracting the rules of v2 first"); None once the answer flows.
         self.phase: str | None = None
+        self.rules_written = 0
+        # "revision": the draft when it came (`draft.error` says why there is none), and
+        # whether the Prompt screen has put it in its editor yet.
+        self.draft: RevisionDraft | None = None
+        self.draft_taken = False
 
     def handle(self, event: object) -> None:
         from coevo_tui.assist.events import (
@@ -170,12 +178,20 @@ class AssistJob(Job):
             AssistText,
             CandidateAdded,
             Judged,
+            RevisionDrafted,
             RulesExtracted,
+            RulesText,
         )
 
         if isinstance(event, AssistText):
             self.written += len(event.text)
             self.phase = None
+        elif isinstance(event, RevisionDrafted):
+            self.draft = event.draft
+        elif isinstance(event, RulesText):
+            self.rules_written += len(event.text)
+            # Short enough for the 80-column progress line.
+            self.phase = f"extracting {self.subject}'s rules, {self.rules_written} chars"
         elif isinstance(event, RulesExtracted):
             self.phase = f"{len(event.rules)} rules found; writing cases"
         elif isinstance(event, CandidateAdded):
@@ -201,6 +217,11 @@ class AssistJob(Job):
         return summary.generated + summary.unusable
 
     def progress_text(self) -> str:
+        if self.task == "revision":  # one answer: no count, only what it has written
+            if self.running:
+                writing = f"writing, {self.written} chars" if self.written else "asking"
+                return f"{self.title} ({writing})"
+            return f"{self.title} {'stopped' if self.stopped else 'done'}"
         summary = self.summary
         if summary is None:
             return f"{self.title} starting"
@@ -215,6 +236,13 @@ class AssistJob(Job):
         return text
 
     def ending(self) -> tuple[str, str] | None:
+        if self.task == "revision":
+            if self.draft is None:
+                return None  # stopped (said by the stop) or failed (said by the app)
+            if self.draft.error:
+                return f"No draft: {self.draft.error}", "warning"
+            return (f"The draft of a revision of {self.subject} is ready: p shows it",
+                    "information")
         summary = self.summary
         if self.failed is not None or summary is None:
             return None
@@ -260,6 +288,15 @@ async def start_similar(jobs: Jobs, session: Session, case: Case, *, n: int = 5
 
     job = AssistJob("similar", case.id, case.ext_id)
     return jobs.start(job, similar.generate(session, case.id, n))  # type: ignore[return-value]
+
+
+def start_revision(jobs: Jobs, session: Session, version: PromptVersion) -> AssistJob:
+    """Have the assistant draft a revision of `version` (the newest) from its bad and
+    unsure cases, as an app job (the running one if a draft is being written)."""
+    from coevo_tui.assist import revision
+
+    job = AssistJob("revision", version.id, f"v{version.number}")
+    return jobs.start(job, revision.drafting(session))  # type: ignore[return-value]
 
 
 def start_judge(jobs: Jobs, session: Session, version: PromptVersion,
@@ -313,6 +350,13 @@ class Jobs:
         first."""
         return [job for job in self.running() if isinstance(job, AssistJob)
                 and (not tasks or job.task in tasks)]
+
+    def latest_assist(self, *tasks: str) -> AssistJob | None:
+        """The assistant job (of `tasks`) started last, running or ended, if any."""
+        for job in reversed(list(self._jobs.values())):
+            if isinstance(job, AssistJob) and (not tasks or job.task in tasks):
+                return job
+        return None
 
     def summary_text(self) -> str:
         """Every running job's progress on one line ("run v2 12/54 · judge v2 3/40")."""

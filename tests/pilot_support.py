@@ -19,8 +19,9 @@ from textual.screen import Screen
 ScreenT = TypeVar("ScreenT", bound=Screen)
 
 
-async def wait_for(pilot, condition: Callable[[], object], what: str, limit: int = 500) -> None:
-    """Pause until `condition()` holds (a hang guard, not a speed assertion)."""
+async def wait_for(pilot, condition: Callable[[], object], what: str, limit: int = 3000) -> None:
+    """Pause until `condition()` holds (a hang guard, not a speed assertion: the default
+    allows a minute, as a loaded shared machine needs; a hang still fails)."""
     for _ in range(limit):
         if condition():
             return
@@ -87,7 +88,7 @@ async def settle(app: App, pilot, limit: int = 500, *, leave: Iterable[str] = ()
 
 
 async def wait_for_screen(app: App, pilot, screen_type: type[ScreenT],
-                          limit: int = 500) -> ScreenT:
+                          limit: int = 3000) -> ScreenT:
     """Wait until the app shows a mounted screen of `screen_type` (one a key opened, a
     dialog) and return it. Its workers may still run: `settle` waits for them."""
     await wait_for(pilot, lambda: isinstance(app.screen, screen_type) and app.screen.is_mounted,

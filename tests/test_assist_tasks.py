@@ -25,6 +25,7 @@ from coevo_tui.assist.events import (
     ItemRejected,
     Judged,
     RulesExtracted,
+    RulesText,
 )
 from coevo_tui.domain.errors import NotFound, UserError
 from coevo_tui.domain.model import (
@@ -260,6 +261,37 @@ async def test_rules_are_extracted_first_when_the_version_has_none(
     assert [r.title for r in extracted.rules] == ["No slurs", "No threats"]
     assert [e.case.rule_number for e in events if isinstance(e, CandidateAdded)] == [2, 2]
     assert [e.entity for e in await assist_events(session.store)] == ["rules", "candidates"]
+
+
+async def test_the_rules_answer_shows_as_it_streams_and_a_stop_cancels_it(
+        session: Session, fake_provider: FakeModel) -> None:
+    # A slow model spends minutes on the rules before the batch: its words are shown as
+    # they come, and a stop then ends the model's stream and stores no half list.
+    store = session.store
+    rules_answer = json.dumps({"rules": [{"number": 1, "title": "No slurs", "text": ""}]})
+    fake_provider.script([rules_answer[:10], rules_answer[10:20], rules_answer[20:]])
+    fake_provider.hold(after_chunks=2)
+    events = candidates.generate(session, n=2)
+    written = ""
+    try:
+        async with contextlib.aclosing(events):
+            async for event in events:
+                assert not isinstance(event, (RulesExtracted, CandidateAdded))
+                if isinstance(event, RulesText):
+                    written += event.text
+                    if written == rules_answer[:20]:
+                        break
+    finally:
+        fake_provider.release()
+    assert written == rules_answer[:20]
+    assert fake_provider.streams_cancelled == 1
+    assert await store.rules.for_version((await store.versions.latest()).id) == []
+    # Asked again, the same streamed answer is taken whole.
+    fake_provider.script(rules_answer, cases_answer(item("a", 1)))
+    events_again = await collect(candidates.generate(session, n=1))
+    assert "".join(e.text for e in events_again if isinstance(e, RulesText)) == rules_answer
+    (extracted,) = [e for e in events_again if isinstance(e, RulesExtracted)]
+    assert [r.title for r in extracted.rules] == ["No slurs"]
 
 
 async def test_an_unknown_rule_or_count_is_refused_before_the_model_is_asked(

@@ -8,6 +8,7 @@ and the status bar naming the assistant."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -208,18 +209,19 @@ async def test_a_batch_appears_row_by_row_while_the_assistant_writes(
 async def test_a_quiet_assistant_says_what_it_does_first(
         project_path: Path, make_test_app, fake_provider: FakeModel,
         answers: AssistantAnswers) -> None:
-    # A version without rules: the assistant extracts them first (one answer, not
-    # streamed), which on the offline model takes minutes with nothing to show.
+    # A version without rules: the assistant extracts them first, which on the offline
+    # model takes minutes: the line says so, then counts the rules' answer as it comes.
     async with await Store.open(project_path, instructions=INSTRUCTIONS) as store:
         await store.cases.add_many([NewCase("gg ez", ext_id="c1")], source_name="test")
-    fake_provider.hold()
+    fake_provider.hold(after_chunks=2)  # the rules' answer: its first pieces only
     app = make_test_app(project_path, assistant_model=ASSISTANT)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _open_candidates(app, pilot)
         await pilot.press("G")
         await wait_for(pilot, lambda: fake_provider.held == 1, "the rules asked for")
-        await wait_for(pilot, lambda: "generate v1 0/10 (extracting the rules of v1 first)"
-                       in screen_text(app), "what it does, said")
+        await wait_for(pilot, lambda: re.search(r"generate v1 0/10 \(extracting v1's rules, "
+                                                r"[1-9]\d* chars\)", screen_text(app)),
+                       "the rules' answer counted as it streams, in 80 columns")
         fake_provider.release()
         await wait_for(pilot, lambda: len(screen.shown) == 3, "the batch")
         await settle(app, pilot)
@@ -251,6 +253,9 @@ async def test_the_batch_goes_on_when_its_screen_is_left(
                        "the counts on Cases")
         screen = await _open_candidates(app, pilot)
         assert [c.input for c in screen.shown] == ["one", "two"]
+        # The queue, opened after the batch ended elsewhere, says how it ended.
+        await wait_for(pilot, lambda: "Last batch: 2 cases under v1: 2 kept, 0 dropped"
+                       in screen_text(app), "the last batch's summary on the queue")
 
 
 async def test_x_stops_the_batch_and_keeps_what_arrived(
@@ -551,6 +556,65 @@ async def test_the_revision_draft_is_saved_with_its_motivating_cases(
     assert v2.instructions == drafted + " Always."
     assert v2.note == "Gloating is allowed (c1)."
     assert motivating == [(c1.id, label.id)]
+
+
+async def test_the_draft_is_an_app_job_that_outlives_the_prompt_screen(
+        project_path: Path, make_test_app, fake_provider: FakeModel,
+        answers: AssistantAnswers) -> None:
+    # On the offline model a draft takes minutes: its progress shows, leaving the screen
+    # does not lose it, and the draft is in the editor when the screen is opened again.
+    await _answered_project(project_path, labels={"c1": (Verdict.BAD, "Gloating is fine.")})
+    drafted = INSTRUCTIONS + "\n4. Gloating after a win is trash talk, not abuse."
+    answers.revision = {"instructions": drafted, "summary": "Gloating is allowed (c1).",
+                        "case_ids": ["c1"]}
+    fake_provider.hold(after_chunks=1)
+    app = make_test_app(project_path, assistant_model=ASSISTANT)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(app, pilot, "prompt")
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: fake_provider.held == 1, "the draft asked for")
+        await wait_for(pilot, lambda: re.search(r"draft from v1 \(writing, [1-9]\d* chars\)",
+                                                screen_text(app)), "its progress")
+        (job,) = app.jobs.running_assist("revision")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CasesScreen), "back on Cases")
+        assert job.running
+        fake_provider.release()
+        await wait_for(pilot, lambda: not job.running, "the draft written")
+        await wait_for(pilot, lambda: any("draft of a revision of v1 is ready: p shows it" in n
+                                          for n in _notes(app)), "the app says where")
+        screen = await open_screen(app, pilot, "prompt")
+        assert isinstance(screen, PromptScreen)
+        await wait_for(pilot, lambda: screen.mode == "diff", "the draft's diff")
+        assert screen.instructions_area.text == drafted
+        assert "Draft of v2 (the assistant's) against v1" in screen_text(app)
+    assert answers.asked.get("revision") == 1
+
+
+async def test_X_stops_a_draft_and_nothing_changes(
+        project_path: Path, make_test_app, fake_provider: FakeModel,
+        answers: AssistantAnswers) -> None:
+    await _answered_project(project_path, labels={"c1": (Verdict.BAD, "Gloating is fine.")})
+    answers.revision = {"instructions": INSTRUCTIONS + "\n4. More.", "summary": "More.",
+                        "case_ids": ["c1"]}
+    fake_provider.hold(after_chunks=1)
+    app = make_test_app(project_path, assistant_model=ASSISTANT)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(app, pilot, "prompt")
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: fake_provider.held == 1, "the draft asked for")
+        (job,) = app.jobs.running_assist("revision")
+        # The editor is read-only meanwhile (the draft would replace what is typed) and
+        # has given the focus away, so X reaches the app.
+        assert screen.instructions_area.read_only
+        assert not screen.instructions_area.has_focus
+        await pilot.press("X")
+        await wait_for(pilot, lambda: not job.running, "the draft stopped")
+        await wait_for(pilot, lambda: any("Draft stopped" in n for n in _notes(app)), "said")
+        assert screen.mode == "edit" and screen.instructions_area.text == INSTRUCTIONS
+        assert not screen.instructions_area.read_only
+    fake_provider.release()
+    assert fake_provider.streams_cancelled == 1
 
 
 async def test_no_draft_without_bad_or_unsure_cases_says_why(

@@ -19,6 +19,10 @@ from coevo_tui.domain.model import CaseSource, NewRule
 from coevo_tui.screens.candidates import CandidatesScreen
 from coevo_tui.store import NewCase, Store
 
+# Named, so the pictures do not depend on whether the offline model is installed here
+# (without a model, the assistant is the offline one where it is installed).
+ASSISTANT = "coevo-fake/assistant"
+
 INSTRUCTIONS = ("You moderate game chat.\n1. No slurs.\n2. No threats of real violence.\n"
                 "3. Trash talk is fine.\n4. Flag doxxing.")
 RULES = [NewRule(1, "No slurs"), NewRule(2, "No real threats"),
@@ -89,12 +93,12 @@ def _opened(*keys: str):
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_candidates_screen(snap_compare, project: Path, size: tuple[int, int]) -> None:
-    assert snap_compare(make_app(project, keymap={}), terminal_size=size,
+    assert snap_compare(make_app(project, keymap={}, assistant_model=ASSISTANT), terminal_size=size,
                         run_before=_opened("down"))
 
 
 def test_candidates_screen_with_rejected_without_colour(
         snap_compare, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
-    assert snap_compare(make_app(project, keymap={}), terminal_size=(80, 24),
+    assert snap_compare(make_app(project, keymap={}, assistant_model=ASSISTANT), terminal_size=(80, 24),
                         run_before=_opened("r", "end"))

@@ -23,7 +23,7 @@ from coevo_tui.store.formats import (
     parse_csv,
     parse_jsonl,
     promptfoo_provider,
-    yaml_str,
+    promptfoo_yaml,
 )
 
 
@@ -454,8 +454,8 @@ def test_promptfoo_provider_names(model, provider) -> None:
 
 
 @pytest.mark.parametrize("text", TRICKY + ["", "\x00\x1f\x7f\x9f", "\ufffe", "\\u0041"])
-def test_yaml_str_reads_back_exactly(text) -> None:
-    assert yaml.safe_load("key: " + yaml_str(text)) == {"key": text}
+def test_promptfoo_yaml_reads_back_exactly(text) -> None:
+    assert yaml.safe_load(promptfoo_yaml({"key": text})) == {"key": text}
 
 
 def test_exports_never_hold_api_keys(tmp_path, capsys, monkeypatch) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from coevo_tui.assist.events import AssistSummary
 from coevo_tui.domain.errors import StorageError
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from coevo_tui.llm.structured import JsonItemsDone, StructuredResult
     from coevo_tui.session import Session
     from coevo_tui.store import Store
+
+T = TypeVar("T")
 
 # Sampling per task: generating wants variety, judging and extracting want the same
 # answer every time. `drop_params` lets litellm leave out what a model does not take
@@ -147,3 +149,28 @@ def one_line(text: str, limit: int = 240) -> str:
         if line.strip():
             return quoted(line.strip(), limit)
     return ""
+
+
+async def text_while(work: Callable[[Callable[[str], object]], Awaitable[T]], found: list[T]
+                     ) -> AsyncIterator[str]:
+    """Run `work(on_text)` and yield each piece of text it hands `on_text` as it comes
+    (a task's event stream showing a slow model write), then put its result in `found`.
+    Closing the stream cancels the work. Use with `contextlib.aclosing`."""
+    pieces: asyncio.Queue[str] = asyncio.Queue()
+    task = asyncio.ensure_future(work(pieces.put_nowait))
+    try:
+        while not task.done():
+            piece = asyncio.ensure_future(pieces.get())
+            await asyncio.wait({task, piece}, return_when=asyncio.FIRST_COMPLETED)
+            if piece.done():
+                yield piece.result()
+            else:
+                piece.cancel()
+        while not pieces.empty():
+            yield pieces.get_nowait()
+        found.append(task.result())
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -31,7 +31,7 @@ from coevo_tui.assist.events import (
     ItemRejected,
     RulesExtracted,
 )
-from coevo_tui.assist.rules import ensure_rules, example_json, rules_text
+from coevo_tui.assist.rules import RulesResult, ensure_rules_shown, example_json, rules_text
 from coevo_tui.assist.duplicates import DuplicateFilter
 from coevo_tui.domain.errors import UserError
 from coevo_tui.llm.embeddings import embedding_choice
@@ -199,7 +199,12 @@ async def generate(session: Session, n: int = 10, rule: int | None = None
         _check_rule(version, stored, rule)  # refused before anything is done
     summary = assistant.summary(TASK, f"v{version.number}", total=n)
     yield AssistStarted(TASK, n, summary)
-    rules, extraction = await ensure_rules(session, version, assistant=assistant)
+    found: list[tuple[list[PolicyRule], RulesResult | None]] = []
+    shown = ensure_rules_shown(session, version, assistant, found)
+    async with contextlib.aclosing(shown):  # a stop here cancels the extraction at once
+        async for piece in shown:
+            yield piece
+    rules, extraction = found[0]
     if extraction is not None:
         if rules:
             yield RulesExtracted(version.id, tuple(rules))

@@ -172,6 +172,14 @@ class AssistText:
 
 
 @dataclass(frozen=True)
+class RulesText:
+    """A piece of the rules' answer as it arrives, while a version's rules are extracted
+    before the task's own call (progress on a slow model)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class CandidateAdded:
     """A generated or similar case, stored in the review queue."""
 
@@ -205,9 +213,18 @@ class Judged:
 
 
 @dataclass(frozen=True)
+class RevisionDrafted:
+    """The assistant's draft of a revision (`draft.error` says why there is none); an
+    `assist.revision.RevisionDraft`."""
+
+    draft: Any
+
+
+@dataclass(frozen=True)
 class AssistFinished:
     summary: AssistSummary
 
 
-AssistEvent = (AssistStarted | RulesExtracted | RulesAssigned | AssistText | CandidateAdded
-               | CandidateDropped | ItemRejected | Judged | AssistFinished)
+AssistEvent = (AssistStarted | RulesExtracted | RulesAssigned | RulesText | AssistText
+               | CandidateAdded | CandidateDropped | ItemRejected | Judged | RevisionDrafted
+               | AssistFinished)

@@ -9,11 +9,14 @@ rationales motivated it) as the version's motivation (`RevisionDraft.motivating`
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from coevo_tui.assist.assistant import Assistant, quoted
+from coevo_tui.assist.assistant import Assistant, quoted, text_while
+from coevo_tui.assist.events import AssistEvent, AssistText, RevisionDrafted
 from coevo_tui.assist.rules import example_json
 from coevo_tui.domain.model import CaseState, PromptVersion, Verdict
 from coevo_tui.llm.client import ModelCall
@@ -168,9 +171,11 @@ async def failing_cases(session: Session, version: PromptVersion) -> list[Failin
     return result[:MAX_CASES]
 
 
-async def draft(session: Session) -> RevisionDraft:
+async def draft(session: Session, on_text: Callable[[str], object] | None = None
+                ) -> RevisionDraft:
     """Draft a revision of the newest version from its bad and unsure cases (nothing is
-    stored). Leaves one "assist" event when the model was asked."""
+    stored). Leaves one "assist" event when the model was asked. With `on_text`, the
+    answer is streamed to it as it comes."""
     store = session.store
     version = await store.versions.latest()
     cases = await failing_cases(session, version)
@@ -185,7 +190,7 @@ async def draft(session: Session) -> RevisionDraft:
                                      build_call(assistant, version, session.project.task,
                                                 cases),
                                      schema([c.ext_id for c in cases]), name="revision",
-                                     urgent=True)
+                                     urgent=True, on_text=on_text)
         assistant.count(summary, result)
         if not result.ok:
             summary.errors += 1
@@ -200,3 +205,15 @@ async def draft(session: Session) -> RevisionDraft:
         summary.done = len(drafted.case_ids)
     return RevisionDraft(drafted.instructions, drafted.summary, drafted.case_ids,
                          drafted.label_ids, (*result.problems, *drafted.problems))
+
+
+async def drafting(session: Session) -> AsyncIterator[AssistEvent]:
+    """`draft` as a task's events, for an app job: `AssistText` as the answer comes, then
+    one `RevisionDrafted` (with the draft, or its error). Closing the stream stops the
+    model."""
+    found: list[RevisionDraft] = []
+    pieces = text_while(lambda on_text: draft(session, on_text), found)
+    async with contextlib.aclosing(pieces):
+        async for piece in pieces:
+            yield AssistText(piece)
+    yield RevisionDrafted(found[0])

@@ -10,12 +10,13 @@ counts the whole test set.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from coevo_tui.assist.assistant import Assistant, quoted
+from coevo_tui.assist.assistant import Assistant, quoted, text_while
 from coevo_tui.assist.events import (
     AssistEvent,
     AssistFinished,
@@ -23,6 +24,7 @@ from coevo_tui.assist.events import (
     ItemRejected,
     RulesAssigned,
     RulesExtracted,
+    RulesText,
 )
 from coevo_tui.domain.model import CaseState, NewRule, PolicyRule, PromptVersion
 from coevo_tui.llm.client import ModelCall
@@ -129,9 +131,11 @@ def parse(value: Any) -> tuple[list[NewRule], list[str]]:
 
 
 async def extract(session: Session, version: PromptVersion, *,
-                  assistant: Assistant | None = None) -> RulesResult:
+                  assistant: Assistant | None = None,
+                  on_text: Callable[[str], object] | None = None) -> RulesResult:
     """Ask the assistant for the rules of `version` (not stored; see `ensure_rules`).
-    Leaves one "assist" event. A version with empty instructions has no rules."""
+    Leaves one "assist" event. A version with empty instructions has no rules. With
+    `on_text`, the answer is streamed to it as it comes."""
     assistant = assistant or Assistant(session)
     summary = assistant.summary(TASK, f"v{version.number}")
     if not version.instructions.strip():
@@ -141,7 +145,7 @@ async def extract(session: Session, version: PromptVersion, *,
     try:
         result = await complete_json(assistant.client, build_call(
             assistant, session.project.task, version.instructions), SCHEMA, name="rules",
-            urgent=True)
+            urgent=True, on_text=on_text)
         assistant.count(summary, result)
         if not result.ok:
             summary.errors += 1
@@ -164,7 +168,8 @@ async def extract(session: Session, version: PromptVersion, *,
 
 
 async def ensure_rules(session: Session, version: PromptVersion, *,
-                       assistant: Assistant | None = None
+                       assistant: Assistant | None = None,
+                       on_text: Callable[[str], object] | None = None
                        ) -> tuple[list[PolicyRule], RulesResult | None]:
     """The version's rules, extracted and stored first if it has none. Returns (the
     rules, the extraction's result when one was made); the rules are empty when the
@@ -172,10 +177,23 @@ async def ensure_rules(session: Session, version: PromptVersion, *,
     rules = await session.store.rules.for_version(version.id)
     if rules or not version.instructions.strip():
         return rules, None
-    result = await extract(session, version, assistant=assistant)
+    result = await extract(session, version, assistant=assistant, on_text=on_text)
     if result.rules:
         rules = await session.store.rules.replace(version.id, result.rules)
     return rules, result
+
+
+async def ensure_rules_shown(session: Session, version: PromptVersion, assistant: Assistant,
+                             found: list[tuple[list[PolicyRule], RulesResult | None]]
+                             ) -> AsyncIterator[RulesText]:
+    """`ensure_rules` for a task's event stream: yields the extraction's answer as it
+    comes (a slow model takes minutes over it, and the user should see it write), then
+    puts (rules, extraction) in `found`. Closing the stream cancels the extraction."""
+    pieces = text_while(lambda on_text: ensure_rules(session, version, assistant=assistant,
+                                                     on_text=on_text), found)
+    async with contextlib.aclosing(pieces):
+        async for piece in pieces:
+            yield RulesText(piece)
 
 
 def rules_text(rules: list[PolicyRule]) -> str:
@@ -245,7 +263,12 @@ async def assign(session: Session, version: PromptVersion) -> AsyncIterator[Assi
                if state == CaseState.ACTIVE.value and rule is None]
     summary = assistant.summary(ASSIGN_TASK, f"v{version.number}", total=len(waiting))
     yield AssistStarted(ASSIGN_TASK, len(waiting), summary)
-    rules, extraction = await ensure_rules(session, version, assistant=assistant)
+    found: list[tuple[list[PolicyRule], RulesResult | None]] = []
+    shown = ensure_rules_shown(session, version, assistant, found)
+    async with contextlib.aclosing(shown):  # a stop here cancels the extraction at once
+        async for piece in shown:
+            yield piece
+    rules, extraction = found[0]
     if extraction is not None and rules:
         yield RulesExtracted(version.id, tuple(rules))
     if not rules or not waiting:

@@ -4,7 +4,10 @@ Import checks the whole file before the project is opened, so a bad file never t
 (or creates) the project; the rows then go in as one transaction with one `import` event.
 Export refuses a project that does not exist (it would be created empty) and writes FILE
 through a temporary file beside it, so a failed export leaves no half-written FILE (a
-device or a FIFO, such as /dev/null, is written to directly instead).
+device or a FIFO, such as /dev/null, is written to directly instead). The promptfoo export
+to a folder (an existing one, or a new name without a .yaml/.yml extension) writes two
+files there, promptfooconfig.yaml and the tests.yaml it reads; to a .yaml file or '-', one
+config with the tests inside.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import TextIO
 
 from coevo_tui.domain.errors import ProjectFileError, UserError, shown_name
+from coevo_tui.domain.model import PromptVersion
 from coevo_tui.store import formats
 from coevo_tui.store.faults import storage_error
 from coevo_tui.store.project_file import ProjectAppeared, check_project_file
@@ -40,7 +44,8 @@ def main(args: argparse.Namespace) -> int:
         created, new_cases = read_import(path, args.file, args.format)
         return asyncio.run(import_cases(path, args.file, new_cases, created=created))
     if args.command == "export":
-        return asyncio.run(export_cases(Path(args.path), args.file, args.format))
+        return asyncio.run(export_cases(Path(args.path), args.file, args.format,
+                                        versions=args.versions))
     raise AssertionError(args.command)
 
 
@@ -78,19 +83,58 @@ async def import_cases(path: Path, file: str, new_cases: list[NewCase], *,
     return 0
 
 
-async def export_cases(path: Path, file: str, fmt: str | None = None) -> int:
-    """Write every case of the project at `path` to FILE ('-' for standard output)."""
+async def export_cases(path: Path, file: str, fmt: str | None = None, *,
+                       versions: str | None = None) -> int:
+    """Write every case of the project at `path` to FILE ('-' for standard output). The
+    promptfoo export holds the prompt versions numbered in `versions` ("1,3"; default:
+    the newest), and to a folder FILE writes its config and tests files there."""
+    target = None if file == "-" else Path(file)
     fmt = formats.export_format(file, fmt)
+    numbers = None
+    if versions is not None:
+        if fmt != "promptfoo":
+            raise UserError("--versions: only the promptfoo export holds prompt versions; "
+                            "nothing exported")
+        numbers = parse_version_numbers(versions)
     if not path.exists():
         raise ProjectFileError(f"{shown_name(path)}: no such project file; nothing exported")
     check_project_file(path)
-    target = None if file == "-" else Path(file)
-    if target is not None:
+    folder = target if fmt == "promptfoo" and target is not None and \
+        _is_folder_target(target) else None
+    if folder is not None:
+        _check_folder_target(path, folder)
+    elif target is not None:
         _check_target(path, target)
     async with await Session.open_existing(path, reading=True,
                                            missing="nothing exported") as session:
-        with _output(target) as out:
-            count = await _write(session.store, fmt, out)
+        store = session.store
+        if fmt == "promptfoo":
+            chosen = await _chosen_versions(store, numbers)
+            rules = await _case_rules(store, chosen[-1])
+            project = await store.settings.get()
+            if folder is not None:
+                created = _make_folder(folder)
+                try:
+                    with _output(folder / formats.PROMPTFOO_TESTS_FILE) as tests_out, \
+                            _output(folder / formats.PROMPTFOO_CONFIG_FILE) as out:
+                        count = await formats.write_promptfoo(
+                            store.answers.export_records(), out, project=project,
+                            versions=chosen, rules=rules, tests_out=tests_out)
+                except BaseException:
+                    if created:
+                        with contextlib.suppress(OSError):
+                            folder.rmdir()  # only if the failed export left it empty
+                    raise
+                print(f"exported {_count(count, 'test')} to {shown_name(folder)} (promptfoo: "
+                      f"{formats.PROMPTFOO_CONFIG_FILE} and {formats.PROMPTFOO_TESTS_FILE})")
+                return 0
+            with _output(target) as out:
+                count = await formats.write_promptfoo(
+                    store.answers.export_records(), out, project=project, versions=chosen,
+                    rules=rules)
+        else:
+            with _output(target) as out:
+                count = await _write(store, fmt, out)
     if target is not None:
         what = "test" if fmt == "promptfoo" else "case"
         print(f"exported {_count(count, what)} to {shown_name(target)} ({fmt})")
@@ -101,14 +145,85 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def parse_version_numbers(text: str) -> list[int]:
+    """The version numbers of `--versions N,M` (each at least 1, duplicates dropped, in
+    ascending order); a UserError naming the first bad item otherwise."""
+    numbers: set[int] = set()
+    for item in text.split(","):
+        item = item.strip()
+        if not item.isascii() or not item.isdigit() or int(item) < 1:
+            shown = repr(item) if len(item) <= 20 else repr(item[:19] + "…")
+            raise UserError(f"--versions: {shown} is not a version number (give them as "
+                            "1,3); nothing exported")
+        numbers.add(int(item))
+    return sorted(numbers)
+
+
+async def _chosen_versions(store: Store, numbers: list[int] | None
+                           ) -> list[PromptVersion]:
+    """The versions numbered `numbers` (None: the newest), oldest first."""
+    if numbers is None:
+        return [await store.versions.latest()]
+    existing = {v.number: v for v in await store.versions.all()}
+    missing = [n for n in numbers if n not in existing]
+    if missing:
+        have = sorted(existing)
+        has = (f"it has version {have[0]}" if len(have) == 1 else
+               f"it has versions {have[0]} to {have[-1]}") if have else "it has no version"
+        raise UserError(f"--versions: no version {missing[0]} in "
+                        f"{shown_name(store.path)} ({has}); nothing exported")
+    return [existing[n] for n in numbers]
+
+
+async def _case_rules(store: Store, version: PromptVersion
+                      ) -> dict[str, tuple[int, str | None]]:
+    """Case id -> (number, title) of the rule it probes; the title is that of `version`'s
+    rule of that number, None when `version` has no such rule."""
+    titles = {r.number: r.title for r in await store.rules.for_version(version.id)}
+    return {c.ext_id: (c.rule_number, titles.get(c.rule_number))
+            for c in await store.cases.all() if c.rule_number is not None}
+
+
 async def _write(store: Store, fmt: str, out: TextIO) -> int:
     records = store.answers.export_records()
     if fmt == "jsonl":
         return await formats.write_jsonl(records, out)
-    if fmt == "csv":
-        return await formats.write_csv(records, out)
-    return await formats.write_promptfoo(records, out, project=await store.settings.get(),
-                                         version=await store.versions.latest())
+    return await formats.write_csv(records, out)
+
+
+def _is_folder_target(target: Path) -> bool:
+    """Whether the promptfoo export to `target` writes a folder: an existing folder, or a
+    path that does not exist yet and has no .yaml/.yml extension."""
+    if target.is_dir():
+        return True
+    return not target.exists() and target.suffix.lower() not in (".yaml", ".yml") and \
+        not target.is_symlink()
+
+
+def _check_folder_target(project: Path, folder: Path) -> None:
+    name = shown_name(folder)
+    if not folder.is_dir() and not folder.parent.is_dir():
+        raise UserError(f"{name}: folder {shown_name(folder.parent)} does not exist; "
+                        "nothing exported")
+    own = project.resolve()
+    for file_name in (formats.PROMPTFOO_CONFIG_FILE, formats.PROMPTFOO_TESTS_FILE):
+        file = folder / file_name
+        if file.is_dir():
+            raise UserError(f"{shown_name(file)}: is a folder; nothing exported")
+        if file.resolve() in {Path(str(own) + s) for s in ("", "-wal", "-shm", "-journal")}:
+            raise UserError(f"{shown_name(file)}: that is the project file itself; nothing "
+                            "exported")
+
+
+def _make_folder(folder: Path) -> bool:
+    """Create `folder` if it does not exist; whether it was created."""
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise _refusal(exc, folder) from None
+    return True
 
 
 def _check_target(project: Path, target: Path) -> None:

@@ -318,12 +318,16 @@ def _call_with(call: ModelCall, messages: list[dict[str, Any]],
 # ---------------------------------------------------------------------- the calls
 async def complete_json(client: ModelClient, call: ModelCall, schema: Schema, *,
                         name: str = "answer", urgent: bool = False, instruct: bool = True,
-                        parse_retries: int = DEFAULT_PARSE_RETRIES) -> StructuredResult:
+                        parse_retries: int = DEFAULT_PARSE_RETRIES,
+                        on_text: Callable[[str], object] | None = None) -> StructuredResult:
     """Ask `call` for JSON matching `schema`; the parsed, validated answer (never raises
     for the model's doing). `name` names the schema for the provider; `instruct=False`
-    leaves the messages as they are (the caller wrote the JSON instructions)."""
+    leaves the messages as they are (the caller wrote the JSON instructions). With
+    `on_text`, the answer is streamed and each piece handed to it as it comes (a slow
+    model's progress to show); the result is the same."""
     return await _ask(client, call, schema, name, lambda text: parse_json(text, schema),
-                      urgent=urgent, instruct=instruct, parse_retries=parse_retries)
+                      urgent=urgent, instruct=instruct, parse_retries=parse_retries,
+                      on_text=on_text)
 
 
 async def choose(client: ModelClient, call: ModelCall, choices: Sequence[str], *,
@@ -342,7 +346,8 @@ async def choose(client: ModelClient, call: ModelCall, choices: Sequence[str], *
 
 async def _ask(client: ModelClient, call: ModelCall, schema: Schema, name: str,
                interpret: Callable[[str], StructuredResult], *, urgent: bool, instruct: bool,
-               parse_retries: int, extra_instruction: str = "") -> StructuredResult:
+               parse_retries: int, extra_instruction: str = "",
+               on_text: Callable[[str], object] | None = None) -> StructuredResult:
     await load_litellm_async()  # before _format_level, which reads litellm's model list
     messages = [dict(m) for m in call.messages]
     if instruct:
@@ -355,9 +360,14 @@ async def _ask(client: ModelClient, call: ModelCall, schema: Schema, name: str,
     refusal: CallResult | None = None
     parses_left = parse_retries
     while True:
-        answer = await client.complete(
-            _call_with(call, messages + correction, _format(_FORMATS[level], sent, name)),
-            urgent=urgent)
+        asked = _call_with(call, messages + correction, _format(_FORMATS[level], sent, name))
+        if on_text is None and not _is_local(call.model):
+            answer = await client.complete(asked, urgent=urgent)
+        else:
+            # The offline model writes a long answer for minutes on a loaded machine: a
+            # stream's time limit is per piece, a completion's for the whole answer (which
+            # then failed and started again from nothing, six times).
+            answer = await _streamed(client, asked, urgent, on_text or _ignore)
         calls.append(answer)
         if not answer.ok:
             if _FORMATS[level] is not None and _refused_format(answer):
@@ -379,6 +389,27 @@ async def _ask(client: ModelClient, call: ModelCall, schema: Schema, name: str,
             return replace(result, error=error, text=answer.text, calls=tuple(calls))
         parses_left -= 1
         correction = _correction(answer.text, result.error or "")
+
+
+def _is_local(model: str) -> bool:
+    return model.partition("/")[0] == LOCAL_PROVIDER
+
+
+def _ignore(text: str) -> None:
+    """Text nobody shows."""
+
+
+async def _streamed(client: ModelClient, call: ModelCall, urgent: bool,
+                    on_text: Callable[[str], object]) -> CallResult:
+    """`client.complete(call)` by streaming, each piece of text handed to `on_text`."""
+    events = client.stream(call, urgent=urgent)
+    async with contextlib.aclosing(events):
+        async for event in events:
+            if isinstance(event, TextDelta):
+                on_text(event.text)
+            elif isinstance(event, StreamDone):
+                return event.result
+    raise RuntimeError("the stream ended without its result")  # client.stream always ends so
 
 
 def stream_json_items(client: ModelClient, call: ModelCall, schema: Schema, *,

@@ -126,9 +126,10 @@ class CandidatesScreen(CoevoScreen):
         self._apply_width(self.app.size.width)
         self.jobs.events.subscribe(self, self._on_job_event)
         self.jobs.changed.subscribe(self, self._job_changed)
+        # The batch going, or else how the last one ended (a batch asked for on Cases
+        # ends while the user is elsewhere; its notification is gone by the time they look).
         going = self.jobs.running_assist(*QUEUE_TASKS)
-        if going:
-            self._followed = going[-1]
+        self._followed = going[-1] if going else self.jobs.latest_assist(*QUEUE_TASKS)
         self._show_job()
         self.load()
 

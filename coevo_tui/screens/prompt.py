@@ -45,6 +45,7 @@ from textual.widgets.option_list import Option
 
 from coevo_tui.domain.model import CaseState, PromptVersion, Verdict, first_line
 from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
+from coevo_tui.jobs import JOB_ENDED, AssistJob, Job, JobEvent
 from coevo_tui.screens.base import CoevoScreen, stylesheet
 from coevo_tui.screens.dialogs.save_version import (
     MotivatingChoice,
@@ -158,6 +159,7 @@ class PromptScreen(CoevoScreen):
         self._discard = False  # esc twice: the user chose to drop the edit
         self._texts = ("", "")  # (instructions, template) as last edited
         self._drafting = False  # the assistant is writing a revision
+        self._draft_job: AssistJob | None = None  # the job writing it, while it does
         # The motivation came with a draft: only those cases are ticked when saving.
         self._motivating_only = bool(motivating)
 
@@ -204,6 +206,8 @@ class PromptScreen(CoevoScreen):
         self.version_list.border_title = "Versions"
         # Focus now, not after loading: a key pressed meanwhile must not be overtaken.
         self.instructions_area.focus()
+        self.jobs.events.subscribe(self, self._on_draft_job)
+        self.jobs.changed.subscribe(self, self._draft_changed)
         self._load()
 
     @work(group="prompt-load", exit_on_error=False)
@@ -228,6 +232,8 @@ class PromptScreen(CoevoScreen):
         self._texts = (instructions, template or "")
         self._show_editor_title()
         self._show_hint()
+        if kept is None:  # an unsaved edit that came back is not overwritten by a draft
+            self._resume_draft()
 
     def _fill_list(self, highlight: int | None = None) -> None:
         olist = self.version_list
@@ -498,28 +504,77 @@ class PromptScreen(CoevoScreen):
     # ------------------------------------------------------------------ the assistant's draft
     def action_draft_revision(self) -> None:
         if not self._drafting and self.versions:
-            self.draft_revision()
+            from coevo_tui.jobs import start_revision
 
-    @work(group="prompt-draft", exclusive=True, exit_on_error=False)
-    async def draft_revision(self) -> None:
-        """Ask the assistant for a revision of the newest version; put it in the editor
-        and show its diff against that version."""
-        from coevo_tui.assist import revision
+            self._follow_draft(start_revision(self.jobs, self.session, self.versions[-1]))
 
-        newest = self.versions[-1]
-        self._drafting = True
+    def _follow_draft(self, job: AssistJob) -> None:
+        """Show `job` (the assistant drafting a revision, an app job that goes on if this
+        screen is left) in the hint line until it ends, then take its draft."""
+        self._draft_job = job
+        self._set_drafting(job.running)
+        if job.running:
+            self._show_draft_progress()
+        else:
+            self._take_draft(job)
+
+    def _set_drafting(self, drafting: bool) -> None:
+        """While the assistant drafts, the editor is read-only (the draft would replace
+        what is typed meanwhile) and the focus leaves it, so X stops the draft."""
+        self._drafting = drafting
+        self.instructions_area.read_only = drafting
+        self.template_area.read_only = drafting
+        if drafting and isinstance(self.focused, TextArea):
+            self.version_list.focus()
         self.refresh_bindings()
-        hint = self.query_one("#prompt-hint", Static)
-        hint.update(Text(f"the assistant is drafting a revision of v{newest.number} from "
-                         "its bad and unsure cases…", no_wrap=True, overflow="ellipsis"))
-        try:
-            drafted = await revision.draft(self.session)
-        finally:
-            self._drafting = False
-            self.refresh_bindings()
+
+    def _show_draft_progress(self) -> None:
+        job = self._draft_job
+        if job is None or not job.running:
+            return
+        self.query_one("#prompt-hint", Static).update(Text(
+            f"assistant: {job.progress_text()} from the bad and unsure cases · X stops",
+            no_wrap=True, overflow="ellipsis"))
+
+    def _on_draft_job(self, job_event: JobEvent) -> None:
+        job = job_event.job
+        if job is self._draft_job and job_event.event is JOB_ENDED and self.is_attached:
+            self._set_drafting(False)
             self._show_hint()
+            self._take_draft(job)
+            if self.mode == "edit":
+                self.instructions_area.focus()
+
+    def _draft_changed(self, job: Job) -> None:
+        if job is self._draft_job:
+            self._show_draft_progress()
+
+    def _resume_draft(self) -> None:
+        """On opening: follow a draft being written, or take one that came while this
+        screen was closed."""
+        job = self.jobs.latest_assist("revision")
+        if job is not None and (job.running or (job.draft is not None and not job.draft_taken)):
+            self._follow_draft(job)
+
+    def shows_job(self, job: Job) -> bool:
+        """This screen says itself how a draft ended (the app stays quiet)."""
+        return isinstance(job, AssistJob) and job.task == "revision"
+
+    def _take_draft(self, job: AssistJob) -> None:
+        """Put the job's draft in the editor and show its diff against the version it
+        revises (or say why there is none)."""
+        self._draft_job = None
+        drafted = job.draft
+        if drafted is None or job.draft_taken:
+            if job.stopped:
+                self.notify("Draft stopped: nothing changed.", timeout=5)
+            return
+        job.draft_taken = True
         if drafted.error:
             self.notify(f"No draft: {drafted.error}", severity="warning", timeout=8)
+            return
+        newest = next((v for v in self.versions if v.id == job.key[2]), None)
+        if newest is None:
             return
         self.base = newest
         self._draft = drafted.instructions

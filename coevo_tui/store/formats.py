@@ -12,8 +12,10 @@ what an editor shows) and the reason. Decisions beyond the SPEC:
   `imported`, and outputs belong to prompt versions the new project does not have.
 - Tags are stripped and empty ones dropped, in both formats.
 
-Writing needs no YAML library: the promptfoo config is written by hand with every string
-double-quoted and escaped, which YAML 1.1 and 1.2 readers parse alike.
+Writing is deterministic: an unchanged project exports byte for byte the same file (cases
+in id order, keys in a fixed order, no time of export), so that a committed export diffs
+line by line. The promptfoo config is written with PyYAML, taught to quote what a YAML 1.2
+reader (promptfoo's) would read as a number.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import contextlib
 import csv
 import io
 import json
-import math
 import os
 import re
 import stat
@@ -30,6 +31,8 @@ import sys
 from collections.abc import AsyncIterable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
+
+import yaml
 
 from coevo_tui.domain.errors import ImportRejected, UserError, shown_name
 from coevo_tui.domain.model import CaseSource, CaseState, Project, PromptVersion
@@ -512,92 +515,201 @@ def promptfoo_messages(version: PromptVersion) -> list[dict[str, str]]:
     return messages
 
 
-def yaml_str(value: str) -> str:
-    """A YAML double-quoted scalar for any string (escapes are common to YAML 1.1 and 1.2)."""
-    out = ['"']
-    for ch in value:
-        code = ord(ch)
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif (code < 0x20 or 0x7F <= code <= 0x9F or ch in "\u2028\u2029\ufeff"
-              or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF)):
-            # Non-printable in YAML, or a line break to YAML 1.1: always escaped.
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+# YAML 1.2 numbers (as js-yaml, promptfoo's reader, resolves them) that YAML 1.1, which
+# PyYAML writes, reads as strings: `1e3`, `0o17`, `.5`. A dumper that knows them quotes them.
+_YAML12_INT = re.compile(r"^[-+]?(?:0b[01_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)$")
+_YAML12_FLOAT = re.compile(r"^(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?"
+                           r"|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+                           r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+# Line breaks that YAML 1.1 and 1.2 readers disagree on, and a carriage return (which a
+# literal block would turn into a line feed): a string holding one is written quoted.
+_NOT_LITERAL = re.compile("[\r\x85\u2028\u2029\ufeff]")
 
 
-def _yaml_scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and math.isfinite(value):
-        return repr(value)
-    if isinstance(value, str):
-        return yaml_str(value)
-    return yaml_str(json.dumps(value, ensure_ascii=False))
+class _PromptfooDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, for files promptfoo reads: strings that a YAML 1.2 reader
+    would take for numbers are quoted, multi-line strings are literal blocks (they read,
+    and diff, line by line), and nothing is written as an anchor and alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    literal = "\n" in value and _NOT_LITERAL.search(value) is None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value,
+                                   style="|" if literal else None)
+
+
+_PromptfooDumper.add_representer(str, _represent_str)
+_PromptfooDumper.add_implicit_resolver("tag:yaml.org,2002:int", _YAML12_INT,
+                                       list("-+0123456789"))
+_PromptfooDumper.add_implicit_resolver("tag:yaml.org,2002:float", _YAML12_FLOAT,
+                                       list("-+0123456789."))
+
+
+def promptfoo_yaml(data: Any) -> str:
+    """`data` as YAML that promptfoo reads back exactly: keys in the order given, Unicode
+    as is, no line folded (so that one changed value changes its own lines only)."""
+    return yaml.dump(data, Dumper=_PromptfooDumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=1 << 30)
+
+
+PROMPTFOO_CONFIG_FILE = "promptfooconfig.yaml"
+PROMPTFOO_TESTS_FILE = "tests.yaml"
+
+
+def promptfoo_config(project: Project, versions: list[PromptVersion], *,
+                     tests_file: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The promptfoo config (without its tests unless `tests_file` names the file they go
+    in) and the comment lines to put above it: one prompt per version, the project's
+    provider with its portable parameters. API keys are never part of it."""
+    provider, provider_note = promptfoo_provider(project.model)
+    numbers = [v.number for v in versions]
+    shown = ", ".join(str(n) for n in numbers)
+    header = (f"# promptfoo config written by coevo from project {project.name!r}, prompt "
+              f"version{'s' if len(numbers) > 1 else ''} {shown}.\n"
+              f"# Run it with: npx promptfoo@latest eval -c {PROMPTFOO_CONFIG_FILE} "
+              "(API keys come from your environment).\n")
+    if provider_note:
+        header += f"# provider {provider}: {provider_note}\n"
+    provider_entry: dict[str, Any] = {"id": provider}
+    params = {k: project.params[k] for k in _PORTABLE_PARAMS if k in project.params}
+    if params:
+        provider_entry["config"] = params
+    config: dict[str, Any] = {
+        "description": f"{project.name}: prompt version{'s' if len(numbers) > 1 else ''} "
+                       f"{shown}",
+        # A raw prompt that is a JSON list of messages is sent as chat; promptfoo renders
+        # each string in it with Nunjucks and escapes the variables for JSON itself.
+        "prompts": [{"label": f"coevo v{v.number}",
+                     "raw": json.dumps(promptfoo_messages(v), ensure_ascii=False)}
+                    for v in versions],
+        "providers": [provider_entry],
+    }
+    if tests_file is not None:
+        config["tests"] = f"file://{tests_file}"
+    return header, config
+
+
+def _assertion_value(text: str) -> str:
+    """`text` as an assertion value promptfoo compares verbatim: it renders assertion
+    values with Nunjucks and reads one starting with file:// or package: as a reference."""
+    if text.startswith(("file://", "package:")):
+        return "{% raw %}" + text + "{% endraw %}"
+    return _nunjucks_literal(text)
+
+
+def promptfoo_rubric(verdict: str, rationale: str) -> str:
+    """The `llm-rubric` a labelled output's rationale becomes (good or bad verdicts)."""
+    if verdict == "good":
+        return ("A reviewer marked an earlier answer to this input as good, for this "
+                f"reason: {rationale}\n"
+                "Pass the output only if it has the quality that reason describes.")
+    return ("A reviewer marked an earlier answer to this input as bad, for this reason: "
+            f"{rationale}\n"
+            "The output must NOT do what that reason describes: fail it if it does, pass "
+            "it if it avoids that fault.")
+
+
+def promptfoo_assertions(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The assertions a case's labelled outputs teach (outputs oldest first; when one text
+    was labelled more than once, its newest label counts): an exact good output must be
+    matched (any one of several), an exact bad one must not be, and a good or bad verdict
+    with a rationale becomes an `llm-rubric` stating it. Unsure labels teach nothing."""
+    newest: dict[str, dict[str, Any]] = {}
+    for output in outputs:
+        if output["label"] is not None and output["status"] == "ok":
+            newest[output["text"]] = output
+    good = [text for text, o in newest.items() if o["label"] == "good" and text]
+    bad = [text for text, o in newest.items() if o["label"] == "bad" and text]
+    asserts: list[dict[str, Any]] = []
+    if len(good) == 1:
+        asserts.append({"type": "equals", "value": _assertion_value(good[0])})
+    elif good:
+        # The set passes when its score (the share of its checks that pass) reaches the
+        # threshold: one match in n.
+        asserts.append({"type": "assert-set", "threshold": 1 / len(good),
+                        "assert": [{"type": "equals", "value": _assertion_value(text)}
+                                   for text in good]})
+    asserts.extend({"type": "not-equals", "value": _assertion_value(text)} for text in bad)
+    rubrics: list[tuple[str, str]] = []
+    for o in newest.values():
+        rationale = (o["rationale"] or "").strip()
+        if o["label"] in ("good", "bad") and rationale and (o["label"], rationale) not in rubrics:
+            rubrics.append((o["label"], rationale))
+    asserts.extend({"type": "llm-rubric", "value": _assertion_value(promptfoo_rubric(*r))}
+                   for r in rubrics)
+    return asserts
+
+
+def promptfoo_test(record: dict[str, Any], rule: tuple[int, str | None] | None = None
+                   ) -> dict[str, Any]:
+    """One promptfoo test for an exported case record: its input as the `input` variable,
+    assertions from its labels, and metadata naming the case, its rule (number, and
+    title if known) and its newest label."""
+    metadata: dict[str, Any] = {"coevo_id": record["id"]}
+    if record["tags"]:
+        metadata["coevo_tags"] = ";".join(record["tags"])
+    if rule is not None:
+        metadata["coevo_rule"] = rule[0]
+        if rule[1]:
+            metadata["coevo_rule_title"] = rule[1]
+    labelled = [o for o in record["outputs"] if o["label"] is not None]
+    if labelled:
+        newest = labelled[-1]
+        metadata["coevo_label"] = newest["label"]
+        metadata["coevo_label_version"] = newest["version"]
+        if newest["rationale"]:
+            metadata["coevo_rationale"] = newest["rationale"]
+    test: dict[str, Any] = {"description": record["id"], "vars": {"input": record["input"]}}
+    asserts = promptfoo_assertions(record["outputs"])
+    if asserts:
+        test["assert"] = asserts
+    test["metadata"] = metadata
+    return test
+
+
+async def _write_tests(records: AsyncIterable[dict[str, Any]], out: TextIO,
+                       rules: dict[str, tuple[int, str | None]], *, lead: str = "") -> int:
+    """The tests of the active cases, as the items of a YAML list at the left margin,
+    `lead` written before the first."""
+    count = 0
+    async for record in records:
+        if record["state"] != CaseState.ACTIVE.value:
+            continue
+        if count == 0:
+            out.write(lead)
+        # Each test is dumped as a list of one: concatenated, they make the whole list.
+        out.write(promptfoo_yaml([promptfoo_test(record, rules.get(record["id"]))]))
+        count += 1
+        await drain(out)
+    return count
 
 
 async def write_promptfoo(records: AsyncIterable[dict[str, Any]], out: TextIO, *,
-                          project: Project, version: PromptVersion) -> int:
-    """A promptfooconfig.yaml: the newest version as a chat prompt, the project's model as
-    provider, and one test per active case (label and rationale of its newest output as
-    test metadata). Returns the number of tests."""
-    provider, provider_note = promptfoo_provider(project.model)
-    w = out.write
-    w(f"# promptfoo config written by coevo from project {project.name!r}, prompt version "
-      f"{version.number}.\n")
-    w("# Run it with: npx promptfoo@latest eval -c THIS_FILE (API keys come from your "
-      "environment).\n")
-    w(f"description: {yaml_str(f'{project.name}: prompt version {version.number}')}\n")
-    w("prompts:\n")
-    w(f"  - label: {yaml_str(f'coevo v{version.number}')}\n")
-    # A raw prompt that is a JSON list of messages is sent as chat; promptfoo renders each
-    # string in it with Nunjucks and escapes the variables for JSON itself.
-    w(f"    raw: {yaml_str(json.dumps(promptfoo_messages(version), ensure_ascii=False))}\n")
-    w("providers:\n")
-    if provider_note:
-        w(f"  # {provider_note}\n")
-    w(f"  - id: {yaml_str(provider)}\n")
-    params = {k: project.params[k] for k in _PORTABLE_PARAMS if k in project.params}
-    if params:
-        w("    config:\n")
-        for key, value in params.items():
-            w(f"      {key}: {_yaml_scalar(value)}\n")
-    count = 0
-    async for r in records:
-        if r["state"] != CaseState.ACTIVE.value:
-            continue
+                          project: Project, versions: list[PromptVersion],
+                          rules: dict[str, tuple[int, str | None]] | None = None,
+                          tests_out: TextIO | None = None) -> int:
+    """A promptfoo config: one prompt per version in `versions`, the project's provider,
+    one test per active case (`rules` maps a case id to its rule's number and title).
+    The tests go into the config itself, or with `tests_out` into that stream (a
+    PROMPTFOO_TESTS_FILE beside the config, which names it). Returns the number of tests."""
+    rules = rules or {}
+    header, config = promptfoo_config(
+        project, versions, tests_file=None if tests_out is None else PROMPTFOO_TESTS_FILE)
+    out.write(header)
+    out.write(promptfoo_yaml(config))
+    if tests_out is None:
+        count = await _write_tests(records, out, rules, lead="tests:\n")
         if count == 0:
-            w("tests:\n")
-        count += 1
-        w(f"  - description: {yaml_str(r['id'])}\n")
-        w("    vars:\n")
-        w(f"      input: {yaml_str(r['input'])}\n")
-        w("    metadata:\n")
-        w(f"      coevo_id: {yaml_str(r['id'])}\n")
-        if r["tags"]:
-            w(f"      coevo_tags: {yaml_str(';'.join(r['tags']))}\n")
-        labelled = [o for o in r["outputs"] if o["label"] is not None]
-        if labelled:
-            newest = labelled[-1]
-            w(f"      coevo_label: {yaml_str(newest['label'])}\n")
-            w(f"      coevo_label_version: {newest['version']}\n")
-            if newest["rationale"]:
-                w(f"      coevo_rationale: {yaml_str(newest['rationale'])}\n")
-        await drain(out)
-    if count == 0:
-        w("tests: []\n")
+            out.write("tests: []\n")
+    else:
+        tests_out.write(f"# promptfoo tests written by coevo from project {project.name!r}: "
+                        f"one per active case, read by {PROMPTFOO_CONFIG_FILE}.\n")
+        count = await _write_tests(records, tests_out, rules)
+        if count == 0:
+            tests_out.write("[]\n")
+        await drain(tests_out, everything=True)
     await drain(out, everything=True)
     return count
