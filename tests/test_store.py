@@ -395,7 +395,7 @@ def test_the_store_is_a_thin_facade_with_one_attribute_per_concern(store) -> Non
         "open", "open_to_read", "create", "close"}
     concerns = {n for n in vars(store) if not n.startswith("_")} - {"path", "read_only"}
     assert concerns == {"database", "settings", "versions", "cases", "outputs", "runs",
-                        "labels", "answers", "rules", "judgements", "events"}
+                        "labels", "answers", "rules", "judgements", "events", "loop"}
 
 
 def test_columns_give_the_select_list_and_the_positions_from_one_declaration() -> None:

@@ -67,7 +67,7 @@ async def test_a_schema_4_file_is_upgraded_keeping_its_cases_ids_and_references(
     path = tmp_path / "old.db"
     make_schema_4_file(path)
     async with await Store.open(path) as store:
-        assert await store.database.schema_version() == SCHEMA_VERSION == 5
+        assert await store.database.schema_version() == SCHEMA_VERSION == 6
         cases = await store.cases.all()
         assert [(c.id, c.ext_id, c.input, c.tags, c.note, c.source, c.origin_case_id,
                  c.state, c.created_at) for c in cases] == [
@@ -91,7 +91,7 @@ async def test_a_schema_4_file_is_upgraded_keeping_its_cases_ids_and_references(
             origin_version_id=2)])
         assert (new.id, new.rule_number, new.reason, new.origin_version_id) == (6, 2, "why", 2)
         assert await store.rules.replace(2, [NewRule(1, "No slurs")])
-        assert [e.payload["to"] for e in await store.events.recent(10, kind="migrate")] == [5]
+        assert [e.payload["to"] for e in await store.events.recent(10, kind="migrate")] == [6, 5]
     db = sqlite3.connect(path)
     try:
         # The index and the references survived the rebuild; enforcement is back on.

@@ -43,9 +43,12 @@ from coevo_tui.domain.status import ComparisonStatus, compare_all
 from coevo_tui.jobs import AssistJob, Job, TestSetRun, start_candidates
 from coevo_tui.screens.base import CoevoScreen, stylesheet
 from coevo_tui.screens.dialogs.case_editor import CaseDraft, CaseEditorScreen
+from coevo_tui.screens.dialogs.loop_panel import LoopPanel
+from coevo_tui.services.workflow import LOOP_LINE_PREFERENCE, LoopState, loop_state
 from coevo_tui.store import NewCase
 from coevo_tui.widgets.case_table import CaseTable, Column
 from coevo_tui.widgets.footer import CoevoFooter
+from coevo_tui.widgets.loop_line import LoopLine
 from coevo_tui.widgets.status_badge import label_mark
 from coevo_tui.widgets.verdict_bar import verdict_cell
 
@@ -153,6 +156,14 @@ class CasesScreen(CoevoScreen):
         Binding("G", "generate", "Generate cases", id="cases.generate", show=False,
                 priority=True, tooltip="Ask the assistant for 10 new cases that probe the "
                 "rules (with rule:K in the filter, rule K); they go to the queue (v)"),
+        # Not in the footer (80 columns are full): the loop line itself says "L the loop".
+        Binding("L", "loop_panel", "The loop", id="cases.loop", show=False,
+                tooltip="Where the project stands in the loop: every step, done or not, "
+                "with its key"),
+        Binding("ctrl+l", "toggle_loop_line", "Hide or show the loop line",
+                id="cases.loop_line", show=False,
+                tooltip="The line above the keys naming the loop's next step (kept in the "
+                "project)"),
     ]
 
     def __init__(self) -> None:
@@ -175,6 +186,10 @@ class CasesScreen(CoevoScreen):
         # `_shown` stays in id order (rows written in place find theirs by bisection);
         # the table shows it in the order `s` picked.
         self._sort = SORTS[0]
+        # The guided loop: whether its line is shown (None until the project's preference
+        # is read) and the newest facts it showed.
+        self._loop_line_shown: bool | None = None
+        self._loop_state: LoopState | None = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -185,11 +200,16 @@ class CasesScreen(CoevoScreen):
             yield Static("", id="cases-shown")
         yield CaseTable(case_columns(self._verdicts), row_key=_line_key, empty_message="loading…",
                         id="cases-table")
+        yield LoopLine(id="cases-loop")
         yield CoevoFooter()
 
     @property
     def table(self) -> CaseTable[CaseLine]:
         return self.query_one("#cases-table", CaseTable)
+
+    @property
+    def loop_line(self) -> LoopLine:
+        return self.query_one("#cases-loop", LoopLine)
 
     @property
     def filter_input(self) -> Input:
@@ -209,6 +229,8 @@ class CasesScreen(CoevoScreen):
         if self.app.screen is not self:
             return  # shown again on resume (on_screen_resume reads the verdicts anyway)
         self._show_counts()
+        if not job.running or (isinstance(job, TestSetRun) and job.summary is None):
+            self.refresh_loop()  # a run started, or answers, candidates or verdicts landed
         if not job.running and isinstance(job, TestSetRun):
             self.refresh_verdicts()
         elif isinstance(job, AssistJob) and job.task in ("candidates", "similar"):
@@ -241,6 +263,9 @@ class CasesScreen(CoevoScreen):
         self._loading = False
         self._start_filter()
         self.load_version_marks()
+        # The loop line last: its counts are aggregates (well under a second at 100,000
+        # cases) and nothing above should wait for them.
+        self.refresh_loop()
         # Lower-case the inputs now, while the user reads, so the first text filter is as
         # quick as the next ones (about 60 ms of CPU for 100,000 cases, in small steps).
         await self._build_lowered()
@@ -477,6 +502,7 @@ class CasesScreen(CoevoScreen):
                 continue
             shown = self._show_line(case, move_cursor=True)
             await self._refresh_counts()
+            self.refresh_loop()
             self.notify(f"Added case {case.ext_id}"
                         + ("" if shown else " (hidden by the filter)"))
             return
@@ -505,6 +531,7 @@ class CasesScreen(CoevoScreen):
         case = await self.store.cases.set_state(case_id, target)
         shown = self._show_line(case)
         await self._refresh_counts()
+        self.refresh_loop()
         verb = "Restored" if archived else "Archived"
         hint = "" if shown else (
             f" (press {self.key_for('cases.show_archived', 'A')} to show archived cases)")
@@ -541,6 +568,7 @@ class CasesScreen(CoevoScreen):
         self._show_counts()  # a job may have moved on (or ended) meanwhile
         if not self._loading:
             self.refresh_verdicts()
+            self.refresh_loop()
             self._statuses = None  # read again when a status: filter needs them
             self.load_version_marks()
             if self._status_filter is not None:
@@ -673,3 +701,53 @@ class CasesScreen(CoevoScreen):
         if wanted is None or self._statuses is None:
             return True
         return self._statuses.get(line[LINE_ID], ComparisonStatus.MISSING) in wanted
+
+    # ------------------------------------------------------------------ the guided loop
+    # Added for the guided workflow (services/workflow.py): the loop line above the keys,
+    # `L` for the whole loop, `ctrl+l` (or `h` in the panel) to hide or show the line.
+    async def _read_loop(self) -> LoopState:
+        return await loop_state(self.store, self._model_filter())
+
+    @work(group="cases-loop", exclusive=True, exit_on_error=False)
+    async def refresh_loop(self) -> None:
+        """Read where the project stands and show the next step (nothing is read while
+        the line is hidden: the panel reads for itself)."""
+        if self._loop_line_shown is None:
+            preferences = await self.store.settings.preferences()
+            self._loop_line_shown = preferences.get(LOOP_LINE_PREFERENCE, True) is not False
+            self.loop_line.set_class(not self._loop_line_shown, "-hidden")
+        if not self._loop_line_shown:
+            return
+        self._loop_state = state = await self._read_loop()
+        newest = await self.store.versions.latest()
+        running = self.jobs.running_run(newest.id) is not None
+        self.loop_line.show_state(state, self.key_for("cases.loop", "L"), running=running)
+
+    def action_loop_panel(self) -> None:
+        panel = LoopPanel(self._loop_state, self._read_loop,
+                          line_shown=self._loop_line_shown is not False)
+        self.app.push_screen(panel, callback=self._loop_panel_closed)
+
+    def _loop_panel_closed(self, shown: bool | None) -> None:
+        if shown is not None:
+            self._show_loop_line(shown)
+
+    def action_toggle_loop_line(self) -> None:
+        self._show_loop_line(self._loop_line_shown is False)
+
+    def _show_loop_line(self, shown: bool) -> None:
+        """Show or hide the loop line now, and keep the choice in the project."""
+        self._loop_line_shown = shown
+        self.loop_line.set_class(not shown, "-hidden")
+        self.save_loop_line(shown)
+        if shown:
+            self.refresh_loop()
+            self.notify("The loop line is back above the keys.", timeout=3)
+        else:
+            self.notify(f"Loop line hidden: {self.key_for('cases.loop', 'L')} still shows "
+                        f"the loop, {self.key_for('cases.loop_line', 'ctrl+l')} brings the "
+                        "line back.", timeout=5)
+
+    @work(group="cases-preferences", exit_on_error=False)
+    async def save_loop_line(self, shown: bool) -> None:
+        await self.store.settings.set_preference(LOOP_LINE_PREFERENCE, shown)

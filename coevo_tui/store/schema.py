@@ -197,6 +197,12 @@ MIGRATIONS: dict[int, list[str]] = {
         )
         """,
     ],
+    # 6: the project's own preferences for how it is shown (a JSON object; the first is
+    # whether the Cases screen shows the line naming the loop's next step), kept in the
+    # project file so that they follow the project from one machine to another.
+    6: [
+        "ALTER TABLE project ADD COLUMN preferences TEXT NOT NULL DEFAULT '{}'",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -53,6 +53,30 @@ class Settings:
             )
         return await self.get()
 
+    async def preferences(self) -> dict[str, Any]:
+        """The project's preferences for how it is shown (see `set_preference`); empty
+        until one is set."""
+        text = await self._db.scalar("SELECT preferences FROM project WHERE id = 1")
+        try:
+            found = json.loads(text) if text else {}
+        except ValueError:  # a hand-edited file: fall back to the defaults
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    async def set_preference(self, name: str, value: Any) -> None:
+        """Set one preference (a JSON value, e.g. `loop_line`: whether the Cases screen
+        shows the loop's next step), recorded in the event log like every change."""
+        async with self._db.transaction():
+            preferences = await self.preferences()
+            before = preferences.get(name)
+            preferences[name] = value
+            await self._db.execute("UPDATE project SET preferences = ? WHERE id = 1",
+                                   (json.dumps(preferences, sort_keys=True),))
+            await self._db.events.append("edit", "project", 1, {
+                "before": {f"preferences.{name}": before},
+                "after": {f"preferences.{name}": value},
+            })
+
     async def exist(self) -> bool:
         """Whether the settings row is there (it is not in a project an older coevo was
         killed while creating)."""

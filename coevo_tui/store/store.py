@@ -12,6 +12,7 @@ event log) with one attribute per concern, each a small class over that database
     store.answers    bulk reads of answers with their labels, export (answers.py)
     store.rules      the numbered policy rules of each version (rules.py)
     store.judgements the judge's suggestions, accepting them, agreement pairs (judgements.py)
+    store.loop       aggregate counts of what is left to do in the loop (loop_facts.py)
     store.events     the event log (database.py)
 
 Create with `await Store.open(path)`; close with `close()` (or use ``async with``).
@@ -28,6 +29,7 @@ from coevo_tui.store.cases import CaseRow, Cases, NewCase
 from coevo_tui.store.database import Database, utc_now
 from coevo_tui.store.judgements import Judgements
 from coevo_tui.store.labels import Labels
+from coevo_tui.store.loop_facts import LoopFacts
 from coevo_tui.store.outputs import Outputs, Runs
 from coevo_tui.store.project_file import read_only_reason
 from coevo_tui.store.rules import Rules
@@ -56,6 +58,7 @@ class Store:
         self.labels = Labels(database, self.outputs, self.answers)
         self.rules = Rules(database)
         self.judgements = Judgements(database, self.labels)
+        self.loop = LoopFacts(database)
 
     # ------------------------------------------------------------------ opening
     @classmethod
