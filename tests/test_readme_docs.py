@@ -44,8 +44,11 @@ def bound_keys() -> set[str]:
 
     for entry in SCREENS.values():
         entry.load()
-    for module in pkgutil.iter_modules(dialogs.__path__):
-        importlib.import_module(f"{dialogs.__name__}.{module.name}")
+    import coevo_tui.screens as screens
+
+    for package in (screens, dialogs):  # the home screen (Cases) is not in the registry
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{module.name}")
     keys = {CoevoApp.COMMAND_PALETTE_BINDING}  # Textual's, not in any BINDINGS
     pending: list[type] = [DOMNode]
     while pending:
