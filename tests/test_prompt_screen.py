@@ -238,6 +238,20 @@ async def test_the_prompt_screen_fits_80x24(project: Path, make_test_app) -> Non
             assert needed in text, needed
 
 
+async def test_keys_that_overflow_the_footer_do_not_show_beside_the_palette_hint(
+        project: Path, make_test_app) -> None:
+    # On the version list the keys fill more than 120 columns; the ones that do not fit
+    # used to show through the palette hint's last column ("^p paletteO").
+    app = make_test_app(project, model=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_screen(app, pilot, "prompt")
+        await pilot.press("shift+tab")
+        await settle(app, pilot)
+        footer = screen_text(app).splitlines()[-1]
+        assert "e Edit from" in footer  # the version list's keys: more than fit
+        assert footer.rstrip().endswith("^p palette"), footer
+
+
 async def test_an_edit_left_by_another_key_comes_back(project: Path, make_test_app) -> None:
     app = make_test_app(project, model=None)
     async with app.run_test(size=(80, 24)) as pilot:
