@@ -81,10 +81,12 @@ async def test_R_runs_every_active_case_and_shows_progress(
     app = make_test_app(project)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await press_run_from_cases(app, pilot)
+        # "0/6" shows in the status bar's jobs too ("run v1 0/6"), maybe before the panel.
         await wait_for(pilot, lambda: screen.run_summary is not None
-                       and "0/6" in screen_text(app), "run panel at 0/6")
+                       and "Run v1" in screen_text(app) and "0/6" in screen_text(app),
+                       "run panel at 0/6")
         assert screen.running
-        assert "Run v1" in screen_text(app) and "x stop" in screen_text(app)
+        assert "x stop" in screen_text(app)
         assert screen.check_action("stop_run", ()) is True
         assert screen.check_action("run_all", ()) is False
         fake_provider.release()

@@ -232,6 +232,7 @@ class PromptScreen(CoevoScreen):
         self._texts = (instructions, template or "")
         self._show_editor_title()
         self._show_hint()
+        self.refresh_bindings()  # ctrl+d needs the versions: the footer shows it usable now
         if kept is None:  # an unsaved edit that came back is not overwritten by a draft
             self._resume_draft()
 
