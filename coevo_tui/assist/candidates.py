@@ -15,7 +15,7 @@ queue fills while the model is still writing.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from coevo_tui.assist.context import LabelledCase, labelled_cases, newest_each
 from coevo_tui.assist.events import (
     AssistEvent,
     AssistFinished,
+    AssistSummary,
     AssistStarted,
     AssistText,
     CandidateAdded,
@@ -46,6 +47,7 @@ from coevo_tui.llm.client import ModelCall, TextDelta
 from coevo_tui.llm.structured import (
     JsonItem,
     JsonItemRejected,
+    ItemEvent,
     JsonItemsDone,
     stream_json_items,
 )
@@ -200,9 +202,9 @@ async def generate(session: Session, n: int = 10, rule: int | None = None
     summary = assistant.summary(TASK, f"v{version.number}", total=n)
     yield AssistStarted(TASK, n, summary)
     found: list[tuple[list[PolicyRule], RulesResult | None]] = []
-    shown = ensure_rules_shown(session, version, assistant, found)
-    async with contextlib.aclosing(shown):  # a stop here cancels the extraction at once
-        async for piece in shown:
+    extracting = ensure_rules_shown(session, version, assistant, found)
+    async with contextlib.aclosing(extracting):  # a stop here cancels the extraction
+        async for piece in extracting:
             yield piece
     rules, extraction = found[0]
     if extraction is not None:
@@ -235,36 +237,55 @@ async def generate(session: Session, n: int = 10, rule: int | None = None
     events = stream_json_items(assistant.client, build_call(assistant, prompt),
                                schema(numbers, n), name="cases", urgent=True)
     async with assistant.recorded(summary, version.id):
-        async with contextlib.aclosing(events):
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    yield AssistText(event.text)
-                elif isinstance(event, JsonItem):
-                    parsed = parse_item(event.value, numbers)
-                    if isinstance(parsed, str):
-                        summary.unusable += 1
-                        summary.problems.append(f"item #{event.index}: {parsed}")
-                        yield ItemRejected(f"item #{event.index}: {parsed}")
-                        continue
-                    text, number, reason = parsed
-                    duplicate = await near.check(text)
-                    summary.count_item(number, kept=duplicate is None)
-                    if duplicate is not None:
-                        yield CandidateDropped(text, duplicate, number)
-                        continue
-                    near.add(text)
-                    (case,) = await store.cases.add_candidates([NewCase(
-                        text, source=CaseSource.GENERATED, rule_number=number, reason=reason,
-                        origin_version_id=version.id)])
-                    yield CandidateAdded(case)
-                elif isinstance(event, JsonItemRejected):
-                    summary.unusable += 1
-                    yield ItemRejected(event.problem)
-                elif isinstance(event, JsonItemsDone):
-                    assistant.count_stream_end(summary, event)
+        queued = queue_items(assistant, summary, events, near,
+                             lambda value: parse_item(value, numbers),
+                             lambda text, number, reason: NewCase(
+                                 text, source=CaseSource.GENERATED, rule_number=number,
+                                 reason=reason, origin_version_id=version.id))
+        async with contextlib.aclosing(queued):
+            async for event in queued:
+                yield event
         summary.problems.extend(near.problems)
     yield AssistFinished(summary)
 
+
+
+async def queue_items(assistant: Assistant, summary: AssistSummary,
+                      events: AsyncIterator[ItemEvent], near: DuplicateFilter,
+                      parse: Callable[[Any], tuple[str, int | None, str] | str],
+                      new_case: Callable[[str, int | None, str], NewCase]
+                      ) -> AsyncIterator[AssistEvent]:
+    """The review queue's side of a streamed batch, for generated and similar cases
+    alike: the model's text passed on as it comes; each item `parse`d into (input, rule
+    number, reason) or a problem, checked against `near` (counted per rule in `summary`)
+    and, when kept, stored at once as the candidate `new_case` makes. Closing this stream
+    closes `events`, which stops the model."""
+    store = assistant.session.store
+    async with contextlib.aclosing(events):
+        async for event in events:
+            if isinstance(event, TextDelta):
+                yield AssistText(event.text)
+            elif isinstance(event, JsonItem):
+                parsed = parse(event.value)
+                if isinstance(parsed, str):
+                    summary.unusable += 1
+                    summary.problems.append(f"item #{event.index}: {parsed}")
+                    yield ItemRejected(f"item #{event.index}: {parsed}")
+                    continue
+                text, number, reason = parsed
+                duplicate = await near.check(text)
+                summary.count_item(number, kept=duplicate is None)
+                if duplicate is not None:
+                    yield CandidateDropped(text, duplicate, number)
+                    continue
+                near.add(text)
+                (case,) = await store.cases.add_candidates([new_case(text, number, reason)])
+                yield CandidateAdded(case)
+            elif isinstance(event, JsonItemRejected):
+                summary.unusable += 1
+                yield ItemRejected(event.problem)
+            elif isinstance(event, JsonItemsDone):
+                assistant.count_stream_end(summary, event)
 
 
 def _check_rule(version: PromptVersion, rules: Sequence[PolicyRule], rule: int | None

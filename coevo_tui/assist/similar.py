@@ -16,27 +16,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from coevo_tui.assist.assistant import Assistant, one_line, quoted
-from coevo_tui.assist.events import (
-    AssistEvent,
-    AssistFinished,
-    AssistStarted,
-    AssistText,
-    CandidateAdded,
-    CandidateDropped,
-    ItemRejected,
-)
+from coevo_tui.assist.candidates import queue_items
+from coevo_tui.assist.events import AssistEvent, AssistFinished, AssistStarted
 from coevo_tui.assist.rules import example_json
 from coevo_tui.assist.duplicates import DuplicateFilter
 from coevo_tui.domain.errors import UserError
 from coevo_tui.llm.embeddings import embedding_choice
 from coevo_tui.domain.model import Case, CaseSource, Label, Output, OutputStatus, PromptVersion
-from coevo_tui.llm.client import ModelCall, TextDelta
-from coevo_tui.llm.structured import (
-    JsonItem,
-    JsonItemRejected,
-    JsonItemsDone,
-    stream_json_items,
-)
+from coevo_tui.llm.client import ModelCall
+from coevo_tui.llm.structured import stream_json_items
 from coevo_tui.store import NewCase
 
 if TYPE_CHECKING:
@@ -151,35 +139,20 @@ async def generate(session: Session, case_id: int, n: int = 5
     prompt = SimilarPrompt(session.project.task, version, case, answer, label, n)
     events = stream_json_items(assistant.client, build_call(assistant, prompt), schema(n),
                                name="cases", urgent=True)
+
+    def parse(value: Any) -> tuple[str, int | None, str] | str:  # the case's rule, always
+        item = parse_item(value)
+        return item if isinstance(item, str) else (item[0], case.rule_number, item[1])
+
     async with assistant.recorded(summary, case.id):
-        async with contextlib.aclosing(events):
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    yield AssistText(event.text)
-                elif isinstance(event, JsonItem):
-                    parsed = parse_item(event.value)
-                    if isinstance(parsed, str):
-                        summary.unusable += 1
-                        summary.problems.append(f"item #{event.index}: {parsed}")
-                        yield ItemRejected(f"item #{event.index}: {parsed}")
-                        continue
-                    text, reason = parsed
-                    duplicate = await near.check(text)
-                    summary.count_item(case.rule_number, kept=duplicate is None)
-                    if duplicate is not None:
-                        yield CandidateDropped(text, duplicate, case.rule_number)
-                        continue
-                    near.add(text)
-                    (added,) = await store.cases.add_candidates([NewCase(
-                        text, source=CaseSource.SIMILAR, origin_case_id=case.id,
-                        rule_number=case.rule_number, reason=reason,
-                        origin_version_id=version.id)])
-                    yield CandidateAdded(added)
-                elif isinstance(event, JsonItemRejected):
-                    summary.unusable += 1
-                    yield ItemRejected(event.problem)
-                elif isinstance(event, JsonItemsDone):
-                    assistant.count_stream_end(summary, event)
+        queued = queue_items(assistant, summary, events, near, parse,
+                             lambda text, number, reason: NewCase(
+                                 text, source=CaseSource.SIMILAR, origin_case_id=case.id,
+                                 rule_number=number, reason=reason,
+                                 origin_version_id=version.id))
+        async with contextlib.aclosing(queued):
+            async for event in queued:
+                yield event
         summary.problems.extend(near.problems)
     yield AssistFinished(summary)
 
