@@ -158,8 +158,7 @@ class PromptScreen(CoevoScreen):
         self._armed_leave = False
         self._discard = False  # esc twice: the user chose to drop the edit
         self._texts = ("", "")  # (instructions, template) as last edited
-        self._drafting = False  # the assistant is writing a revision
-        self._draft_job: AssistJob | None = None  # the job writing it, while it does
+        self._draft_job: AssistJob | None = None  # the assistant writing a revision
         # The motivation came with a draft: only those cases are ticked when saving.
         self._motivating_only = bool(motivating)
 
@@ -522,12 +521,15 @@ class PromptScreen(CoevoScreen):
     def _set_drafting(self, drafting: bool) -> None:
         """While the assistant drafts, the editor is read-only (the draft would replace
         what is typed meanwhile) and the focus leaves it, so X stops the draft."""
-        self._drafting = drafting
         self.instructions_area.read_only = drafting
         self.template_area.read_only = drafting
         if drafting and isinstance(self.focused, TextArea):
             self.version_list.focus()
         self.refresh_bindings()
+
+    @property
+    def _drafting(self) -> bool:
+        return self._draft_job is not None and self._draft_job.running
 
     def _show_draft_progress(self) -> None:
         job = self._draft_job
