@@ -209,7 +209,7 @@ _LOCAL_ONLY_KEYWORDS = frozenset({"minLength", "maxLength", "minItems", "maxItem
 
 def _sent_schema(model: str, schema: Schema) -> Schema:
     """`schema` as sent in the response_format (the prompt shows it whole)."""
-    if _is_coevo_provider(model):
+    if _coevo_provider(model):
         return schema
 
     def strip(node: Any) -> Any:
@@ -223,9 +223,10 @@ def _sent_schema(model: str, schema: Schema) -> Schema:
     return strip(schema)
 
 
-def _is_coevo_provider(model: str) -> bool:
+def _coevo_provider(model: str) -> str | None:
+    """LOCAL_PROVIDER or FAKE_PROVIDER for a model served by coevo itself, else None."""
     provider, sep, _ = model.partition("/")
-    return bool(sep) and provider in (LOCAL_PROVIDER, FAKE_PROVIDER)
+    return provider if sep and provider in (LOCAL_PROVIDER, FAKE_PROVIDER) else None
 
 
 def _format_level(model: str, api_base: str | None) -> int:
@@ -234,7 +235,7 @@ def _format_level(model: str, api_base: str | None) -> int:
 
 @functools.lru_cache(maxsize=128)  # litellm's model list does not change in a process
 def _first_level(model: str, api_base: str | None) -> int:
-    if _is_coevo_provider(model) or api_base:
+    if _coevo_provider(model) or api_base:
         return 0
     sep = "/" in model
     litellm = load_litellm()
@@ -361,7 +362,7 @@ async def _ask(client: ModelClient, call: ModelCall, schema: Schema, name: str,
     parses_left = parse_retries
     while True:
         asked = _call_with(call, messages + correction, _format(_FORMATS[level], sent, name))
-        if on_text is None and not _is_local(call.model):
+        if on_text is None and _coevo_provider(call.model) != LOCAL_PROVIDER:
             answer = await client.complete(asked, urgent=urgent)
         else:
             # The offline model writes a long answer for minutes on a loaded machine: a
@@ -389,10 +390,6 @@ async def _ask(client: ModelClient, call: ModelCall, schema: Schema, name: str,
             return replace(result, error=error, text=answer.text, calls=tuple(calls))
         parses_left -= 1
         correction = _correction(answer.text, result.error or "")
-
-
-def _is_local(model: str) -> bool:
-    return model.partition("/")[0] == LOCAL_PROVIDER
 
 
 def _ignore(text: str) -> None:
