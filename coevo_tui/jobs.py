@@ -144,8 +144,7 @@ class TestSetRun(Job):
 class AssistJob(Job):
     """An assistant task as an app job: `task` is "candidates" (a batch for the review
     queue, under a version), "similar" (cases similar to one case), "judge" (a verdict
-    for each unlabelled answer of a version) or "revision" (a draft of the next version,
-    kept in `draft` for the Prompt screen to take). It keeps the task's live `AssistSummary`,
+    for each unlabelled answer of a version), or "revision" (`RevisionJob`). It keeps the task's live `AssistSummary`,
     the candidates stored so far (`added`) and the verdicts (`judged`, by output id);
     `written` counts the characters of the answer so far, which is all there is to show
     while a slow model writes its first item."""
@@ -166,10 +165,6 @@ class AssistJob(Job):
         # ("extracting the rules of v2 first"); None once the answer flows.
         self.phase: str | None = None
         self.rules_written = 0
-        # "revision": the draft when it came (`draft.error` says why there is none), and
-        # whether the Prompt screen has put it in its editor yet.
-        self.draft: RevisionDraft | None = None
-        self.draft_taken = False
 
     def handle(self, event: object) -> None:
         from coevo_tui.assist.events import (
@@ -178,7 +173,6 @@ class AssistJob(Job):
             AssistText,
             CandidateAdded,
             Judged,
-            RevisionDrafted,
             RulesExtracted,
             RulesText,
         )
@@ -186,8 +180,6 @@ class AssistJob(Job):
         if isinstance(event, AssistText):
             self.written += len(event.text)
             self.phase = None
-        elif isinstance(event, RevisionDrafted):
-            self.draft = event.draft
         elif isinstance(event, RulesText):
             self.rules_written += len(event.text)
             # Short enough for the 80-column progress line.
@@ -217,11 +209,6 @@ class AssistJob(Job):
         return summary.generated + summary.unusable
 
     def progress_text(self) -> str:
-        if self.task == "revision":  # one answer: no count, only what it has written
-            if self.running:
-                writing = f"writing, {self.written} chars" if self.written else "asking"
-                return f"{self.title} ({writing})"
-            return f"{self.title} {'stopped' if self.stopped else 'done'}"
         summary = self.summary
         if summary is None:
             return f"{self.title} starting"
@@ -236,13 +223,6 @@ class AssistJob(Job):
         return text
 
     def ending(self) -> tuple[str, str] | None:
-        if self.task == "revision":
-            if self.draft is None:
-                return None  # stopped (said by the stop) or failed (said by the app)
-            if self.draft.error:
-                return f"No draft: {self.draft.error}", "warning"
-            return (f"The draft of a revision of {self.subject} is ready: p shows it",
-                    "information")
         summary = self.summary
         if self.failed is not None or summary is None:
             return None
@@ -290,12 +270,45 @@ async def start_similar(jobs: Jobs, session: Session, case: Case, *, n: int = 5
     return jobs.start(job, similar.generate(session, case.id, n))  # type: ignore[return-value]
 
 
-def start_revision(jobs: Jobs, session: Session, version: PromptVersion) -> AssistJob:
+class RevisionJob(AssistJob):
+    """The assistant drafting the next version: one answer, so no count, only what it has
+    written. `draft` is the draft when it came (`draft.error` says why there is none);
+    `draft_taken`, whether the Prompt screen has put it in its editor yet."""
+
+    def __init__(self, version: PromptVersion) -> None:
+        super().__init__("revision", version.id, f"v{version.number}")
+        self.draft: RevisionDraft | None = None
+        self.draft_taken = False
+
+    def handle(self, event: object) -> None:
+        from coevo_tui.assist.events import RevisionDrafted
+
+        if isinstance(event, RevisionDrafted):
+            self.draft = event.draft
+        else:
+            super().handle(event)
+
+    def progress_text(self) -> str:
+        if self.running:
+            writing = f"writing, {self.written} chars" if self.written else "asking"
+            return f"{self.title} ({writing})"
+        return f"{self.title} {'stopped' if self.stopped else 'done'}"
+
+    def ending(self) -> tuple[str, str] | None:
+        if self.draft is None:
+            return None  # stopped (said by the stop) or failed (said by the app)
+        if self.draft.error:
+            return f"No draft: {self.draft.error}", "warning"
+        return (f"The draft of a revision of {self.subject} is ready: p shows it",
+                "information")
+
+
+def start_revision(jobs: Jobs, session: Session, version: PromptVersion) -> RevisionJob:
     """Have the assistant draft a revision of `version` (the newest) from its bad and
     unsure cases, as an app job (the running one if a draft is being written)."""
     from coevo_tui.assist import revision
 
-    job = AssistJob("revision", version.id, f"v{version.number}")
+    job = RevisionJob(version)
     return jobs.start(job, revision.drafting(session))  # type: ignore[return-value]
 
 

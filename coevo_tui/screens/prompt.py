@@ -45,7 +45,7 @@ from textual.widgets.option_list import Option
 
 from coevo_tui.domain.model import CaseState, PromptVersion, Verdict, first_line
 from coevo_tui.domain.versiondiff import DiffKind, DiffLine, version_diff
-from coevo_tui.jobs import JOB_ENDED, AssistJob, Job, JobEvent
+from coevo_tui.jobs import JOB_ENDED, Job, JobEvent, RevisionJob
 from coevo_tui.screens.base import CoevoScreen, stylesheet
 from coevo_tui.screens.dialogs.save_version import (
     MotivatingChoice,
@@ -158,7 +158,7 @@ class PromptScreen(CoevoScreen):
         self._armed_leave = False
         self._discard = False  # esc twice: the user chose to drop the edit
         self._texts = ("", "")  # (instructions, template) as last edited
-        self._draft_job: AssistJob | None = None  # the assistant writing a revision
+        self._draft_job: RevisionJob | None = None  # the assistant writing a revision
         # The motivation came with a draft: only those cases are ticked when saving.
         self._motivating_only = bool(motivating)
 
@@ -508,7 +508,7 @@ class PromptScreen(CoevoScreen):
 
             self._follow_draft(start_revision(self.jobs, self.session, self.versions[-1]))
 
-    def _follow_draft(self, job: AssistJob) -> None:
+    def _follow_draft(self, job: RevisionJob) -> None:
         """Show `job` (the assistant drafting a revision, an app job that goes on if this
         screen is left) in the hint line until it ends, then take its draft."""
         self._draft_job = job
@@ -540,8 +540,9 @@ class PromptScreen(CoevoScreen):
             no_wrap=True, overflow="ellipsis"))
 
     def _on_draft_job(self, job_event: JobEvent) -> None:
-        job = job_event.job
-        if job is self._draft_job and job_event.event is JOB_ENDED and self.is_attached:
+        job = self._draft_job
+        if job is not None and job_event.job is job and job_event.event is JOB_ENDED \
+                and self.is_attached:
             self._set_drafting(False)
             self._show_hint()
             self._take_draft(job)
@@ -556,14 +557,15 @@ class PromptScreen(CoevoScreen):
         """On opening: follow a draft being written, or take one that came while this
         screen was closed."""
         job = self.jobs.latest_assist("revision")
-        if job is not None and (job.running or (job.draft is not None and not job.draft_taken)):
+        if isinstance(job, RevisionJob) and (
+                job.running or (job.draft is not None and not job.draft_taken)):
             self._follow_draft(job)
 
     def shows_job(self, job: Job) -> bool:
         """This screen says itself how a draft ended (the app stays quiet)."""
-        return isinstance(job, AssistJob) and job.task == "revision"
+        return isinstance(job, RevisionJob)
 
-    def _take_draft(self, job: AssistJob) -> None:
+    def _take_draft(self, job: RevisionJob) -> None:
         """Put the job's draft in the editor and show its diff against the version it
         revises (or say why there is none)."""
         self._draft_job = None
