@@ -59,7 +59,7 @@ BATCH = {"cases": [
 def serve(argv: list[str]) -> int:
     """The fake server with the assistant's answers (run as its own process)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from fake_model_server import FakeModelServer
+    from fake_model_server import FakeModelServer, serve_until_interrupted
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--serve", action="store_true")
@@ -73,17 +73,7 @@ def serve(argv: list[str]) -> int:
         return json.dumps({"verdict": "good", "reason": "trash talk about the game"})
 
     server.responder = answer
-
-    async def run() -> None:
-        await server.serve()
-        print(f"PORT {server.port}", flush=True)
-        await asyncio.Event().wait()
-
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve_until_interrupted(server)
 
 
 def start_server() -> tuple[subprocess.Popen[str], str]:

@@ -587,6 +587,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = FakeModelServer(port=args.port, ttft=args.ttft, chunks=args.chunks,
                              chunk_gap=args.chunk_gap)
+    return serve_until_interrupted(server)
+
+
+def serve_until_interrupted(server: FakeModelServer) -> int:
+    """Serve `server` as its own process: print "PORT n" once listening, stop on Ctrl-C
+    (for benchmarks that keep the server's work out of the measured process)."""
 
     async def run() -> None:
         await server.serve()
